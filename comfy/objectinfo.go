@@ -192,4 +192,3 @@ func parseInputSpec(name, section string, raw json.RawMessage) (InputSpec, error
 	}
 	return spec, nil
 }
-
