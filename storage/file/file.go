@@ -1,0 +1,510 @@
+// Package file is the storage backend that keeps objects as files under a
+// directory, for a single machine, a shared volume or development.
+//
+// An object's key is its path below the root directory. Next to the data, in a
+// parallel tree under the root's ".comfyq-meta" directory, a small JSON file per
+// object keeps what a file system does not: the SHA-256, the content type and the
+// user metadata. The metadata records the data file's size and modification time,
+// so a data file replaced behind the store's back (or by a crash between the two
+// renames of a Put) is reported with no SHA-256 rather than a wrong one.
+//
+// Put writes to a temporary file in the object's directory, syncs it and renames
+// it into place, so readers see the old object or the new one, never a partial
+// one. Every path is resolved with os.Root: no key, symbolic link or ".." can
+// reach a file outside the root directory.
+//
+// The backend registers the "file" URL scheme with package storage:
+//
+//	file:///var/lib/comfyq/outputs?base_url=https://cdn.example.com/outputs/
+//
+// base_url, if given, is where the directory is served over HTTP; URL returns it
+// joined with the key. The directory itself is not served by this package.
+//
+// Limits: a key cannot be both an object and the directory of other objects
+// ("a" and "a/b"), as S3 would allow; empty directories are left behind by Delete;
+// and the temporary files of a Put interrupted by a crash stay until removed by
+// hand (their names start with ".comfyq-tmp-").
+package file
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/comfyq/comfyq/storage"
+	"github.com/comfyq/comfyq/storage/internal/digest"
+)
+
+func init() {
+	storage.Register("file", func(_ context.Context, u *url.URL) (storage.Store, error) {
+		cfg, err := ConfigFromURL(u)
+		if err != nil {
+			return nil, err
+		}
+		return New(cfg)
+	})
+}
+
+const (
+	// MetaDir is the directory under the root that holds the metadata tree. No
+	// key may start with it.
+	MetaDir = ".comfyq-meta"
+	// tmpPrefix starts the names of the temporary files of Put.
+	tmpPrefix = ".comfyq-tmp-"
+)
+
+// Config configures a file Store.
+type Config struct {
+	// Dir is the root directory, an absolute path. Required. It is created, with
+	// its parents, if it does not exist.
+	Dir string
+	// BaseURL is the absolute http or https URL at which Dir is served, such as
+	// "https://cdn.example.com/outputs/". URL returns BaseURL joined with the
+	// escaped key. Default: none, and URL fails with storage.ErrNoURL.
+	BaseURL string
+	// DirPerm is the permission of the directories the store creates. Default
+	// 0o755 (less the umask).
+	DirPerm fs.FileMode
+	// FilePerm is the permission of the files the store creates. Default 0o644
+	// (less the umask).
+	FilePerm fs.FileMode
+}
+
+// ConfigFromURL reads a Config from a URL of the form
+// file:///abs/dir[?base_url=URL]. Unknown query parameters are an error, so a
+// misspelt option is not silently ignored.
+func ConfigFromURL(u *url.URL) (Config, error) {
+	if u.Scheme != "file" && !strings.EqualFold(u.Scheme, "file") {
+		return Config{}, fmt.Errorf("file: URL scheme is %q, want file", u.Scheme)
+	}
+	if u.Host != "" && u.Host != "localhost" {
+		return Config{}, fmt.Errorf("file: URL %q has a host %q; use file:///absolute/dir (three slashes)", u.Redacted(), u.Host)
+	}
+	if u.User != nil {
+		return Config{}, fmt.Errorf("file: URL %q must not have user information", u.Redacted())
+	}
+	if u.Opaque != "" {
+		return Config{}, fmt.Errorf("file: URL %q is not of the form file:///absolute/dir", u.Redacted())
+	}
+	cfg := Config{Dir: u.Path}
+	for name, values := range u.Query() {
+		switch name {
+		case "base_url":
+			cfg.BaseURL = values[len(values)-1]
+		default:
+			return Config{}, fmt.Errorf("file: unknown option %q in storage URL (known: base_url)", name)
+		}
+	}
+	return cfg, nil
+}
+
+// Store is a storage.Store keeping objects as files below a directory.
+type Store struct {
+	dir      string
+	baseURL  *url.URL // nil if none
+	dirPerm  fs.FileMode
+	filePerm fs.FileMode
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// New validates cfg, creates the root directory if needed and returns the Store.
+func New(cfg Config) (*Store, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("file: Config.Dir is required")
+	}
+	if !filepath.IsAbs(cfg.Dir) {
+		return nil, fmt.Errorf("file: Config.Dir %q is not an absolute path", cfg.Dir)
+	}
+	s := &Store{dir: filepath.Clean(cfg.Dir), dirPerm: cfg.DirPerm, filePerm: cfg.FilePerm}
+	if s.dirPerm == 0 {
+		s.dirPerm = 0o755
+	}
+	if s.filePerm == 0 {
+		s.filePerm = 0o644
+	}
+	if cfg.BaseURL != "" {
+		bu, err := url.Parse(cfg.BaseURL)
+		if err != nil {
+			return nil, fmt.Errorf("file: Config.BaseURL: %w", err)
+		}
+		if (bu.Scheme != "http" && bu.Scheme != "https") || bu.Host == "" {
+			return nil, fmt.Errorf("file: Config.BaseURL %q is not an absolute http or https URL", bu.Redacted())
+		}
+		if bu.RawQuery != "" || bu.Fragment != "" {
+			return nil, fmt.Errorf("file: Config.BaseURL %q must not have a query or fragment", bu.Redacted())
+		}
+		s.baseURL = bu
+	}
+	if err := os.MkdirAll(s.dir, s.dirPerm); err != nil {
+		return nil, fmt.Errorf("file: create root directory: %w", err)
+	}
+	return s, nil
+}
+
+// Dir returns the root directory.
+func (s *Store) Dir() string { return s.dir }
+
+// String returns "file:///dir", with the base URL if one is set.
+func (s *Store) String() string {
+	u := url.URL{Scheme: "file", Path: s.dir}
+	if s.baseURL != nil {
+		u.RawQuery = url.Values{"base_url": {s.baseURL.Redacted()}}.Encode()
+	}
+	return u.String()
+}
+
+// meta is the JSON kept in the metadata tree for each object.
+type meta struct {
+	SHA256      string            `json:"sha256"`
+	Size        int64             `json:"size"`
+	ContentType string            `json:"content_type"`
+	ModTimeNS   int64             `json:"mod_time_ns"`
+	Metadata    map[string]string `json:"metadata,omitempty"`
+}
+
+func checkKey(key string) error {
+	if err := storage.ValidateKey(key); err != nil {
+		return err
+	}
+	if first, _, _ := strings.Cut(key, "/"); first == MetaDir {
+		return fmt.Errorf("%w %q: %s is reserved by the file backend", storage.ErrInvalidKey, key, MetaDir)
+	}
+	return nil
+}
+
+func metaPath(key string) string { return MetaDir + "/" + key }
+
+// openRoot opens the root for one operation. Opening it per call, rather than
+// once, keeps the Store free of file descriptors and follows a root directory
+// that was replaced.
+func (s *Store) openRoot() (*os.Root, error) {
+	r, err := os.OpenRoot(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("file: open root directory: %w", err)
+	}
+	return r, nil
+}
+
+// Put implements storage.Store.
+func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts storage.PutOptions) (storage.Object, error) {
+	if err := checkKey(key); err != nil {
+		return storage.Object{}, err
+	}
+	if err := opts.Validate(); err != nil {
+		return storage.Object{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return storage.Object{}, err
+	}
+	root, err := s.openRoot()
+	if err != nil {
+		return storage.Object{}, err
+	}
+	defer root.Close()
+
+	dir := path.Dir(key)
+	if err := root.MkdirAll(dir, s.dirPerm); err != nil {
+		return storage.Object{}, fmt.Errorf("file: put %q: %w", key, err)
+	}
+	dr := digest.NewReader(ctx, r, opts.Size)
+	tmp, fi, err := s.writeTemp(root, dir, func(f *os.File) error {
+		_, err := io.Copy(f, dr)
+		return err
+	})
+	if err != nil {
+		return storage.Object{}, fmt.Errorf("file: put %q: %w", key, err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			_ = root.Remove(tmp)
+		}
+	}()
+
+	ct := opts.ContentType
+	if ct == "" {
+		ct = storage.TypeByKey(key)
+	}
+	m := meta{
+		SHA256:      dr.SHA256(),
+		Size:        dr.Size(),
+		ContentType: ct,
+		ModTimeNS:   fi.ModTime().UnixNano(),
+		Metadata:    maps.Clone(opts.Metadata),
+	}
+	if len(m.Metadata) == 0 {
+		m.Metadata = nil
+	}
+	mjson, err := json.Marshal(m)
+	if err != nil {
+		return storage.Object{}, fmt.Errorf("file: put %q: encode metadata: %w", key, err)
+	}
+	mdir := path.Dir(metaPath(key))
+	if err := root.MkdirAll(mdir, s.dirPerm); err != nil {
+		return storage.Object{}, fmt.Errorf("file: put %q: metadata directory: %w", key, err)
+	}
+	mtmp, _, err := s.writeTemp(root, mdir, func(f *os.File) error {
+		_, err := f.Write(mjson)
+		return err
+	})
+	if err != nil {
+		return storage.Object{}, fmt.Errorf("file: put %q: metadata: %w", key, err)
+	}
+	defer func() {
+		if !committed {
+			_ = root.Remove(mtmp)
+		}
+	}()
+
+	// Last chance to give up before the object becomes visible.
+	if err := ctx.Err(); err != nil {
+		return storage.Object{}, err
+	}
+	if err := root.Rename(tmp, key); err != nil {
+		return storage.Object{}, fmt.Errorf("file: put %q: %w", key, err)
+	}
+	committed = true
+	// The data is in place: from here on a failure leaves metadata that does
+	// not match, which Stat reports as an unknown SHA-256, and the Put fails.
+	if err := root.Rename(mtmp, metaPath(key)); err != nil {
+		_ = root.Remove(mtmp)
+		return storage.Object{}, fmt.Errorf("file: put %q: metadata: %w", key, err)
+	}
+	if err := syncDir(root, dir); err != nil {
+		return storage.Object{}, fmt.Errorf("file: put %q: %w", key, err)
+	}
+	if err := syncDir(root, mdir); err != nil {
+		return storage.Object{}, fmt.Errorf("file: put %q: %w", key, err)
+	}
+	return storage.Object{
+		Key:         key,
+		Size:        m.Size,
+		ContentType: m.ContentType,
+		SHA256:      m.SHA256,
+		ETag:        m.SHA256,
+		ModTime:     fi.ModTime(),
+		Metadata:    maps.Clone(m.Metadata),
+	}, nil
+}
+
+// writeTemp creates a new temporary file in dir, fills it with write, syncs and
+// closes it. On error nothing is left behind.
+func (s *Store) writeTemp(root *os.Root, dir string, write func(*os.File) error) (string, fs.FileInfo, error) {
+	var (
+		name string
+		f    *os.File
+		err  error
+	)
+	for range 10 {
+		var rnd [8]byte
+		_, _ = rand.Read(rnd[:])
+		name = path.Join(dir, tmpPrefix+hex.EncodeToString(rnd[:]))
+		f, err = root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, s.filePerm)
+		if !errors.Is(err, fs.ErrExist) {
+			break
+		}
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	fi, err := fillAndClose(f, write)
+	if err != nil {
+		_ = root.Remove(name)
+		return "", nil, err
+	}
+	return name, fi, nil
+}
+
+// fillAndClose writes f with write, syncs and closes it.
+func fillAndClose(f *os.File, write func(*os.File) error) (fs.FileInfo, error) {
+	if err := write(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return fi, f.Close()
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(root *os.Root, dir string) error {
+	d, err := root.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
+		// Some file systems cannot sync a directory; the rename stands anyway.
+		return err
+	}
+	return nil
+}
+
+// notFound reports whether err means that no object has the key: the file or a
+// directory on its path is missing, or a path component is a file.
+func notFound(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
+}
+
+// object builds the Object for the data file described by fi, with the
+// metadata if it still matches the file.
+func object(root *os.Root, key string, fi fs.FileInfo) storage.Object {
+	o := storage.Object{Key: key, Size: fi.Size(), ModTime: fi.ModTime()}
+	var m meta
+	if b, err := root.ReadFile(metaPath(key)); err == nil && json.Unmarshal(b, &m) == nil &&
+		m.Size == fi.Size() && m.ModTimeNS == fi.ModTime().UnixNano() {
+		o.SHA256, o.ETag, o.ContentType, o.Metadata = m.SHA256, m.SHA256, m.ContentType, m.Metadata
+	}
+	if o.ContentType == "" {
+		o.ContentType = storage.TypeByKey(key)
+	}
+	return o
+}
+
+// Get implements storage.Store. The returned reader is the open file.
+func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, storage.Object, error) {
+	if err := checkKey(key); err != nil {
+		return nil, storage.Object{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, storage.Object{}, err
+	}
+	root, err := s.openRoot()
+	if err != nil {
+		return nil, storage.Object{}, err
+	}
+	defer root.Close()
+	f, err := root.Open(key)
+	if err != nil {
+		if notFound(err) {
+			return nil, storage.Object{}, fmt.Errorf("%w: %q", storage.ErrNotFound, key)
+		}
+		return nil, storage.Object{}, fmt.Errorf("file: get %q: %w", key, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, storage.Object{}, fmt.Errorf("file: get %q: %w", key, err)
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, storage.Object{}, fmt.Errorf("%w: %q (not a regular file)", storage.ErrNotFound, key)
+	}
+	return f, object(root, key, fi), nil
+}
+
+// Stat implements storage.Store.
+func (s *Store) Stat(ctx context.Context, key string) (storage.Object, error) {
+	if err := checkKey(key); err != nil {
+		return storage.Object{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return storage.Object{}, err
+	}
+	root, err := s.openRoot()
+	if err != nil {
+		return storage.Object{}, err
+	}
+	defer root.Close()
+	fi, err := root.Stat(key)
+	if err != nil {
+		if notFound(err) {
+			return storage.Object{}, fmt.Errorf("%w: %q", storage.ErrNotFound, key)
+		}
+		return storage.Object{}, fmt.Errorf("file: stat %q: %w", key, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return storage.Object{}, fmt.Errorf("%w: %q (not a regular file)", storage.ErrNotFound, key)
+	}
+	return object(root, key, fi), nil
+}
+
+// Delete implements storage.Store. A directory at key is left alone: it is not
+// an object.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	root, err := s.openRoot()
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	fi, err := root.Lstat(key)
+	if err != nil {
+		if notFound(err) {
+			return nil
+		}
+		return fmt.Errorf("file: delete %q: %w", key, err)
+	}
+	if fi.IsDir() {
+		return nil
+	}
+	if err := root.Remove(key); err != nil && !notFound(err) {
+		return fmt.Errorf("file: delete %q: %w", key, err)
+	}
+	if err := root.Remove(metaPath(key)); err != nil && !notFound(err) {
+		return fmt.Errorf("file: delete %q: metadata: %w", key, err)
+	}
+	return nil
+}
+
+// URL implements storage.Store: the base URL joined with the escaped key. ttl
+// is ignored; the object is served as long as the server serves it.
+func (s *Store) URL(ctx context.Context, key string, ttl time.Duration) (string, error) {
+	if err := checkKey(key); err != nil {
+		return "", err
+	}
+	if s.baseURL == nil {
+		return "", fmt.Errorf("%w: file store %s has no base_url", storage.ErrNoURL, s.dir)
+	}
+	u := *s.baseURL
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/" + key
+	u.RawPath = ""
+	return u.String(), nil
+}
+
+// Ping implements storage.Store: the root must be a directory the store can
+// open.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	root, err := s.openRoot()
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	fi, err := root.Stat(".")
+	if err != nil {
+		return fmt.Errorf("file: ping: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("file: ping: %s is not a directory", s.dir)
+	}
+	return nil
+}
