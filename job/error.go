@@ -1,0 +1,79 @@
+package job
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// Error codes carried by Job.Error.Code. They are stable: scripts branch on them.
+const (
+	// CodeInvalidWorkflow: the workflow is malformed (never retried).
+	CodeInvalidWorkflow = "invalid_workflow"
+	// CodeValidationFailed: ComfyUI rejected the prompt; NodeErrors holds its node_errors
+	// (never retried).
+	CodeValidationFailed = "validation_failed"
+	// CodeExecutionError: a node raised during execution (retried up to max_attempts).
+	CodeExecutionError = "execution_error"
+	// CodeTimeout: the job ran longer than its timeout.
+	CodeTimeout = "timeout"
+	// CodeCanceled: the job was canceled.
+	CodeCanceled = "canceled"
+	// CodeNodeUnavailable: the ComfyUI node was unreachable (retried, not counted).
+	CodeNodeUnavailable = "node_unavailable"
+	// CodeUploadFailed: copying outputs to storage failed (retried without re-running the
+	// prompt while the outputs are still on the node).
+	CodeUploadFailed = "upload_failed"
+	// CodeInternal: anything else.
+	CodeInternal = "internal"
+)
+
+// Error is a job's error: a stable code, a message, and ComfyUI's details when there are.
+type Error struct {
+	Code          string          `json:"code"`
+	Message       string          `json:"message"`
+	NodeID        string          `json:"node_id,omitempty"`
+	NodeClass     string          `json:"node_class,omitempty"`
+	ExceptionType string          `json:"exception_type,omitempty"`
+	NodeErrors    json.RawMessage `json:"node_errors,omitempty"`
+	Traceback     []string        `json:"traceback,omitempty"`
+	// Retryable tells whether another attempt may follow (informative; the last attempt's
+	// error is the job's final error).
+	Retryable bool `json:"retryable,omitempty"`
+}
+
+func (e *Error) Error() string {
+	if e.NodeID != "" {
+		return fmt.Sprintf("%s: %s (node %s %s)", e.Code, e.Message, e.NodeID, e.NodeClass)
+	}
+	return e.Code + ": " + e.Message
+}
+
+// Sentinel errors of the job package.
+var (
+	ErrNotFound     = errors.New("job: not found")
+	ErrTerminal     = errors.New("job: already in a terminal state")
+	ErrInvalidSpec  = errors.New("job: invalid submission")
+	ErrConflict     = errors.New("job: concurrent update, try again")
+	ErrUnknownQueue = errors.New("job: unknown queue")
+)
+
+// SpecError is a submission that is refused before anything is enqueued. Field names the
+// offending field ("workflow", "params.seed", "images.10.inputs.image"), Code is a stable
+// machine-readable code, Details optional structured information.
+type SpecError struct {
+	Code    string `json:"code"`
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message"`
+	Details any    `json:"details,omitempty"`
+}
+
+func (e *SpecError) Error() string {
+	if e.Field != "" {
+		return fmt.Sprintf("job: %s: %s", e.Field, e.Message)
+	}
+	return "job: " + e.Message
+}
+
+// Unwrap makes errors.Is(err, ErrInvalidSpec) true.
+func (e *SpecError) Unwrap() error { return ErrInvalidSpec }

@@ -1,0 +1,137 @@
+package job
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Status is a job's state.
+type Status string
+
+// The states of a job.
+const (
+	StatusQueued    Status = "queued"
+	StatusRunning   Status = "running"
+	StatusUploading Status = "uploading"
+	StatusSucceeded Status = "succeeded"
+	StatusFailed    Status = "failed"
+	StatusCanceled  Status = "canceled"
+)
+
+// Terminal reports whether s is a final state.
+func (s Status) Terminal() bool {
+	return s == StatusSucceeded || s == StatusFailed || s == StatusCanceled
+}
+
+// Valid reports whether s is one of the known states.
+func (s Status) Valid() bool {
+	switch s {
+	case StatusQueued, StatusRunning, StatusUploading, StatusSucceeded, StatusFailed, StatusCanceled:
+		return true
+	}
+	return false
+}
+
+// Job is the status record of a job: the Job JSON of GET /v1/jobs/{id}, `comfyq status
+// --json` and webhook payloads. Absent fields are omitted.
+type Job struct {
+	ID              string         `json:"id"`
+	Status          Status         `json:"status"`
+	Queue           string         `json:"queue"`
+	Template        string         `json:"template,omitempty"`
+	TemplateVersion int            `json:"template_version,omitempty"`
+	Attempt         int            `json:"attempt"`
+	MaxAttempts     int            `json:"max_attempts"`
+	Progress        *Progress      `json:"progress,omitempty"`
+	Outputs         []Output       `json:"outputs,omitempty"`
+	Error           *Error         `json:"error,omitempty"`
+	Node            string         `json:"node,omitempty"`
+	NodeName        string         `json:"node_name,omitempty"`
+	Metadata        map[string]any `json:"metadata,omitempty"`
+	CreatedAt       time.Time      `json:"created_at"`
+	StartedAt       *time.Time     `json:"started_at,omitempty"`
+	FinishedAt      *time.Time     `json:"finished_at,omitempty"`
+	Timings         *Timings       `json:"timings,omitempty"`
+	Webhooks        []Delivery     `json:"webhooks,omitempty"`
+	// CancelRequested is set when a cancel was asked for a job that is running; the
+	// worker interrupts the prompt and moves the job to canceled.
+	CancelRequested bool `json:"cancel_requested,omitempty"`
+}
+
+// Progress is how far a running job is.
+type Progress struct {
+	Fraction   float64 `json:"fraction"`
+	Node       string  `json:"node,omitempty"`
+	NodeClass  string  `json:"node_class,omitempty"`
+	Step       int     `json:"step,omitempty"`
+	Steps      int     `json:"steps,omitempty"`
+	NodesDone  int     `json:"nodes_done"`
+	NodesTotal int     `json:"nodes_total"`
+}
+
+// Output kinds.
+const (
+	KindImage = "image"
+	KindVideo = "video"
+	KindAudio = "audio"
+	KindText  = "text"
+	KindFile  = "file"
+)
+
+// Output is one output of a job: a file copied to storage, or a text.
+type Output struct {
+	NodeID      string `json:"node_id"`
+	Kind        string `json:"kind"`
+	Filename    string `json:"filename,omitempty"`
+	Key         string `json:"key,omitempty"`
+	URL         string `json:"url,omitempty"`
+	Size        int64  `json:"size,omitempty"`
+	SHA256      string `json:"sha256,omitempty"`
+	ContentType string `json:"content_type,omitempty"`
+	Text        string `json:"text,omitempty"`
+}
+
+// Timings are the durations of a job's phases, in milliseconds.
+type Timings struct {
+	QueuedMS    int64 `json:"queued_ms"`
+	ExecutionMS int64 `json:"execution_ms"`
+	UploadMS    int64 `json:"upload_ms"`
+	TotalMS     int64 `json:"total_ms"`
+}
+
+// Delivery is the log of one webhook event's delivery.
+type Delivery struct {
+	ID          string     `json:"id"`
+	Event       string     `json:"event"`
+	URL         string     `json:"url"`
+	Attempts    int        `json:"attempts"`
+	StatusCode  int        `json:"status_code,omitempty"`
+	LastError   string     `json:"last_error,omitempty"`
+	DeliveredAt *time.Time `json:"delivered_at,omitempty"`
+	CreatedAt   time.Time  `json:"created_at"`
+}
+
+// NewID returns a new job id: a UUIDv7 in canonical lowercase form.
+func NewID() (string, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return "", err
+	}
+	return id.String(), nil
+}
+
+// ValidID reports whether s is a canonical lowercase UUID, the only form of a job id.
+func ValidID(s string) bool {
+	u, err := uuid.Parse(s)
+	return err == nil && u.String() == s
+}
+
+// Clone returns a deep copy of the job.
+func (j *Job) Clone() *Job {
+	data, _ := json.Marshal(j)
+	var c Job
+	_ = json.Unmarshal(data, &c)
+	return &c
+}

@@ -1,0 +1,369 @@
+package job
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// KeyPrefix prefixes every Redis key comfyq writes (asynq keeps its own "asynq:" keys).
+const KeyPrefix = "comfyq:"
+
+// DefaultRetention is how long a job record is kept after its last change.
+const DefaultRetention = 7 * 24 * time.Hour
+
+// StoreConfig configures a Store.
+type StoreConfig struct {
+	// Retention is how long a job record lives after its last update (default 7 days).
+	Retention time.Duration
+}
+
+// Store keeps job records in Redis and publishes their live events.
+type Store struct {
+	rdb       redis.UniversalClient
+	retention time.Duration
+}
+
+// NewStore returns a Store on rdb.
+func NewStore(rdb redis.UniversalClient, cfg StoreConfig) *Store {
+	if cfg.Retention <= 0 {
+		cfg.Retention = DefaultRetention
+	}
+	return &Store{rdb: rdb, retention: cfg.Retention}
+}
+
+// Redis returns the client the store uses.
+func (s *Store) Redis() redis.UniversalClient { return s.rdb }
+
+func jobKey(id string) string    { return KeyPrefix + "job:" + id }
+func idemKey(k string) string    { return KeyPrefix + "idem:" + k }
+func eventsKey(id string) string { return KeyPrefix + "events:" + id }
+
+const indexKey = KeyPrefix + "jobs"
+
+// createScript writes a new job record atomically, honouring an idempotency key.
+// KEYS: idem key ("" for none), job key, index. ARGV: id, json, ttl seconds, score.
+// It returns the id of the job the key already names, or the new id.
+var createScript = redis.NewScript(`
+if KEYS[1] ~= "" then
+  local existing = redis.call('GET', KEYS[1])
+  if existing then return existing end
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+end
+if redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3], 'NX') == false then
+  return redis.error_reply('job exists')
+end
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+return ARGV[1]
+`)
+
+// Create stores a new job record. With a non-empty idempotency key that already names a
+// job, it stores nothing and returns that job with created false.
+func (s *Store) Create(ctx context.Context, j *Job, idempotencyKey string) (*Job, bool, error) {
+	if !ValidID(j.ID) {
+		return nil, false, fmt.Errorf("job: create: invalid id %q", j.ID)
+	}
+	data, err := json.Marshal(j)
+	if err != nil {
+		return nil, false, fmt.Errorf("job: create: %w", err)
+	}
+	ik := ""
+	if idempotencyKey != "" {
+		ik = idemKey(idempotencyKey)
+	}
+	ttl := strconv.FormatInt(int64(s.retention/time.Second), 10)
+	score := strconv.FormatInt(j.CreatedAt.UnixMilli(), 10)
+	got, err := createScript.Run(ctx, s.rdb, []string{ik, jobKey(j.ID), indexKey}, j.ID, data, ttl, score).Text()
+	if err != nil {
+		return nil, false, fmt.Errorf("job: create %s: %w", j.ID, err)
+	}
+	if got != j.ID {
+		existing, err := s.Get(ctx, got)
+		if err != nil {
+			return nil, false, fmt.Errorf("job: idempotency key names job %s: %w", got, err)
+		}
+		return existing, false, nil
+	}
+	s.publish(ctx, EventStatus, j)
+	return j, true, nil
+}
+
+// Get returns the job record, or ErrNotFound.
+func (s *Store) Get(ctx context.Context, id string) (*Job, error) {
+	if !ValidID(id) {
+		return nil, ErrNotFound
+	}
+	data, err := s.rdb.Get(ctx, jobKey(id)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("job: get %s: %w", id, err)
+	}
+	var j Job
+	if err := json.Unmarshal(data, &j); err != nil {
+		return nil, fmt.Errorf("job: decode %s: %w", id, err)
+	}
+	return &j, nil
+}
+
+// UpdateFunc changes a job record in place. Returning ErrSkip leaves the record as it was.
+type UpdateFunc func(j *Job) error
+
+// ErrSkip, returned by an UpdateFunc, makes Update write nothing and return no error.
+var ErrSkip = errors.New("job: skip update")
+
+// Update reads the record, applies fn and writes it back atomically (optimistic locking:
+// a concurrent writer makes it retry). A terminal record is never changed: Update returns
+// the record and ErrTerminal. The change is published on the job's event channel, as a
+// progress event when only Progress changed, else a status event.
+func (s *Store) Update(ctx context.Context, id string, fn UpdateFunc) (*Job, error) {
+	key := jobKey(id)
+	var result *Job
+	var kind string
+	txf := func(tx *redis.Tx) error {
+		data, err := tx.Get(ctx, key).Bytes()
+		if errors.Is(err, redis.Nil) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		var j Job
+		if err := json.Unmarshal(data, &j); err != nil {
+			return fmt.Errorf("job: decode %s: %w", id, err)
+		}
+		if j.Status.Terminal() {
+			result = &j
+			return ErrTerminal
+		}
+		before := j.Clone()
+		if err := fn(&j); err != nil {
+			result = before
+			return err
+		}
+		kind = EventStatus
+		if j.Status == before.Status && j.Attempt == before.Attempt && len(j.Outputs) == len(before.Outputs) &&
+			j.Error == nil && before.Error == nil && j.CancelRequested == before.CancelRequested {
+			kind = EventProgress
+		}
+		out, err := json.Marshal(&j)
+		if err != nil {
+			return err
+		}
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Set(ctx, key, out, s.retention)
+			return nil
+		})
+		result = &j
+		return err
+	}
+	for i := 0; i < 50; i++ {
+		err := s.rdb.Watch(ctx, txf, key)
+		switch {
+		case err == nil:
+			s.publish(ctx, kind, result)
+			return result, nil
+		case errors.Is(err, redis.TxFailedErr):
+			continue
+		case errors.Is(err, ErrSkip):
+			return result, nil
+		default:
+			return result, err
+		}
+	}
+	return nil, ErrConflict
+}
+
+// Event kinds published on a job's channel.
+const (
+	EventStatus   = "status"
+	EventProgress = "progress"
+)
+
+// Event is one live change of a job, published on comfyq:events:{id}.
+type Event struct {
+	Type string    `json:"type"`
+	At   time.Time `json:"at"`
+	Job  *Job      `json:"job"`
+}
+
+func (s *Store) publish(ctx context.Context, kind string, j *Job) {
+	data, err := json.Marshal(Event{Type: kind, At: time.Now().UTC(), Job: j})
+	if err != nil {
+		return
+	}
+	// Events are hints for live streams; the record is the truth, so a failed publish is
+	// not an error of the update.
+	_ = s.rdb.Publish(ctx, eventsKey(j.ID), data).Err()
+}
+
+// Watch streams the job's events: first its current state, then every change, closing
+// the channel after a terminal state or when ctx ends. Any process can watch any job:
+// events travel through Redis pub/sub.
+func (s *Store) Watch(ctx context.Context, id string) (<-chan Event, error) {
+	if _, err := s.Get(ctx, id); err != nil {
+		return nil, err
+	}
+	sub := s.rdb.Subscribe(ctx, eventsKey(id))
+	if _, err := sub.Receive(ctx); err != nil { // wait for the subscription to be active
+		sub.Close()
+		return nil, fmt.Errorf("job: watch %s: %w", id, err)
+	}
+	// Read the record after subscribing, so no change falls between the two.
+	cur, err := s.Get(ctx, id)
+	if err != nil {
+		sub.Close()
+		return nil, err
+	}
+	out := make(chan Event, 16)
+	go func() {
+		defer close(out)
+		defer sub.Close()
+		send := func(ev Event) bool {
+			select {
+			case out <- ev:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		}
+		if !send(Event{Type: EventStatus, At: time.Now().UTC(), Job: cur}) || cur.Status.Terminal() {
+			return
+		}
+		msgs := sub.Channel(redis.WithChannelSize(64))
+		// Pub/sub can drop messages (reconnects); re-read the record now and then so a
+		// terminal state is never missed.
+		tick := time.NewTicker(5 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case m, ok := <-msgs:
+				if !ok {
+					return
+				}
+				var ev Event
+				if json.Unmarshal([]byte(m.Payload), &ev) != nil || ev.Job == nil {
+					continue
+				}
+				if !send(ev) || ev.Job.Status.Terminal() {
+					return
+				}
+			case <-tick.C:
+				j, err := s.Get(ctx, id)
+				if err == nil && j.Status.Terminal() {
+					send(Event{Type: EventStatus, At: time.Now().UTC(), Job: j})
+					return
+				}
+			}
+		}
+	}()
+	return out, nil
+}
+
+// ListOptions filters and pages List.
+type ListOptions struct {
+	Status Status
+	Queue  string
+	// Limit is the page size (default 50, at most 500).
+	Limit int
+	// Cursor is the NextCursor of the previous page.
+	Cursor string
+}
+
+// List returns jobs newest first, and the cursor of the next page ("" at the end).
+func (s *Store) List(ctx context.Context, opts ListOptions) ([]*Job, string, error) {
+	if opts.Limit <= 0 {
+		opts.Limit = 50
+	}
+	if opts.Limit > 500 {
+		opts.Limit = 500
+	}
+	max := "+inf"
+	skipUntil := ""
+	if opts.Cursor != "" {
+		score, id, ok := strings.Cut(opts.Cursor, "_")
+		if _, err := strconv.ParseInt(score, 10, 64); !ok || err != nil || !ValidID(id) {
+			return nil, "", &SpecError{Code: "invalid_request", Field: "cursor", Message: "malformed cursor"}
+		}
+		max, skipUntil = score, id
+	}
+	var out []*Job
+	const batch = 200
+	offset := int64(0)
+	for len(out) < opts.Limit {
+		zs, err := s.rdb.ZRevRangeByScoreWithScores(ctx, indexKey, &redis.ZRangeBy{Max: max, Min: "-inf", Offset: offset, Count: batch}).Result()
+		if err != nil {
+			return nil, "", fmt.Errorf("job: list: %w", err)
+		}
+		if len(zs) == 0 {
+			return out, "", nil
+		}
+		offset += int64(len(zs))
+		ids := make([]string, 0, len(zs))
+		for _, z := range zs {
+			ids = append(ids, z.Member.(string))
+		}
+		keys := make([]string, len(ids))
+		for i, id := range ids {
+			keys[i] = jobKey(id)
+		}
+		vals, err := s.rdb.MGet(ctx, keys...).Result()
+		if err != nil {
+			return nil, "", fmt.Errorf("job: list: %w", err)
+		}
+		var gone []any
+		for i, v := range vals {
+			id := ids[i]
+			if skipUntil != "" {
+				if id == skipUntil {
+					skipUntil = ""
+				}
+				continue
+			}
+			str, ok := v.(string)
+			if !ok {
+				gone = append(gone, id) // expired record
+				continue
+			}
+			var j Job
+			if json.Unmarshal([]byte(str), &j) != nil {
+				continue
+			}
+			if (opts.Status != "" && j.Status != opts.Status) || (opts.Queue != "" && j.Queue != opts.Queue) {
+				continue
+			}
+			out = append(out, &j)
+			if len(out) == opts.Limit {
+				next := strconv.FormatInt(int64(zs[i].Score), 10) + "_" + id
+				if len(gone) > 0 {
+					s.rdb.ZRem(ctx, indexKey, gone...)
+				}
+				return out, next, nil
+			}
+		}
+		if len(gone) > 0 {
+			s.rdb.ZRem(ctx, indexKey, gone...)
+		}
+		if skipUntil != "" {
+			// The cursor's own entry was not in this score range any more; start over
+			// strictly below its score.
+			skipUntil = ""
+			score, _, _ := strings.Cut(opts.Cursor, "_")
+			max = "(" + score
+			offset = 0
+		}
+	}
+	return out, "", nil
+}
+
+// SetCancel marks a job as to be canceled. It is read by the worker running the job.
+func (s *Store) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }

@@ -1,0 +1,54 @@
+package job
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// asynq task types. A breaking payload change gets a new type name, with both handlers
+// registered until the old queue drains.
+const (
+	TypeJob     = "comfyq:job"
+	TypeWebhook = "comfyq:webhook"
+)
+
+// PayloadVersion is the version of Payload written by this code.
+const PayloadVersion = 1
+
+// Payload is the body of a comfyq:job task: everything a worker needs to run the job,
+// already resolved (templates applied, UI format converted).
+type Payload struct {
+	V     int    `json:"v"`
+	JobID string `json:"job_id"`
+	// Prompt is the API-format workflow to submit.
+	Prompt json.RawMessage `json:"prompt"`
+	// Images maps an input path ("10.inputs.image") to the file to upload there.
+	Images   map[string]ImageSource `json:"images,omitempty"`
+	TimeoutS int                    `json:"timeout_s"`
+	Webhook  *WebhookSpec           `json:"webhook,omitempty"`
+	// ExtraPNGInfo is passed to ComfyUI as extra_data.extra_pnginfo (e.g. the UI workflow).
+	ExtraPNGInfo map[string]json.RawMessage `json:"extra_pnginfo,omitempty"`
+}
+
+// EncodePayload encodes a task payload.
+func EncodePayload(p *Payload) ([]byte, error) {
+	if p.V == 0 {
+		p.V = PayloadVersion
+	}
+	return json.Marshal(p)
+}
+
+// DecodePayload decodes a task payload, refusing versions this code does not know.
+func DecodePayload(data []byte) (*Payload, error) {
+	var p Payload
+	if err := json.Unmarshal(data, &p); err != nil {
+		return nil, fmt.Errorf("job: decode payload: %w", err)
+	}
+	if p.V > PayloadVersion {
+		return nil, fmt.Errorf("job: payload version %d is newer than this worker understands (%d): upgrade the worker", p.V, PayloadVersion)
+	}
+	if !ValidID(p.JobID) {
+		return nil, fmt.Errorf("job: payload has an invalid job id %q", p.JobID)
+	}
+	return &p, nil
+}
