@@ -1,0 +1,79 @@
+package netguard
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// Test servers all listen on loopback, so these tests pretend 127.0.0.1 is
+// a public address while every other address keeps its real verdict: a
+// server on 127.0.0.1 then plays a public host that redirects inward.
+var pretendPublic = netip.MustParseAddr("127.0.0.1")
+
+func pretendPolicy() Policy {
+	return Policy{
+		MaxRedirects: DefaultMaxRedirects,
+		forbidden: func(ip netip.Addr) (bool, string) {
+			if ip.Unmap() == pretendPublic {
+				return false, ""
+			}
+			return IsForbiddenIP(ip)
+		},
+	}
+}
+
+func TestRedirectToForbiddenAddress(t *testing.T) {
+	t.Parallel()
+
+	var landed atomic.Bool
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ok", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) })
+	mux.HandleFunc("/redirect", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, r.URL.Query().Get("to"), http.StatusFound)
+	})
+	mux.HandleFunc("/inside", func(w http.ResponseWriter, r *http.Request) { landed.Store(true) })
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	port := srv.URL[strings.LastIndex(srv.URL, ":")+1:]
+
+	p := pretendPolicy()
+	// The stand-in public host itself is fetched.
+	body, _, err := p.Fetch(t.Context(), srv.URL+"/ok")
+	require.NoError(t, err)
+	require.NoError(t, body.Close())
+
+	for _, target := range []string{
+		"http://127.0.0.2:" + port + "/inside",            // loopback
+		"http://[::1]:" + port + "/inside",                // loopback, IPv6
+		"http://[::ffff:127.0.0.3]:" + port + "/inside",   // loopback, IPv4-mapped
+		"http://169.254.169.254/latest/meta-data/",        // metadata
+		"http://2130706434:" + port + "/inside",           // 127.0.0.2, legacy form
+		"http://10.0.0.1/",                                // private
+		"http://user:hunter2@192.168.1.1:" + port + "/in", // private, with a password
+	} {
+		_, _, err := p.Fetch(t.Context(), srv.URL+"/redirect?to="+target)
+		require.ErrorIs(t, err, ErrForbiddenAddress, target)
+		addrErr, ok := errors.AsType[*AddressError](err)
+		require.True(t, ok, target)
+		require.NotEqual(t, pretendPublic, addrErr.Addr)
+		require.NotContains(t, err.Error(), "hunter2")
+	}
+	require.False(t, landed.Load(), "a refused redirect reached its target")
+
+	// The same with the bare client.
+	client := p.Client()
+	defer client.CloseIdleConnections()
+	resp, err := client.Get(srv.URL + "/redirect?to=http://127.0.0.2:" + port + "/inside")
+	if resp != nil {
+		resp.Body.Close()
+	}
+	require.ErrorIs(t, err, ErrForbiddenAddress)
+	require.False(t, landed.Load())
+}
