@@ -54,7 +54,10 @@ type Job struct {
 	StartedAt       *time.Time     `json:"started_at,omitempty"`
 	FinishedAt      *time.Time     `json:"finished_at,omitempty"`
 	Timings         *Timings       `json:"timings,omitempty"`
-	Webhooks        []Delivery     `json:"webhooks,omitempty"`
+	// Webhook is the job's own webhook subscription, from the submission.
+	Webhook *WebhookSpec `json:"webhook,omitempty"`
+	// Webhooks is the delivery log of the job's webhook events.
+	Webhooks []Delivery `json:"webhooks,omitempty"`
 	// CancelRequested is set when a cancel was asked for a job that is running; the
 	// worker interrupts the prompt and moves the job to canceled.
 	CancelRequested bool `json:"cancel_requested,omitempty"`

@@ -365,5 +365,50 @@ func (s *Store) List(ctx context.Context, opts ListOptions) ([]*Job, string, err
 	return out, "", nil
 }
 
-// SetCancel marks a job as to be canceled. It is read by the worker running the job.
+// RecordDelivery adds or replaces (by ID) an entry of the job's webhook delivery log.
+// Unlike Update it also writes terminal records: deliveries go on after a job ends. It
+// changes nothing else and publishes no event.
+func (s *Store) RecordDelivery(ctx context.Context, id string, d Delivery) error {
+	key := jobKey(id)
+	txf := func(tx *redis.Tx) error {
+		data, err := tx.Get(ctx, key).Bytes()
+		if errors.Is(err, redis.Nil) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		var j Job
+		if err := json.Unmarshal(data, &j); err != nil {
+			return fmt.Errorf("job: decode %s: %w", id, err)
+		}
+		replaced := false
+		for i := range j.Webhooks {
+			if j.Webhooks[i].ID == d.ID {
+				j.Webhooks[i], replaced = d, true
+			}
+		}
+		if !replaced {
+			j.Webhooks = append(j.Webhooks, d)
+		}
+		out, err := json.Marshal(&j)
+		if err != nil {
+			return err
+		}
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Set(ctx, key, out, redis.KeepTTL)
+			return nil
+		})
+		return err
+	}
+	for i := 0; i < 50; i++ {
+		err := s.rdb.Watch(ctx, txf, key)
+		if !errors.Is(err, redis.TxFailedErr) {
+			return err
+		}
+	}
+	return ErrConflict
+}
+
+// Ping checks that Redis answers.
 func (s *Store) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }

@@ -1,0 +1,204 @@
+package job_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/comfyq/comfyq/internal/testenv"
+	"github.com/comfyq/comfyq/job"
+)
+
+func setup(t *testing.T) (*job.Store, redis.UniversalClient) {
+	t.Helper()
+	opt, err := redis.ParseURL(testenv.NewRedis(t))
+	require.NoError(t, err)
+	rdb := redis.NewClient(opt)
+	t.Cleanup(func() { rdb.Close() })
+	return job.NewStore(rdb, job.StoreConfig{}), rdb
+}
+
+func newJob(t *testing.T) *job.Job {
+	t.Helper()
+	id, err := job.NewID()
+	require.NoError(t, err)
+	return &job.Job{ID: id, Status: job.StatusQueued, Queue: "default", Attempt: 1, MaxAttempts: 4, CreatedAt: time.Now().UTC()}
+}
+
+func TestStoreCreateGetUpdate(t *testing.T) {
+	t.Parallel()
+	s, rdb := setup(t)
+	ctx := context.Background()
+	j := newJob(t)
+	got, created, err := s.Create(ctx, j, "")
+	require.NoError(t, err)
+	require.True(t, created)
+	require.Equal(t, j.ID, got.ID)
+
+	ttl, err := rdb.TTL(ctx, job.KeyPrefix+"job:"+j.ID).Result()
+	require.NoError(t, err)
+	require.Greater(t, ttl, 6*24*time.Hour, "records expire after the retention")
+
+	_, err = s.Update(ctx, j.ID, func(j *job.Job) error { j.Status = job.StatusRunning; return nil })
+	require.NoError(t, err)
+	read, err := s.Get(ctx, j.ID)
+	require.NoError(t, err)
+	require.Equal(t, job.StatusRunning, read.Status)
+
+	_, err = s.Update(ctx, j.ID, func(j *job.Job) error { j.Status = job.StatusSucceeded; return nil })
+	require.NoError(t, err)
+	_, err = s.Update(ctx, j.ID, func(j *job.Job) error { j.Status = job.StatusFailed; return nil })
+	require.ErrorIs(t, err, job.ErrTerminal, "terminal states never change again")
+	read, err = s.Get(ctx, j.ID)
+	require.NoError(t, err)
+	require.Equal(t, job.StatusSucceeded, read.Status)
+
+	_, err = s.Get(ctx, "0193a000-0000-7000-8000-000000000000")
+	require.ErrorIs(t, err, job.ErrNotFound)
+	_, err = s.Get(ctx, "not-an-id")
+	require.ErrorIs(t, err, job.ErrNotFound)
+}
+
+func TestStoreIdempotency(t *testing.T) {
+	t.Parallel()
+	s, _ := setup(t)
+	ctx := context.Background()
+	first := newJob(t)
+	_, created, err := s.Create(ctx, first, "key-1")
+	require.NoError(t, err)
+	require.True(t, created)
+	second := newJob(t)
+	got, created, err := s.Create(ctx, second, "key-1")
+	require.NoError(t, err)
+	require.False(t, created)
+	require.Equal(t, first.ID, got.ID, "a retried submission returns the same job")
+	_, err = s.Get(ctx, second.ID)
+	require.ErrorIs(t, err, job.ErrNotFound, "nothing is stored for the duplicate")
+}
+
+func TestStoreConcurrentUpdatesLoseNothing(t *testing.T) {
+	t.Parallel()
+	s, _ := setup(t)
+	ctx := context.Background()
+	j := newJob(t)
+	_, _, err := s.Create(ctx, j, "")
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.Update(ctx, j.ID, func(j *job.Job) error {
+				if j.Metadata == nil {
+					j.Metadata = map[string]any{}
+				}
+				n, _ := j.Metadata["n"].(float64)
+				j.Metadata["n"] = n + 1
+				return nil
+			})
+			require.NoError(t, err)
+		}()
+	}
+	wg.Wait()
+	read, err := s.Get(ctx, j.ID)
+	require.NoError(t, err)
+	require.Equal(t, float64(20), read.Metadata["n"])
+}
+
+func TestStoreWatch(t *testing.T) {
+	t.Parallel()
+	s, _ := setup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	j := newJob(t)
+	_, _, err := s.Create(ctx, j, "")
+	require.NoError(t, err)
+	events, err := s.Watch(ctx, j.ID)
+	require.NoError(t, err)
+	first := <-events
+	require.Equal(t, job.StatusQueued, first.Job.Status, "the current state comes first")
+
+	go func() {
+		s.Update(ctx, j.ID, func(j *job.Job) error { j.Status = job.StatusRunning; return nil })
+		s.Update(ctx, j.ID, func(j *job.Job) error { j.Progress = &job.Progress{Fraction: 0.5}; return nil })
+		s.Update(ctx, j.ID, func(j *job.Job) error { j.Status = job.StatusSucceeded; return nil })
+	}()
+	var seen []string
+	for ev := range events {
+		seen = append(seen, ev.Type+":"+string(ev.Job.Status))
+	}
+	require.Equal(t, []string{"status:running", "progress:running", "status:succeeded"}, seen)
+}
+
+func TestStoreList(t *testing.T) {
+	t.Parallel()
+	s, _ := setup(t)
+	ctx := context.Background()
+	var ids []string
+	base := time.Now().UTC().Add(-time.Hour)
+	for i := 0; i < 7; i++ {
+		j := newJob(t)
+		j.CreatedAt = base.Add(time.Duration(i) * time.Second)
+		if i%2 == 0 {
+			j.Queue = "high"
+		}
+		_, _, err := s.Create(ctx, j, "")
+		require.NoError(t, err)
+		ids = append(ids, j.ID)
+	}
+	var got []string
+	cursor := ""
+	for {
+		page, next, err := s.List(ctx, job.ListOptions{Limit: 3, Cursor: cursor})
+		require.NoError(t, err)
+		for _, j := range page {
+			got = append(got, j.ID)
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	want := make([]string, len(ids))
+	for i, id := range ids {
+		want[len(ids)-1-i] = id
+	}
+	require.Equal(t, want, got, "newest first, every job once across pages")
+
+	high, _, err := s.List(ctx, job.ListOptions{Queue: "high"})
+	require.NoError(t, err)
+	require.Len(t, high, 4)
+	_, _, err = s.List(ctx, job.ListOptions{Cursor: "garbage"})
+	var se *job.SpecError
+	require.True(t, errors.As(err, &se))
+}
+
+func TestSpecNormalize(t *testing.T) {
+	t.Parallel()
+	s := job.Spec{Workflow: []byte(`{"1":{}}`)}
+	require.NoError(t, s.Normalize())
+	require.Equal(t, "default", s.Queue)
+	require.Equal(t, 600, s.TimeoutS)
+	require.Equal(t, 4, s.MaxAttempts)
+
+	for name, bad := range map[string]job.Spec{
+		"neither":      {},
+		"both":         {Workflow: []byte(`{}`), Template: "x"},
+		"queue":        {Workflow: []byte(`{}`), Queue: "bad queue!"},
+		"attempts":     {Workflow: []byte(`{}`), MaxAttempts: 100},
+		"timeout":      {Workflow: []byte(`{}`), TimeoutS: -1},
+		"image":        {Workflow: []byte(`{}`), Images: map[string]job.ImageSource{"1.inputs.image": {URL: "http://x", Key: "k"}}},
+		"event":        {Workflow: []byte(`{}`), Webhook: &job.WebhookSpec{URL: "https://x", Events: []string{"job.exploded"}}},
+		"params no tp": {Workflow: []byte(`{}`), Params: map[string]any{"a": 1}},
+	} {
+		err := bad.Normalize()
+		var se *job.SpecError
+		require.True(t, errors.As(err, &se), name)
+		require.ErrorIs(t, err, job.ErrInvalidSpec, name)
+	}
+}
