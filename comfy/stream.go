@@ -537,7 +537,7 @@ func (s *stream) serve(conn *websocket.Conn) error {
 		select {
 		case err := <-readErr:
 			var ce *websocket.CloseError
-			if errors.As(err, &ce) {
+			if errors.As(err, &ce) && ce.Code != websocket.CloseAbnormalClosure {
 				// The server answered our close or sent its own (and the default handler
 				// answered it): wait for it to close the TCP connection.
 				waitEOF(conn.NetConn())
