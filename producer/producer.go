@@ -1,0 +1,388 @@
+// Package producer is the Go library a program imports to submit ComfyUI jobs to comfyq
+// and follow them: Enqueue, Get, Wait, Watch, List and Cancel.
+//
+//	p, err := producer.New(producer.Config{RedisURL: "redis://127.0.0.1:6379/0"})
+//	j, err := p.Enqueue(ctx, job.Spec{Workflow: workflowJSON})
+//	j, err = p.Wait(ctx, j.ID)
+//
+// A job is written to Redis as a record (job.Store) and an asynq task of type comfyq:job
+// whose TaskID is the job id; workers attached to ComfyUI nodes pull it.
+package producer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/comfyq/comfyq/comfy"
+	"github.com/comfyq/comfyq/job"
+)
+
+// Config configures a Client.
+type Config struct {
+	// RedisURL is a redis://, rediss:// or redis-sentinel:// URL (asynq's forms).
+	// Ignored when Redis is set.
+	RedisURL string
+	// Redis is an existing client to use instead of RedisURL; the Client does not close it.
+	Redis redis.UniversalClient
+	// Retention is how long job records are kept (default 7 days).
+	Retention time.Duration
+	// ObjectInfo converts UI-format workflows to API format. Without it, UI-format
+	// workflows are refused with a clear error.
+	ObjectInfo func(ctx context.Context) (comfy.ObjectInfo, error)
+	// Templates resolves template submissions. Without it, template submissions are
+	// refused.
+	Templates TemplateResolver
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// TemplateResolver turns a template name and parameters into a workflow.
+type TemplateResolver interface {
+	// Resolve returns the template's workflow with params applied, the template version,
+	// and the input paths of the template's image parameters by name.
+	Resolve(ctx context.Context, name string, params map[string]any) (*Resolved, error)
+}
+
+// Resolved is a template applied to parameters.
+type Resolved struct {
+	Workflow comfy.Workflow
+	Version  int
+	// ImageTargets maps an image parameter name to its input paths.
+	ImageTargets map[string][]string
+}
+
+// Client submits and follows jobs.
+type Client struct {
+	rdb       redis.UniversalClient
+	ownsRedis bool
+	store     *job.Store
+	asynq     *asynq.Client
+	inspector *asynq.Inspector
+	cfg       Config
+	log       *slog.Logger
+}
+
+// New returns a Client. It checks that Redis answers.
+func New(cfg Config) (*Client, error) {
+	rdb := cfg.Redis
+	owns := false
+	if rdb == nil {
+		var err error
+		if rdb, err = OpenRedis(cfg.RedisURL); err != nil {
+			return nil, err
+		}
+		owns = true
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	c := &Client{
+		rdb:       rdb,
+		ownsRedis: owns,
+		store:     job.NewStore(rdb, job.StoreConfig{Retention: cfg.Retention}),
+		asynq:     asynq.NewClientFromRedisClient(rdb),
+		inspector: asynq.NewInspectorFromRedisClient(rdb),
+		cfg:       cfg,
+		log:       cfg.Logger,
+	}
+	return c, nil
+}
+
+// OpenRedis opens a Redis client from a redis://, rediss:// or redis-sentinel:// URL.
+func OpenRedis(rawURL string) (redis.UniversalClient, error) {
+	if rawURL == "" {
+		return nil, errors.New("producer: no Redis URL: set --redis or COMFYQ_REDIS_URL (e.g. redis://127.0.0.1:6379/0)")
+	}
+	opt, err := asynq.ParseRedisURI(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("producer: bad Redis URL: %w", err)
+	}
+	rdb, ok := opt.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		return nil, errors.New("producer: unsupported Redis URL")
+	}
+	return rdb, nil
+}
+
+// Store returns the job store the client uses.
+func (c *Client) Store() *job.Store { return c.store }
+
+// Close releases the client's connections.
+func (c *Client) Close() error {
+	if c.ownsRedis {
+		return c.rdb.Close()
+	}
+	return nil
+}
+
+// Enqueue validates a submission, creates the job record and enqueues its task. Bad
+// input returns a *job.SpecError and enqueues nothing. With an idempotency key that
+// already names a job, it returns that job.
+func (c *Client) Enqueue(ctx context.Context, spec job.Spec) (*job.Job, error) {
+	if err := spec.Normalize(); err != nil {
+		return nil, err
+	}
+	payload, version, err := c.resolve(ctx, &spec)
+	if err != nil {
+		return nil, err
+	}
+	id, err := job.NewID()
+	if err != nil {
+		return nil, fmt.Errorf("producer: new id: %w", err)
+	}
+	payload.JobID = id
+	data, err := job.EncodePayload(payload)
+	if err != nil {
+		return nil, fmt.Errorf("producer: encode payload: %w", err)
+	}
+	j := &job.Job{
+		ID:              id,
+		Status:          job.StatusQueued,
+		Queue:           spec.Queue,
+		Template:        spec.Template,
+		TemplateVersion: version,
+		Attempt:         1,
+		MaxAttempts:     spec.MaxAttempts,
+		Metadata:        spec.Metadata,
+		Webhook:         spec.Webhook,
+		CreatedAt:       time.Now().UTC(),
+	}
+	got, created, err := c.store.Create(ctx, j, spec.IdempotencyKey)
+	if err != nil {
+		return nil, err
+	}
+	if !created {
+		if got.Status == job.StatusQueued {
+			// The earlier submission may have died between record and task: enqueue
+			// again; an existing task makes this a no-op.
+			c.enqueueTask(ctx, got, data)
+		}
+		return got, nil
+	}
+	if err := c.enqueueTask(ctx, j, data); err != nil {
+		// Leave nothing behind that claims to be queued.
+		c.rdb.Del(context.WithoutCancel(ctx), job.KeyPrefix+"job:"+id)
+		if spec.IdempotencyKey != "" {
+			c.rdb.Del(context.WithoutCancel(ctx), job.KeyPrefix+"idem:"+spec.IdempotencyKey)
+		}
+		return nil, fmt.Errorf("producer: enqueue: %w", err)
+	}
+	c.log.Info("job enqueued", "job_id", id, "queue", spec.Queue, "template", spec.Template)
+	return j, nil
+}
+
+// TaskTimeout is how long asynq lets a handler run beyond the job's own timeout, for
+// input uploads, queueing on the node and output uploads.
+const TaskTimeout = 2 * time.Hour
+
+func (c *Client) enqueueTask(ctx context.Context, j *job.Job, payload []byte) error {
+	var p job.Payload
+	_ = json.Unmarshal(payload, &p)
+	task := asynq.NewTask(job.TypeJob, payload,
+		asynq.TaskID(j.ID),
+		asynq.Queue(j.Queue),
+		// Only failures count against MaxRetry, and the worker stops with SkipRetry at the
+		// job's last attempt; the extra retry keeps hand-backs (node down, shutdown) on
+		// the last attempt from being archived by asynq.
+		asynq.MaxRetry(j.MaxAttempts),
+		asynq.Timeout(time.Duration(p.TimeoutS)*time.Second+TaskTimeout),
+	)
+	_, err := c.asynq.EnqueueContext(ctx, task)
+	if errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
+		return nil
+	}
+	return err
+}
+
+// resolve turns the submission into the task payload: template or workflow to an
+// API-format prompt, set overrides, image targets, seeds.
+func (c *Client) resolve(ctx context.Context, spec *job.Spec) (*job.Payload, int, error) {
+	var wf comfy.Workflow
+	var version int
+	var imageTargets map[string][]string
+	extra := map[string]json.RawMessage{}
+	switch {
+	case spec.Template != "":
+		if c.cfg.Templates == nil {
+			return nil, 0, &job.SpecError{Code: "unknown_template", Field: "template", Message: fmt.Sprintf("template %q not found: no templates are configured", spec.Template)}
+		}
+		res, err := c.cfg.Templates.Resolve(ctx, spec.Template, spec.Params)
+		if err != nil {
+			return nil, 0, err
+		}
+		wf, version, imageTargets = res.Workflow, res.Version, res.ImageTargets
+	default:
+		var err error
+		wf, err = c.parseWorkflow(ctx, spec.Workflow, extra)
+		if err != nil {
+			return nil, 0, err
+		}
+	}
+	if err := wf.Validate(); err != nil {
+		return nil, 0, workflowError(err)
+	}
+	paths := make([]string, 0, len(spec.Set))
+	for p := range spec.Set {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		if err := wf.Set(p, spec.Set[p]); err != nil {
+			return nil, 0, &job.SpecError{Code: "invalid_request", Field: "set." + p, Message: err.Error()}
+		}
+	}
+	images := map[string]job.ImageSource{}
+	for target, src := range spec.Images {
+		var targets []string
+		if imageTargets != nil {
+			t, ok := imageTargets[target]
+			if !ok {
+				return nil, 0, &job.SpecError{Code: "unknown_parameter", Field: "images." + target, Message: fmt.Sprintf("template %q has no image parameter %q", spec.Template, target)}
+			}
+			targets = t
+		} else {
+			targets = []string{target}
+		}
+		for _, t := range targets {
+			node, input, err := comfy.SplitPath(t)
+			if err != nil {
+				return nil, 0, &job.SpecError{Code: "invalid_request", Field: "images." + target, Message: err.Error()}
+			}
+			id, err := wf.ResolveNode(node)
+			if err != nil {
+				return nil, 0, &job.SpecError{Code: "invalid_request", Field: "images." + target, Message: err.Error()}
+			}
+			images[id+".inputs."+input] = src
+		}
+	}
+	if spec.RandomizeSeeds {
+		wf.RandomizeSeeds(nil)
+	}
+	prompt, err := json.Marshal(wf)
+	if err != nil {
+		return nil, 0, fmt.Errorf("producer: encode workflow: %w", err)
+	}
+	p := &job.Payload{Prompt: prompt, TimeoutS: spec.TimeoutS, Webhook: spec.Webhook}
+	if len(images) > 0 {
+		p.Images = images
+	}
+	if len(extra) > 0 {
+		p.ExtraPNGInfo = extra
+	}
+	return p, version, nil
+}
+
+func (c *Client) parseWorkflow(ctx context.Context, data json.RawMessage, extra map[string]json.RawMessage) (comfy.Workflow, error) {
+	if !comfy.IsUIFormat(data) {
+		wf, err := comfy.ParseWorkflow(data)
+		if err != nil {
+			return nil, workflowError(err)
+		}
+		return wf, nil
+	}
+	if c.cfg.ObjectInfo == nil {
+		return nil, &job.SpecError{Code: "invalid_workflow", Field: "workflow",
+			Message: "this is a UI-format workflow and no object_info is available to convert it: save it with \"Export (API)\" in ComfyUI, or give the producer an object_info source"}
+	}
+	info, err := c.cfg.ObjectInfo(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("producer: object_info for UI conversion: %w", err)
+	}
+	wf, err := comfy.ConvertUI(data, info, nil)
+	if err != nil {
+		return nil, &job.SpecError{Code: "invalid_workflow", Field: "workflow", Message: err.Error()}
+	}
+	// Keep the UI graph in the PNG metadata, as ComfyUI's frontend does.
+	extra["workflow"] = append(json.RawMessage(nil), data...)
+	return wf, nil
+}
+
+func workflowError(err error) error {
+	se := &job.SpecError{Code: "invalid_workflow", Field: "workflow", Message: err.Error()}
+	var we *comfy.WorkflowError
+	if errors.As(err, &we) {
+		se.Details = we.Problems
+	}
+	return se
+}
+
+// Get returns the job's record, or job.ErrNotFound.
+func (c *Client) Get(ctx context.Context, id string) (*job.Job, error) {
+	return c.store.Get(ctx, id)
+}
+
+// Watch streams the job's events: its current state first, then every status and
+// progress change, closing after a terminal state or when ctx ends.
+func (c *Client) Watch(ctx context.Context, id string) (<-chan job.Event, error) {
+	return c.store.Watch(ctx, id)
+}
+
+// Wait blocks until the job reaches a terminal state and returns it.
+func (c *Client) Wait(ctx context.Context, id string) (*job.Job, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	events, err := c.Watch(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var last *job.Job
+	for ev := range events {
+		last = ev.Job
+		if last.Status.Terminal() {
+			return last, nil
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return last, err
+	}
+	// The stream ended early (Redis connection lost): read the record once more.
+	return c.store.Get(context.WithoutCancel(ctx), id)
+}
+
+// List returns jobs newest first, filtered, with the cursor of the next page.
+func (c *Client) List(ctx context.Context, opts job.ListOptions) ([]*job.Job, string, error) {
+	return c.store.List(ctx, opts)
+}
+
+// Cancel cancels a job. A queued job is removed from its queue and never runs; a running
+// one is interrupted on its node by the worker and ends canceled. Canceling a job in a
+// terminal state returns it with job.ErrTerminal.
+func (c *Client) Cancel(ctx context.Context, id string) (*job.Job, error) {
+	j, err := c.store.Update(ctx, id, func(j *job.Job) error {
+		j.CancelRequested = true
+		return nil
+	})
+	if err != nil {
+		return j, err
+	}
+	// Still waiting in asynq: delete the task so it never runs.
+	if err := c.inspector.DeleteTask(j.Queue, id); err == nil {
+		return c.markCanceled(ctx, id, "canceled while queued")
+	}
+	// Held by a worker (pipelined on the node or running): cancel the handler's context;
+	// the worker interrupts the prompt and records the cancel. A worker that picks the
+	// task up later sees CancelRequested and stops before submitting.
+	if err := c.inspector.CancelProcessing(id); err != nil {
+		c.log.Warn("cancel: could not signal the worker", "job_id", id, "err", err)
+	}
+	return j, nil
+}
+
+func (c *Client) markCanceled(ctx context.Context, id, msg string) (*job.Job, error) {
+	return c.store.Update(ctx, id, func(j *job.Job) error {
+		now := time.Now().UTC()
+		j.Status = job.StatusCanceled
+		j.Error = &job.Error{Code: job.CodeCanceled, Message: msg}
+		j.FinishedAt = &now
+		j.Progress = nil
+		return nil
+	})
+}

@@ -1,0 +1,148 @@
+package worker
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/comfyq/comfyq/internal/netguard"
+	"github.com/comfyq/comfyq/storage"
+)
+
+// NodeConfig names one ComfyUI node.
+type NodeConfig struct {
+	// URL is the node's base URL, e.g. http://gpu-1:8188 (https and a path prefix work).
+	URL string
+	// Name is used in logs, metrics and the Job JSON (default: the URL's host:port).
+	Name string
+	// Header is sent on every request and the WebSocket handshake (auth proxies).
+	Header http.Header
+}
+
+// Config configures a Worker.
+type Config struct {
+	// Redis is the Redis client for asynq and job records. Required.
+	Redis redis.UniversalClient
+	// Storage receives the outputs. Required.
+	Storage storage.Store
+	// Nodes are the ComfyUI nodes to attach to. At least one.
+	Nodes []NodeConfig
+	// Queues maps asynq queue names to priorities (default {"default": 1}).
+	Queues map[string]int
+	// StrictPriority drains higher-priority queues first (asynq's semantics).
+	StrictPriority bool
+	// Depth is the pipelining depth per node: how many jobs a node holds at once, one
+	// executing and the rest waiting in its queue (default 2; 1 turns pipelining off).
+	Depth int
+	// StallTimeout: with no event for a prompt for this long, the worker checks /history
+	// and /queue instead of waiting (default 30s).
+	StallTimeout time.Duration
+	// HealthInterval is how often each node's /system_stats is probed (default 2s).
+	HealthInterval time.Duration
+	// DownAfter is how many failed probes in a row mark a node down (default 3).
+	DownAfter int
+	// ShutdownGrace is how long a drain waits for jobs running on a GPU (default 10m).
+	ShutdownGrace time.Duration
+	// ProgressInterval is the least time between two progress writes of a job
+	// (default 200ms, at most 5 writes a second).
+	ProgressInterval time.Duration
+	// OutputPrefix is the first segment of output keys (default "jobs"):
+	// <prefix>/<job id>/<node id>/<file name>.
+	OutputPrefix string
+	// UploadPreviews also copies temporary outputs (PreviewImage, type "temp").
+	UploadPreviews bool
+	// URLTTL is the lifetime of the output URLs written into the Job JSON (default 24h).
+	URLTTL time.Duration
+	// Inputs governs fetching input files given by URL (SSRF guard, size and time limits).
+	// Default: no private or loopback addresses, 3 redirects, 100 MiB, 60s.
+	Inputs netguard.Policy
+	// UploadRetries is how many times an output upload is retried inside one attempt
+	// before the attempt fails with upload_failed (default 3).
+	UploadRetries int
+	// Notifier receives job events for webhooks (optional).
+	Notifier Notifier
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() error {
+	if c.Redis == nil {
+		return errors.New("worker: no Redis client")
+	}
+	if c.Storage == nil {
+		return errors.New("worker: no storage: set --storage or COMFYQ_STORAGE_URL (s3://bucket?... or file:///dir)")
+	}
+	if len(c.Nodes) == 0 {
+		return errors.New("worker: no ComfyUI node: give --comfy http://host:8188")
+	}
+	seen := map[string]bool{}
+	for i := range c.Nodes {
+		n := &c.Nodes[i]
+		u, err := url.Parse(n.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("worker: node URL %q: want http(s)://host:port", n.URL)
+		}
+		n.URL = strings.TrimRight(n.URL, "/")
+		if n.Name == "" {
+			n.Name = u.Host
+		}
+		if seen[n.Name] {
+			return fmt.Errorf("worker: two nodes are named %q; give each a distinct name", n.Name)
+		}
+		seen[n.Name] = true
+	}
+	if len(c.Queues) == 0 {
+		c.Queues = map[string]int{"default": 1}
+	}
+	for q, p := range c.Queues {
+		if p <= 0 {
+			return fmt.Errorf("worker: queue %q: priority must be positive", q)
+		}
+	}
+	if c.Depth <= 0 {
+		c.Depth = 2
+	}
+	if c.StallTimeout <= 0 {
+		c.StallTimeout = 30 * time.Second
+	}
+	if c.HealthInterval <= 0 {
+		c.HealthInterval = 2 * time.Second
+	}
+	if c.DownAfter <= 0 {
+		c.DownAfter = 3
+	}
+	if c.ShutdownGrace <= 0 {
+		c.ShutdownGrace = 10 * time.Minute
+	}
+	if c.ProgressInterval <= 0 {
+		c.ProgressInterval = 200 * time.Millisecond
+	}
+	if c.OutputPrefix == "" {
+		c.OutputPrefix = "jobs"
+	}
+	if c.URLTTL <= 0 {
+		c.URLTTL = 24 * time.Hour
+	}
+	if c.Inputs.MaxBytes <= 0 {
+		c.Inputs.MaxBytes = 100 << 20
+	}
+	if c.Inputs.Timeout <= 0 {
+		c.Inputs.Timeout = 60 * time.Second
+	}
+	if c.Inputs.MaxRedirects == 0 {
+		c.Inputs.MaxRedirects = 3
+	}
+	if c.UploadRetries <= 0 {
+		c.UploadRetries = 3
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}

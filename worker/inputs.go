@@ -1,0 +1,99 @@
+package worker
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/url"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/comfyq/comfyq/comfy"
+	"github.com/comfyq/comfyq/job"
+	"github.com/comfyq/comfyq/storage"
+)
+
+// uploadInputs uploads each input file of the job to the node under a name unique to the
+// job and wires the name into its target input.
+func (r *run) uploadInputs(ctx context.Context, wf comfy.Workflow) error {
+	targets := make([]string, 0, len(r.p.Images))
+	for t := range r.p.Images {
+		targets = append(targets, t)
+	}
+	sort.Strings(targets)
+	for _, target := range targets {
+		src := r.p.Images[target]
+		body, name, err := r.openInput(ctx, src)
+		if err != nil {
+			return &job.Error{Code: job.CodeInvalidWorkflow, Message: fmt.Sprintf("input %s: %v", target, err)}
+		}
+		ref, err := r.n.comfy.UploadImage(ctx, comfy.UploadRequest{
+			Name:      "comfyq_" + r.id + "_" + name,
+			Body:      body,
+			Overwrite: true,
+		})
+		body.Close()
+		if err != nil {
+			return r.nodeErr(fmt.Errorf("upload input %s to the node: %w", target, err))
+		}
+		value := ref.Filename
+		if ref.Subfolder != "" {
+			value = ref.Subfolder + "/" + value
+		}
+		if ref.Type != "" && ref.Type != "input" {
+			value += " [" + ref.Type + "]"
+		}
+		if err := wf.Set(target, value); err != nil {
+			return &job.Error{Code: job.CodeInvalidWorkflow, Message: fmt.Sprintf("input %s: %v", target, err)}
+		}
+	}
+	return nil
+}
+
+// openInput opens an input file from a URL (through the SSRF guard), base64 or storage.
+func (r *run) openInput(ctx context.Context, src job.ImageSource) (io.ReadCloser, string, error) {
+	name := src.Filename
+	switch {
+	case src.URL != "":
+		body, _, err := r.w.cfg.Inputs.Fetch(ctx, src.URL)
+		if err != nil {
+			return nil, "", err
+		}
+		if name == "" {
+			if u, err := url.Parse(src.URL); err == nil {
+				name = path.Base(u.Path)
+			}
+		}
+		return body, inputName(name), nil
+	case src.Base64 != "":
+		data := src.Base64
+		if i := strings.Index(data, ";base64,"); strings.HasPrefix(data, "data:") && i > 0 {
+			data = data[i+len(";base64,"):]
+		}
+		if int64(base64.StdEncoding.DecodedLen(len(data))) > r.w.cfg.Inputs.MaxBytes {
+			return nil, "", fmt.Errorf("base64 input is larger than %d bytes", r.w.cfg.Inputs.MaxBytes)
+		}
+		dec := base64.NewDecoder(base64.StdEncoding, strings.NewReader(data))
+		return io.NopCloser(dec), inputName(name), nil
+	case src.Key != "":
+		body, _, err := r.w.cfg.Storage.Get(ctx, src.Key)
+		if err != nil {
+			return nil, "", fmt.Errorf("storage key %q: %w", src.Key, err)
+		}
+		if name == "" {
+			name = path.Base(src.Key)
+		}
+		return body, inputName(name), nil
+	}
+	return nil, "", fmt.Errorf("no url, base64 or key")
+}
+
+func inputName(name string) string {
+	name = storage.SanitizeName(name)
+	if name == "" || name == "." || name == "/" || path.Ext(name) == "" {
+		name += ".png"
+	}
+	return name
+}

@@ -1,0 +1,159 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"mime"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/comfyq/comfyq/comfy"
+	"github.com/comfyq/comfyq/job"
+	"github.com/comfyq/comfyq/storage"
+)
+
+// collect streams every output of the finished prompt from /view into storage and
+// returns the outputs with their keys, sizes and digests, plus the upload time.
+func (r *run) collect(ctx context.Context, entry *comfy.HistoryEntry) ([]job.Output, int64, error) {
+	_, _ = r.w.store.Update(ctx, r.id, func(j *job.Job) error {
+		j.Status = job.StatusUploading
+		return nil
+	})
+	start := time.Now()
+	nodeIDs := make([]string, 0, len(entry.Outputs))
+	for id := range entry.Outputs {
+		nodeIDs = append(nodeIDs, id)
+	}
+	sort.Slice(nodeIDs, func(i, k int) bool { return lessNodeID(nodeIDs[i], nodeIDs[k]) })
+	var outputs []job.Output
+	usedKeys := map[string]bool{}
+	for _, nodeID := range nodeIDs {
+		out := entry.Outputs[nodeID]
+		for _, text := range out.Text() {
+			outputs = append(outputs, job.Output{NodeID: nodeID, Kind: job.KindText, Text: text})
+		}
+		for _, f := range out.Files() {
+			if f.Type == "temp" && !r.w.cfg.UploadPreviews {
+				continue
+			}
+			o, err := r.upload(ctx, nodeID, f, usedKeys)
+			if err != nil {
+				return nil, 0, err
+			}
+			outputs = append(outputs, o)
+		}
+	}
+	return outputs, time.Since(start).Milliseconds(), nil
+}
+
+// upload copies one output file, retrying with backoff while storage fails.
+func (r *run) upload(ctx context.Context, nodeID string, f comfy.OutputFile, used map[string]bool) (job.Output, error) {
+	name := storage.SanitizeName(f.Filename)
+	key, err := storage.JoinKey(r.w.cfg.OutputPrefix, r.id, storage.SanitizeName(nodeID), name)
+	if err != nil {
+		return job.Output{}, &job.Error{Code: job.CodeUploadFailed, Message: err.Error()}
+	}
+	for i := 2; used[key]; i++ { // same file name twice in one node: keep both
+		ext := path.Ext(name)
+		key, _ = storage.JoinKey(r.w.cfg.OutputPrefix, r.id, storage.SanitizeName(nodeID),
+			fmt.Sprintf("%s_%d%s", strings.TrimSuffix(name, ext), i, ext))
+	}
+	used[key] = true
+	var lastErr error
+	for try := 0; try <= r.w.cfg.UploadRetries; try++ {
+		if try > 0 {
+			d := time.Duration(1<<min(try-1, 5)) * time.Second
+			r.log.Warn("output upload failed, retrying", "key", key, "err", lastErr, "in", d)
+			select {
+			case <-ctx.Done():
+				return job.Output{}, ctx.Err()
+			case <-time.After(d):
+			}
+		}
+		o, err := r.copyOnce(ctx, nodeID, f, key)
+		if err == nil {
+			return o, nil
+		}
+		if ctx.Err() != nil {
+			return job.Output{}, ctx.Err()
+		}
+		lastErr = err
+	}
+	return job.Output{}, &job.Error{Code: job.CodeUploadFailed, Message: fmt.Sprintf("copy %s to storage: %v", f.Filename, lastErr)}
+}
+
+func (r *run) copyOnce(ctx context.Context, nodeID string, f comfy.OutputFile, key string) (job.Output, error) {
+	file, err := r.n.comfy.View(ctx, f.FileRef, nil)
+	if err != nil {
+		return job.Output{}, fmt.Errorf("read from the node: %w", err)
+	}
+	defer file.Body.Close()
+	ctype := contentType(f.Filename, file.ContentType)
+	obj, err := r.w.cfg.Storage.Put(ctx, key, file.Body, storage.PutOptions{ContentType: ctype, Size: file.Size})
+	if err != nil {
+		return job.Output{}, err
+	}
+	if file.Size >= 0 && obj.Size != file.Size {
+		return job.Output{}, fmt.Errorf("short copy: %d of %d bytes", obj.Size, file.Size)
+	}
+	o := job.Output{NodeID: nodeID, Kind: outputKind(f, ctype), Filename: f.Filename, Key: key,
+		Size: obj.Size, SHA256: obj.SHA256, ContentType: ctype}
+	if u, err := r.w.cfg.Storage.URL(ctx, key, r.w.cfg.URLTTL); err == nil {
+		o.URL = u
+	}
+	return o, nil
+}
+
+// contentType prefers the type the extension names over a generic server answer.
+func contentType(filename, served string) string {
+	if ext := strings.ToLower(path.Ext(filename)); ext != "" {
+		if t := extTypes[ext]; t != "" {
+			return t
+		}
+		if t := mime.TypeByExtension(ext); t != "" {
+			return t
+		}
+	}
+	if served != "" {
+		return served
+	}
+	return "application/octet-stream"
+}
+
+var extTypes = map[string]string{
+	".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp", ".gif": "image/gif",
+	".mp4": "video/mp4", ".webm": "video/webm", ".mov": "video/quicktime", ".mkv": "video/x-matroska",
+	".flac": "audio/flac", ".mp3": "audio/mpeg", ".wav": "audio/wav", ".ogg": "audio/ogg", ".opus": "audio/opus",
+	".glb": "model/gltf-binary", ".gltf": "model/gltf+json", ".obj": "model/obj", ".svg": "image/svg+xml",
+	".latent": "application/octet-stream", ".safetensors": "application/octet-stream",
+}
+
+func outputKind(f comfy.OutputFile, ctype string) string {
+	switch {
+	case strings.HasPrefix(ctype, "video/") || f.Animated || f.Key == "gifs":
+		return job.KindVideo
+	case strings.HasPrefix(ctype, "audio/") || f.Key == "audio":
+		return job.KindAudio
+	case strings.HasPrefix(ctype, "image/") && f.Key != "3d":
+		return job.KindImage
+	}
+	return job.KindFile
+}
+
+func lessNodeID(a, b string) bool {
+	if len(a) != len(b) && isDigits(a) && isDigits(b) {
+		return len(a) < len(b)
+	}
+	return a < b
+}
+
+func isDigits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
+}

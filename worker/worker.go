@@ -1,0 +1,208 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/comfyq/comfyq/comfy"
+	"github.com/comfyq/comfyq/job"
+)
+
+// Notifier is told of a job's lifecycle events (job.started, job.succeeded, …), for
+// webhooks. It must not block for long.
+type Notifier interface {
+	Notify(ctx context.Context, event string, j *job.Job)
+}
+
+// Worker runs jobs on its ComfyUI nodes.
+type Worker struct {
+	cfg   Config
+	store *job.Store
+	log   *slog.Logger
+	nodes []*node
+
+	draining chan struct{} // closed when a drain starts
+	drainMu  sync.Once
+}
+
+// New checks the configuration and returns a Worker; it does no network I/O.
+func New(cfg Config) (*Worker, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	w := &Worker{
+		cfg:      cfg,
+		store:    job.NewStore(cfg.Redis, job.StoreConfig{}),
+		log:      cfg.Logger,
+		draining: make(chan struct{}),
+	}
+	for _, nc := range cfg.Nodes {
+		client, err := comfy.New(comfy.Config{BaseURL: nc.URL, Header: nc.Header, Logger: cfg.Logger.With("node", nc.Name)})
+		if err != nil {
+			return nil, fmt.Errorf("worker: node %s: %w", nc.Name, err)
+		}
+		w.nodes = append(w.nodes, &node{w: w, cfg: nc, comfy: client, log: cfg.Logger.With("node", nc.Name)})
+	}
+	return w, nil
+}
+
+// Run attaches to every node and processes jobs until ctx is done, then drains: jobs
+// executing on a GPU get ShutdownGrace to finish, jobs still waiting in a node's queue
+// are taken back from the node and handed back to Redis. Cancel force (which may be nil)
+// to stop waiting for running jobs; they are handed back too and re-attached by the
+// next worker.
+func (w *Worker) Run(ctx context.Context, force <-chan struct{}) error {
+	if err := w.cfg.Redis.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("worker: Redis unreachable: %w", err)
+	}
+	// Handlers get a context that outlives ctx (drain) but ends on force.
+	base, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelBase()
+	if force != nil {
+		go func() {
+			select {
+			case <-force:
+				w.log.Warn("forced stop: handing back running jobs")
+				cancelBase()
+			case <-base.Done():
+			}
+		}()
+	}
+	var wg sync.WaitGroup
+	for _, n := range w.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n.supervise(ctx, base)
+		}()
+	}
+	<-ctx.Done()
+	w.drainMu.Do(func() { close(w.draining) })
+	w.log.Info("draining: no new jobs; waiting for jobs on the GPUs", "grace", w.cfg.ShutdownGrace)
+	wg.Wait()
+	for _, n := range w.nodes {
+		n.comfy.Close()
+	}
+	w.log.Info("worker stopped")
+	return nil
+}
+
+// node is one attached ComfyUI node and its asynq server.
+type node struct {
+	w     *Worker
+	cfg   NodeConfig
+	comfy *comfy.Client
+	log   *slog.Logger
+
+	healthy atomic.Bool
+	srv     *asynq.Server
+}
+
+// supervise probes the node and runs an asynq server only while the node is healthy,
+// so a node that is down takes no jobs; it stops the server when ctx ends.
+func (n *node) supervise(ctx, base context.Context) {
+	fails := 0
+	tick := time.NewTicker(n.w.cfg.HealthInterval)
+	defer tick.Stop()
+	for {
+		ok := n.probe(ctx)
+		switch {
+		case ok:
+			fails = 0
+			if !n.healthy.Swap(true) {
+				n.log.Info("node is up: taking jobs")
+			}
+			if n.srv == nil {
+				if err := n.start(base); err != nil {
+					n.log.Error("could not start job processing", "err", err)
+				}
+			}
+		default:
+			fails++
+			if fails >= n.w.cfg.DownAfter && (n.healthy.Swap(false) || n.srv != nil) {
+				n.log.Warn("node is down: not taking jobs until it answers again", "failed_probes", fails)
+				n.stop()
+			}
+		}
+		select {
+		case <-ctx.Done():
+			n.stop()
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (n *node) probe(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err := n.comfy.SystemStats(ctx)
+	return err == nil
+}
+
+func (n *node) start(base context.Context) error {
+	cfg := n.w.cfg
+	srv := asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
+		Concurrency:     cfg.Depth,
+		BaseContext:     func() context.Context { return base },
+		Queues:          cfg.Queues,
+		StrictPriority:  cfg.StrictPriority,
+		IsFailure:       isFailure,
+		RetryDelayFunc:  retryDelay,
+		ShutdownTimeout: cfg.ShutdownGrace,
+		Logger:          asynqLogger{n.log},
+		LogLevel:        asynq.WarnLevel,
+	})
+	mux := asynq.NewServeMux()
+	mux.HandleFunc(job.TypeJob, n.handle)
+	if err := srv.Start(mux); err != nil {
+		return err
+	}
+	n.srv = srv
+	return nil
+}
+
+func (n *node) stop() {
+	if n.srv == nil {
+		return
+	}
+	n.srv.Shutdown()
+	n.srv = nil
+}
+
+// errHandBack and errNodeDown send a task back to the queue without counting a failure.
+var (
+	errHandBack = errors.New("worker: job handed back")
+	errNodeDown = errors.New("worker: node unavailable")
+)
+
+func isFailure(err error) bool {
+	return !errors.Is(err, errHandBack) && !errors.Is(err, errNodeDown) &&
+		!errors.Is(err, asynq.ErrLeaseExpired) && !errors.Is(err, comfy.ErrUnavailable)
+}
+
+func retryDelay(n int, err error, _ *asynq.Task) time.Duration {
+	if !isFailure(err) {
+		return time.Duration(500+rand.IntN(1000)) * time.Millisecond
+	}
+	// Exponential backoff with jitter: 2s, 4s, 8s … capped at 2 minutes.
+	d := time.Duration(1<<min(n+1, 7)) * time.Second
+	return min(d, 2*time.Minute) + time.Duration(rand.Int64N(int64(d/4)+1))
+}
+
+// asynqLogger adapts asynq's logger to slog.
+type asynqLogger struct{ l *slog.Logger }
+
+func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...)) }
+func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...)) }
+func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...)) }
+func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...)) }
+func (a asynqLogger) Fatal(args ...any) { a.l.Error(fmt.Sprint(args...)) }
