@@ -48,7 +48,7 @@ func envDuration(fs *flag.FlagSet, name, env string, def time.Duration, usage st
 
 // listFlag is a repeatable flag; its environment variable is comma-separated.
 type listFlag struct {
-	values []string
+	values  []string
 	fromEnv bool
 }
 
@@ -137,4 +137,3 @@ func required(name, env, value string) error {
 	}
 	return nil
 }
-

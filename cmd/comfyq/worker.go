@@ -143,4 +143,3 @@ func parseQueues(s string) (map[string]int, error) {
 	}
 	return out, nil
 }
-
