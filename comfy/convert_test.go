@@ -454,3 +454,79 @@ func TestConvertUIErrors(t *testing.T) {
 		})
 	}
 }
+
+// convCase is a hand-written conversion case in testdata/convert: a UI workflow and the
+// API workflow it must give, or the error it must give.
+type convCase struct {
+	Description string `json:"description"`
+	Options     struct {
+		Strict         bool `json:"strict"`
+		DynamicPrompts bool `json:"dynamic_prompts"`
+	} `json:"options"`
+	// ObjectInfo adds test-only classes to the 0.3.64 object_info fixture.
+	ObjectInfo json.RawMessage `json:"object_info"`
+	UI         json.RawMessage `json:"ui"`
+	API        json.RawMessage `json:"api"`
+	// Error is a substring of the expected error; ErrorIs names its sentinel.
+	Error   string `json:"error"`
+	ErrorIs string `json:"error_is"`
+}
+
+var convSentinels = map[string]error{
+	"not_ui":       ErrNotUIWorkflow,
+	"unknown_type": ErrUnknownNodeType,
+	"unsupported":  ErrUnsupportedNode,
+}
+
+func TestConvertUICases(t *testing.T) {
+	t.Parallel()
+	base := convLoadInfo(t)
+	files, err := filepath.Glob(filepath.Join("testdata", "convert", "*.json"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, file := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(file), ".json"), func(t *testing.T) {
+			t.Parallel()
+			data, err := os.ReadFile(file)
+			require.NoError(t, err)
+			var tc convCase
+			require.NoError(t, json.Unmarshal(data, &tc), file)
+			require.NotEmpty(t, tc.Description, "%s: describe the case", file)
+			require.NotEmpty(t, tc.UI, "%s: no ui", file)
+			info := base
+			if len(tc.ObjectInfo) > 0 {
+				extra, err := ParseObjectInfo(tc.ObjectInfo)
+				require.NoError(t, err)
+				info = make(ObjectInfo, len(base)+len(extra))
+				for k, v := range base {
+					info[k] = v
+				}
+				for k, v := range extra {
+					info[k] = v
+				}
+			}
+			opts := &ConvertOptions{Strict: tc.Options.Strict, DynamicPrompts: tc.Options.DynamicPrompts,
+				Rand: rand.New(rand.NewPCG(7, 7))}
+			got, err := ConvertUI(tc.UI, info, opts)
+			if tc.Error != "" || tc.ErrorIs != "" {
+				require.Error(t, err, "%s: %s", file, tc.Description)
+				var ce *ConvertError
+				require.ErrorAs(t, err, &ce)
+				require.Contains(t, err.Error(), tc.Error)
+				if tc.ErrorIs != "" {
+					sentinel, ok := convSentinels[tc.ErrorIs]
+					require.True(t, ok, "unknown error_is %q", tc.ErrorIs)
+					require.ErrorIs(t, err, sentinel)
+				}
+				return
+			}
+			require.NoError(t, err, "%s: %s", file, tc.Description)
+			want, err := ParseWorkflow(tc.API)
+			require.NoError(t, err, "%s: api", file)
+			if diffs := convDiff(got, want, convCompareMode{}); len(diffs) > 0 {
+				require.FailNow(t, fmt.Sprintf("%s: %d differences", file, len(diffs)), "%s\n%s", tc.Description, strings.Join(diffs, "\n"))
+			}
+			require.NoError(t, got.Validate())
+		})
+	}
+}
