@@ -1,0 +1,112 @@
+package producer_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/hibiken/asynq"
+	"github.com/stretchr/testify/require"
+
+	"github.com/comfyq/comfyq/comfy"
+	"github.com/comfyq/comfyq/internal/testenv"
+	"github.com/comfyq/comfyq/job"
+	"github.com/comfyq/comfyq/producer"
+)
+
+func fixture(t *testing.T, name string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "shared", "fixtures", name))
+	require.NoError(t, err)
+	return data
+}
+
+func setup(t *testing.T, cfg producer.Config) (*producer.Client, *asynq.Inspector) {
+	t.Helper()
+	rdb, err := producer.OpenRedis(testenv.NewRedis(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { rdb.Close() })
+	cfg.Redis = rdb
+	p, err := producer.New(cfg)
+	require.NoError(t, err)
+	return p, asynq.NewInspectorFromRedisClient(rdb)
+}
+
+func payloadOf(t *testing.T, insp *asynq.Inspector, j *job.Job) *job.Payload {
+	t.Helper()
+	info, err := insp.GetTaskInfo(j.Queue, j.ID)
+	require.NoError(t, err)
+	require.Equal(t, job.TypeJob, info.Type)
+	p, err := job.DecodePayload(info.Payload)
+	require.NoError(t, err)
+	return p
+}
+
+func TestEnqueueWritesRecordAndTask(t *testing.T) {
+	t.Parallel()
+	p, insp := setup(t, producer.Config{})
+	ctx := context.Background()
+	wf := `{"1":{"class_type":"EmptyImage","inputs":{"width":8,"height":8,"batch_size":1,"color":0}},
+	        "2":{"class_type":"SaveImage","inputs":{"images":["1",0],"filename_prefix":"x"}},
+	        "3":{"class_type":"KSampler","inputs":{"seed":18446744073709551615}}}`
+	j, err := p.Enqueue(ctx, job.Spec{Workflow: json.RawMessage(wf), Queue: "high",
+		Set: map[string]any{"1.inputs.width": 16, "SaveImage.inputs.filename_prefix": "renamed"}})
+	require.NoError(t, err)
+	require.True(t, job.ValidID(j.ID))
+	require.Equal(t, "high", j.Queue)
+
+	got, err := p.Get(ctx, j.ID)
+	require.NoError(t, err)
+	require.Equal(t, job.StatusQueued, got.Status)
+
+	payload := payloadOf(t, insp, j)
+	require.Equal(t, j.ID, payload.JobID)
+	prompt, err := comfy.ParseWorkflow(payload.Prompt)
+	require.NoError(t, err)
+	require.Equal(t, json.Number("16"), prompt["1"].Inputs["width"])
+	require.Equal(t, "renamed", prompt["2"].Inputs["filename_prefix"])
+	require.Equal(t, json.Number("18446744073709551615"), prompt["3"].Inputs["seed"], "seeds keep every digit")
+}
+
+func TestEnqueueRefusesBadInput(t *testing.T) {
+	t.Parallel()
+	p, _ := setup(t, producer.Config{})
+	ctx := context.Background()
+	good := json.RawMessage(`{"1":{"class_type":"EmptyImage","inputs":{}}}`)
+	for name, spec := range map[string]job.Spec{
+		"set unknown node": {Workflow: good, Set: map[string]any{"9.inputs.x": 1}},
+		"set bad path":     {Workflow: good, Set: map[string]any{"1.width": 1}},
+		"image bad target": {Workflow: good, Images: map[string]job.ImageSource{"7.inputs.image": {URL: "https://example.com/a.png"}}},
+		"template":         {Template: "nope"},
+		"ui without info":  {Workflow: fixture(t, "workflows/default_graph.ui.json")},
+	} {
+		_, err := p.Enqueue(ctx, spec)
+		var se *job.SpecError
+		require.ErrorAs(t, err, &se, name)
+	}
+	jobs, _, err := p.List(ctx, job.ListOptions{})
+	require.NoError(t, err)
+	require.Empty(t, jobs)
+}
+
+func TestEnqueueConvertsUIFormat(t *testing.T) {
+	t.Parallel()
+	info, err := comfy.ParseObjectInfo(fixture(t, "object_info-comfyui-0.3.64.json"))
+	require.NoError(t, err)
+	p, insp := setup(t, producer.Config{ObjectInfo: func(context.Context) (comfy.ObjectInfo, error) { return info, nil }})
+	ui := fixture(t, "workflows/default_embedding.ui.json")
+	j, err := p.Enqueue(context.Background(), job.Spec{Workflow: ui})
+	require.NoError(t, err)
+	payload := payloadOf(t, insp, j)
+	prompt, err := comfy.ParseWorkflow(payload.Prompt)
+	require.NoError(t, err)
+	want, err := comfy.ParseWorkflow(fixture(t, "workflows/default_embedding.api.json"))
+	require.NoError(t, err)
+	require.Equal(t, len(want), len(prompt))
+	for id, n := range want {
+		require.Equal(t, n.ClassType, prompt[id].ClassType, "node %s", id)
+	}
+	require.JSONEq(t, string(ui), string(payload.ExtraPNGInfo["workflow"]), "the UI graph goes into the PNG metadata")
+}
