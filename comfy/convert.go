@@ -192,7 +192,8 @@ const (
 
 const (
 	uiMaxDepth = 32      // nested subgraph / group instances
-	uiMaxNodes = 100_000 // emitted nodes, against exponential nesting
+	uiMaxNodes = 50_000  // emitted nodes, against exponential nesting
+	uiMaxSteps = 500_000 // nodes visited and links followed, likewise
 )
 
 // uiGraph is the root graph, a subgraph definition or a legacy group node definition
@@ -282,10 +283,40 @@ type uiConverter struct {
 	groupRaw  map[string]any
 	groups    map[string]*uiGraph
 	out       Workflow
+	steps     int
+	specs     map[*NodeInfo]*uiClassSpecs
+}
+
+// uiClassSpecs caches a class's parsed inputs: object_info keeps them as raw JSON.
+type uiClassSpecs struct {
+	ordered []InputSpec
+	byName  map[string]InputSpec
+}
+
+func (c *uiConverter) classSpecs(ni *NodeInfo) *uiClassSpecs {
+	if cs, ok := c.specs[ni]; ok {
+		return cs
+	}
+	cs := &uiClassSpecs{ordered: ni.OrderedSpecs(), byName: map[string]InputSpec{}}
+	for _, s := range cs.ordered {
+		cs.byName[s.Name] = s
+	}
+	c.specs[ni] = cs
+	return cs
+}
+
+// step counts work against uiMaxSteps: nested definitions can multiply it.
+func (c *uiConverter) step() error {
+	c.steps++
+	if c.steps > uiMaxSteps {
+		return &ConvertError{Err: ErrUnsupportedNode, Reason: "workflow too large after flattening subgraphs and group nodes"}
+	}
+	return nil
 }
 
 func newUIConverter(data []byte, info ObjectInfo, opts *ConvertOptions) (*uiConverter, error) {
-	c := &uiConverter{info: info, subgraphs: map[string]*uiGraph{}, groups: map[string]*uiGraph{}, out: Workflow{}}
+	c := &uiConverter{info: info, subgraphs: map[string]*uiGraph{}, groups: map[string]*uiGraph{}, out: Workflow{},
+		specs: map[*NodeInfo]*uiClassSpecs{}}
 	if opts != nil {
 		c.opts = *opts
 	}
@@ -566,6 +597,9 @@ func uiTypeString(v any) string {
 
 func (c *uiConverter) emitScope(sc *uiScope) error {
 	for _, n := range sc.g.nodes {
+		if err := c.step(); err != nil {
+			return err
+		}
 		if uiVirtualTypes[n.typ] || n.mode == uiModeNever || n.mode == uiModeBypass {
 			continue
 		}
@@ -649,8 +683,7 @@ func (c *uiConverter) newInstanceScope(sc *uiScope, n *uiNode, def *uiGraph) (*u
 
 func (c *uiConverter) emitNode(sc *uiScope, n *uiNode, ni *NodeInfo) error {
 	id := sc.prefix + n.id
-	specs := ni.OrderedSpecs()
-	inputs, err := c.widgetValues(id, n, ni, specs, sc.overrides[n.id])
+	inputs, err := c.widgetValues(id, n, ni, sc.overrides[n.id])
 	if err != nil {
 		return err
 	}
@@ -788,7 +821,8 @@ func uiWidgetDefault(s InputSpec) (any, bool) {
 }
 
 // widgetValues maps a node's widgets_values onto its widget inputs.
-func (c *uiConverter) widgetValues(id string, n *uiNode, ni *NodeInfo, specs []InputSpec, overrides map[string]any) (map[string]any, error) {
+func (c *uiConverter) widgetValues(id string, n *uiNode, ni *NodeInfo, overrides map[string]any) (map[string]any, error) {
+	specs := c.classSpecs(ni).ordered
 	vals := map[string]any{}
 	nWidgets := 0
 	if n.wvObj != nil {
@@ -842,7 +876,7 @@ func (c *uiConverter) widgetValues(id string, n *uiNode, ni *NodeInfo, specs []I
 func (c *uiConverter) finishValue(ni *NodeInfo, name string, v any) any {
 	if c.opts.DynamicPrompts {
 		if s, ok := v.(string); ok {
-			if spec, found := ni.Spec(name); found && spec.Type == "STRING" {
+			if spec, found := c.classSpecs(ni).byName[name]; found && spec.Type == "STRING" {
 				if dp, _ := spec.Options["dynamicPrompts"].(bool); dp {
 					v = uiDynamicPrompt(s, c.opts.Rand)
 				}
@@ -877,6 +911,9 @@ type uiResolved struct {
 // resolveInput follows input idx of node n (in scope sc) back to the node that produces
 // its value. typ is the type requested by the original consumer ("" = this input's).
 func (c *uiConverter) resolveInput(sc *uiScope, n *uiNode, idx int, typ string, visited map[string]bool) (uiResolved, error) {
+	if err := c.step(); err != nil {
+		return uiResolved{}, err
+	}
 	key := sc.prefix + n.id + "[I]" + strconv.Itoa(idx)
 	if visited[key] {
 		return uiResolved{}, &ConvertError{NodeID: sc.prefix + n.id, NodeType: n.typ, Err: ErrUnsupportedNode,
@@ -974,7 +1011,7 @@ func (c *uiConverter) resolveOutput(sc *uiScope, n *uiNode, slot int, typ string
 	case n.mode == uiModeBypass:
 		// Pass through the input of the same slot if its type matches, else the first
 		// input whose type matches; no match drops the link.
-		if slot < len(n.inputs) && n.inputs[slot].typ == typ {
+		if slot >= 0 && slot < len(n.inputs) && n.inputs[slot].typ == typ {
 			return c.resolveInput(sc, n, slot, typ, visited)
 		}
 		for i, in := range n.inputs {
@@ -1367,7 +1404,7 @@ func (c *uiConverter) buildGroupDef(typ string, raw any) (*uiGraph, *ConvertErro
 				ref := uiWidgetRef{node: t.id, widget: t.inputs[l.targetSlot].widget}
 				if len(w.targets) == 0 {
 					if ni := c.info[t.typ]; ni != nil {
-						if s, ok := ni.Spec(ref.widget); ok {
+						if s, ok := c.classSpecs(ni).byName[ref.widget]; ok {
 							w.extras = uiWidgetExtras(s)
 						}
 					}
@@ -1390,7 +1427,7 @@ func (c *uiConverter) buildGroupDef(typ string, raw any) (*uiGraph, *ConvertErro
 			var plain, converted []uiGroupWidget
 			var convertedSlot []int
 			pos := 0
-			for _, s := range ni.OrderedSpecs() {
+			for _, s := range c.classSpecs(ni).ordered {
 				if !uiIsWidget(s) {
 					continue
 				}

@@ -530,3 +530,81 @@ func TestConvertUICases(t *testing.T) {
 		})
 	}
 }
+
+func TestConvertUIWithTargets(t *testing.T) {
+	t.Parallel()
+	info := convLoadInfo(t)
+	data := convReadFixture(t, "primitive_seed_compare_samplers.ui.json")
+	full, err := ConvertUI(data, info, nil)
+	require.NoError(t, err)
+	previews := full.FindByClass("PreviewImage")
+	require.Len(t, previews, 4)
+
+	wf, targets, err := ConvertUIWithTargets(data, info, nil, []string{previews[0]})
+	require.NoError(t, err)
+	require.Equal(t, []string{previews[0]}, targets)
+	require.NoError(t, wf.Validate())
+	require.Len(t, wf.FindByClass("PreviewImage"), 1)
+	require.Len(t, wf.FindByClass("KSampler"), 1)
+	// Every kept node is the target or one of its ancestors, with the same inputs.
+	for _, id := range wf.NodeIDs() {
+		require.Equal(t, full[id], wf[id], "node %s", id)
+	}
+	decode := wf.FindByClass("VAEDecode")
+	require.Len(t, decode, 1)
+	require.Equal(t, decode[0], convLinkOf(t, wf, previews[0], "images").NodeID)
+
+	// A subgraph instance id selects the nodes inside it; an output outside pulls the
+	// instance's nodes in as ancestors.
+	sub := convReadFixture(t, "subgraph_zimage.ui.json")
+	_, _, err = ConvertUIWithTargets(sub, info, nil, []string{"57"})
+	require.ErrorIs(t, err, ErrUnsupportedNode, "no output node inside the subgraph")
+	wf, targets, err = ConvertUIWithTargets(sub, info, nil, []string{"9"})
+	require.NoError(t, err)
+	require.Equal(t, []string{"9"}, targets)
+	require.Contains(t, wf, "57:3")
+	require.Contains(t, wf, "58")
+
+	_, _, err = ConvertUIWithTargets(sub, info, nil, []string{"35"})
+	require.ErrorIs(t, err, ErrUnsupportedNode, "a MarkdownNote is not in the prompt")
+	_, _, err = ConvertUIWithTargets(sub, info, nil, nil)
+	require.ErrorIs(t, err, ErrUnsupportedNode)
+}
+
+func ExampleConvertUI() {
+	// A slice of GET /object_info; a real client fetches the whole document.
+	info, err := ParseObjectInfo([]byte(`{
+	 "EmptyImage": {"input": {"required": {
+	   "width": ["INT", {"default": 512}], "height": ["INT", {"default": 512}],
+	   "batch_size": ["INT", {"default": 1}], "color": ["INT", {"default": 0}]}},
+	  "input_order": {"required": ["width", "height", "batch_size", "color"]},
+	  "output": ["IMAGE"], "name": "EmptyImage", "display_name": "EmptyImage"},
+	 "SaveImage": {"input": {"required": {
+	   "images": ["IMAGE"], "filename_prefix": ["STRING", {"default": "ComfyUI"}]}},
+	  "input_order": {"required": ["images", "filename_prefix"]},
+	  "output": [], "name": "SaveImage", "display_name": "Save Image", "output_node": true}}`))
+	if err != nil {
+		panic(err)
+	}
+	// What ComfyUI's "Save" writes: a Reroute between the nodes and a Note beside them.
+	ui := []byte(`{"version": 0.4, "nodes": [
+	  {"id": 1, "type": "EmptyImage", "mode": 0, "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": [1]}],
+	   "widgets_values": [64, 64, 1, 0]},
+	  {"id": 2, "type": "Reroute", "mode": 0, "inputs": [{"name": "", "type": "*", "link": 1}],
+	   "outputs": [{"name": "", "type": "IMAGE", "links": [2]}]},
+	  {"id": 3, "type": "SaveImage", "mode": 0, "title": "Result",
+	   "inputs": [{"name": "images", "type": "IMAGE", "link": 2}], "widgets_values": ["example"]},
+	  {"id": 4, "type": "Note", "mode": 0, "widgets_values": ["frontend only"]}],
+	 "links": [[1, 1, 0, 2, 0, "IMAGE"], [2, 2, 0, 3, 0, "IMAGE"]]}`)
+	wf, err := ConvertUI(ui, info, nil)
+	if err != nil {
+		panic(err)
+	}
+	for _, id := range wf.NodeIDs() {
+		inputs, _ := json.Marshal(wf[id].Inputs)
+		fmt.Printf("%s %s %q %s\n", id, wf[id].ClassType, wf[id].Title(), inputs)
+	}
+	// Output:
+	// 1 EmptyImage "EmptyImage" {"batch_size":1,"color":0,"height":64,"width":64}
+	// 3 SaveImage "Result" {"filename_prefix":"example","images":["1",0]}
+}
