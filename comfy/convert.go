@@ -27,7 +27,8 @@ type ConvertOptions struct {
 	// Default false: the text is kept exactly as saved.
 	DynamicPrompts bool
 	// Rand picks the {a|b} choices when DynamicPrompts is set. Default nil: the
-	// math/rand/v2 global source.
+	// math/rand/v2 global source. A *rand.Rand is not safe for concurrent use, so do
+	// not share one between conversions running at the same time.
 	Rand *rand.Rand
 	// Strict makes a node whose type is neither in object_info, nor a subgraph or group
 	// node definition, nor a frontend-only node (Reroute, PrimitiveNode, Note,
