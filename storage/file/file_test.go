@@ -187,3 +187,27 @@ func BenchmarkPut(b *testing.B) {
 }
 
 func byteSize(n int64) string { return fmt.Sprintf("%dMiB", n>>20) }
+
+// FuzzKeysStayInRoot puts objects under arbitrary keys: either the key is
+// refused, or the object lands inside the root and nothing appears beside it.
+func FuzzKeysStayInRoot(f *testing.F) {
+	for _, k := range []string{"a", "a/b", "../x", "a/../../x", "/etc/x", "a\\..\\x", ".comfyq-meta/x", "..", "a/./b", "x\x00y"} {
+		f.Add(k)
+	}
+	parent := f.TempDir()
+	root := filepath.Join(parent, "root")
+	s, err := file.New(file.Config{Dir: root})
+	require.NoError(f, err)
+	f.Fuzz(func(t *testing.T, key string) {
+		_, err := s.Put(context.Background(), key, strings.NewReader("x"), storage.PutOptions{})
+		if err == nil {
+			require.NoError(t, storage.ValidateKey(key))
+			b, rerr := os.ReadFile(filepath.Join(root, filepath.FromSlash(key)))
+			require.NoError(t, rerr, "object %q is not where its key says", key)
+			require.Equal(t, "x", string(b))
+		}
+		entries, rerr := os.ReadDir(parent)
+		require.NoError(t, rerr)
+		require.Len(t, entries, 1, "key %q created something outside the root", key)
+	})
+}

@@ -28,7 +28,11 @@
 // itself with the new metadata (a server-side copy, conditional on the ETag so
 // that it never labels another writer's content). Objects over 5 GiB, which S3
 // cannot copy in one request, are left without the sha256 metadata; Put still
-// returns their SHA-256.
+// returns their SHA-256. If that copy fails, Put fails although the complete new
+// content is in place, without its sha256 metadata.
+//
+// S3 allows 10,000 parts: an object of unknown size can be up to 10,000 ×
+// part_size (78 GiB by default); with PutOptions.Size the parts grow to fit.
 //
 // Request and response checksums are computed only where the S3 API requires
 // them, so that services which do not implement the newer AWS checksum headers
@@ -364,13 +368,19 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts storage.P
 	// More to come: a multipart upload of the first part and the rest.
 	body := io.MultiReader(bytes.NewReader(first.Bytes()), dr)
 	first = bytes.Buffer{} // the manager copies the part: let it go once read
+	var perCall []func(*manager.Uploader)
+	if opts.Size > s.cfg.PartSize*int64(manager.MaxUploadParts) {
+		// S3 allows 10,000 parts: grow them to fit a large declared size.
+		partSize := (opts.Size + int64(manager.MaxUploadParts) - 1) / int64(manager.MaxUploadParts)
+		perCall = append(perCall, func(u *manager.Uploader) { u.PartSize = partSize })
+	}
 	out, err := s.uploader.Upload(ctx, &awss3.PutObjectInput{
 		Bucket:      &s.cfg.Bucket,
 		Key:         &okey,
 		Body:        body,
 		ContentType: &ct,
 		Metadata:    maps.Clone(opts.Metadata),
-	})
+	}, perCall...)
 	if err != nil {
 		return storage.Object{}, fmt.Errorf("s3: put %q: %w", key, err)
 	}
