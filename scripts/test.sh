@@ -255,6 +255,9 @@ for p in "${pkgs[@]}"; do
 	esac
 done
 
+if ! command -v go >/dev/null && [[ -x /usr/local/go/bin/go ]]; then
+	export PATH="$PATH:/usr/local/go/bin"
+fi
 go version >&2
 
 ensure_redis_server
