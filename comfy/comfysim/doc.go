@@ -1,0 +1,59 @@
+// Package comfysim is a protocol-faithful simulator of a ComfyUI 0.3.64 node,
+// for tests, benchmarks, demos and `comfyq sim`.
+//
+// A Server is an http.Handler that serves the HTTP API and the /ws
+// WebSocket exactly as docs/comfyui-protocol.md describes them: the same
+// routes (each also under /api), status codes, error bodies, JSON bytes
+// (Python's json.dumps spacing, key order and number forms), message types
+// and order, routing of targeted and broadcast messages, caching between
+// prompts and history. It executes a fixed set of real node classes whose
+// object_info entries are those of a real 0.3.64 server (see
+// objectinfo.json):
+//
+//	EmptyImage, LoadImage, ImageInvert, ImageScale, SaveImage, PreviewImage,
+//	CheckpointLoaderSimple, CLIPTextEncode, EmptyLatentImage, KSampler,
+//	VAEDecode, VAELoader, CreateVideo, SaveVideo, SaveWEBM,
+//	EmptyLatentAudio, VAEDecodeAudio, SaveAudio, PreviewAny
+//
+// Images travel between nodes as a small description (size, batch, colour
+// or loaded pixels), not as tensors; SaveImage and PreviewImage write real
+// PNG files carrying the prompt (and extra_pnginfo) text chunks. Video and
+// audio outputs are virtual files of Options.VideoSize and
+// Options.AudioSize bytes, generated when /view serves them.
+//
+// # Starting one
+//
+//	sim, base := comfysim.NewTestServer(t, comfysim.Options{StepDelay: 5 * time.Millisecond})
+//	// POST base+"/prompt", dial base+"/ws?clientId=…", …
+//
+// or, outside tests, New and any http.Server:
+//
+//	sim, err := comfysim.New(comfysim.DefaultOptions())
+//	…
+//	defer sim.Close()
+//	http.ListenAndServe("127.0.0.1:8188", sim)
+//
+// # Execution
+//
+// One executor goroutine takes prompts from a priority heap (Python's heapq,
+// so /queue shows the same unsorted array) and runs them in the order of
+// ComfyUI's ExecutionList (graph.py): a topological sort that prefers
+// output nodes and the nodes that unblock them. Output nodes are added in
+// prompt key order (ComfyUI uses a set, whose order Python leaves
+// arbitrary). Each non-sampler node takes Options.NodeDelay, each KSampler
+// step Options.StepDelay. An interrupt is seen where ComfyUI sees it: when
+// a node starts and at each sampler step.
+//
+// Caching follows execution.py: a node's key is its class, its IS_CHANGED
+// result (LoadImage: the file's SHA-256) and its inputs, constants by value
+// and links as ancestor references, recursively; node ids are not part of
+// it. Options.CacheMode selects CLASSIC (the 0.3.64 default), LRU or no
+// retention between prompts; POST /free {"free_memory": true} drops every
+// cache.
+//
+// # Faults
+//
+// Crash, SetDown, DropWebSockets, SilenceWebSockets, FailNode and
+// SetViewFault inject the failures a job queue must survive; Executions and
+// Stats observe what ran.
+package comfysim
