@@ -65,6 +65,9 @@ type Config struct {
 	// UploadRetries is how many times an output upload is retried inside one attempt
 	// before the attempt fails with upload_failed (default 3).
 	UploadRetries int
+	// RetryBackoff is the delay before the second attempt of a failed job; each further
+	// attempt waits twice as long, plus jitter, at most 2 minutes (default 2s).
+	RetryBackoff time.Duration
 	// Notifier receives job events for webhooks (optional).
 	Notifier Notifier
 	// Logger defaults to slog.Default().
@@ -140,6 +143,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.UploadRetries <= 0 {
 		c.UploadRetries = 3
+	}
+	if c.RetryBackoff <= 0 {
+		c.RetryBackoff = 2 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

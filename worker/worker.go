@@ -156,7 +156,7 @@ func (n *node) start(base context.Context) error {
 		Queues:          cfg.Queues,
 		StrictPriority:  cfg.StrictPriority,
 		IsFailure:       isFailure,
-		RetryDelayFunc:  retryDelay,
+		RetryDelayFunc:  n.w.retryDelay,
 		ShutdownTimeout: cfg.ShutdownGrace,
 		Logger:          asynqLogger{n.log},
 		LogLevel:        asynq.WarnLevel,
@@ -189,13 +189,13 @@ func isFailure(err error) bool {
 		!errors.Is(err, asynq.ErrLeaseExpired) && !errors.Is(err, comfy.ErrUnavailable)
 }
 
-func retryDelay(n int, err error, _ *asynq.Task) time.Duration {
+func (w *Worker) retryDelay(n int, err error, _ *asynq.Task) time.Duration {
 	if !isFailure(err) {
 		return time.Duration(500+rand.IntN(1000)) * time.Millisecond
 	}
-	// Exponential backoff with jitter: 2s, 4s, 8s … capped at 2 minutes.
-	d := time.Duration(1<<min(n+1, 7)) * time.Second
-	return min(d, 2*time.Minute) + time.Duration(rand.Int64N(int64(d/4)+1))
+	// Exponential backoff with jitter: base, 2×base, 4×base … capped at 2 minutes.
+	d := min(w.cfg.RetryBackoff<<min(n, 10), 2*time.Minute)
+	return d + time.Duration(rand.Int64N(int64(d/4)+1))
 }
 
 // asynqLogger adapts asynq's logger to slog.
