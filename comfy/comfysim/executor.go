@@ -383,7 +383,14 @@ func (r *run) inputData(id string, n *object, def *classDef) *runCtx {
 		v, _ := inputs.Get(name)
 		if from, slot, ok := isLink(v); ok {
 			var val any
-			if outs, ok := r.outputs[from]; ok {
+			outs, ok := r.outputs[from]
+			if !ok {
+				// a cached ancestor that never entered the execution list
+				if e := r.inst.cache.get(from); e != nil {
+					outs, ok = e.outputs, true
+				}
+			}
+			if ok {
 				if i, ok := slotIndex(slot, len(outs)); ok {
 					val = outs[i]
 				}

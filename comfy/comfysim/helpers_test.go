@@ -256,3 +256,8 @@ func txt2img(seed any, steps int) map[string]any {
 
 // binaryType is the u32 event type of a binary frame.
 func binaryType(m msg) uint32 { return binary.BigEndian.Uint32(m.Raw[:4]) }
+
+// pollInterval is how often a condition is re-checked while waiting.
+const pollInterval = 2 * time.Millisecond
+
+func stringsReader(s string) *strings.Reader { return strings.NewReader(s) }
