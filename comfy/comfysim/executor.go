@@ -202,6 +202,11 @@ func (inst *instance) execute(it *queueItem) {
 		return
 	}
 	end := time.Now()
+	if r.clientID != nil {
+		inst.emit("executing", obj("node", nil, "prompt_id", r.promptID), r.clientID)
+	}
+	// Stats change after the last message, so a test that sees them change
+	// knows every message of the run was sent.
 	s.updateStats(func(st *Stats) {
 		st.PromptsExecuted++
 		switch {
@@ -219,9 +224,6 @@ func (inst *instance) execute(it *queueItem) {
 		st.BusyTime += end.Sub(start)
 		st.LastEnd = end
 	})
-	if r.clientID != nil {
-		inst.emit("executing", obj("node", nil, "prompt_id", r.promptID), r.clientID)
-	}
 }
 
 // cleanObjects drops node objects whose (id, class) left the prompt, as the

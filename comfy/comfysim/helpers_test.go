@@ -261,3 +261,9 @@ func binaryType(m msg) uint32 { return binary.BigEndian.Uint32(m.Raw[:4]) }
 const pollInterval = 2 * time.Millisecond
 
 func stringsReader(s string) *strings.Reader { return strings.NewReader(s) }
+
+// waitExecuted waits until n executions ended and sent their last message.
+func waitExecuted(t *testing.T, b *bundle, n int64) {
+	t.Helper()
+	require.Eventually(t, func() bool { return b.sim.Stats().PromptsExecuted >= n }, waitTimeout, pollInterval)
+}
