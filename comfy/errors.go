@@ -183,9 +183,11 @@ func (e *ExecutionError) Error() string {
 		typ = "an error"
 	}
 	b.WriteString(typ)
-	if msg := strings.TrimSpace(e.ExceptionMessage); msg != "" {
+	// ComfyUI's message ends in a newline and may carry hints on further lines; the
+	// first line is the exception's own text.
+	if msg, _, _ := strings.Cut(strings.TrimSpace(e.ExceptionMessage), "\n"); msg != "" {
 		b.WriteString(": ")
-		b.WriteString(truncate(msg, 500))
+		b.WriteString(truncate(strings.TrimSpace(msg), 500))
 	}
 	return b.String()
 }

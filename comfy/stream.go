@@ -18,12 +18,15 @@ import (
 
 // Limits of the event stream.
 const (
-	// subscriptionBuffer is how many events a Subscription holds for a slow reader
-	// before it starts dropping (progress first) and becomes lossy.
+	// subscriptionBuffer and subscriptionBytes bound what a Subscription holds for a
+	// slow reader before it starts dropping (progress and previews first) and becomes
+	// lossy.
 	subscriptionBuffer = 1024
-	// earlyMaxEvents, earlyMaxAge and earlyMaxPrompts bound the early buffer: events of
-	// prompts nobody has subscribed to yet.
+	subscriptionBytes  = 64 << 20
+	// earlyMaxEvents, earlyMaxBytes, earlyMaxAge and earlyMaxPrompts bound the early
+	// buffer: events of prompts nobody has subscribed to yet.
 	earlyMaxEvents  = 256
+	earlyMaxBytes   = 4 << 20
 	earlyMaxAge     = 30 * time.Second
 	earlyMaxPrompts = 64
 	// maxWSMessage bounds one WebSocket message (SaveImageWebsocket sends full PNGs).
@@ -42,22 +45,73 @@ type stream struct {
 	done   chan struct{} // closed when run returns
 	kick   chan struct{} // cuts a reconnect backoff short
 
-	mu         sync.Mutex
-	started    bool
-	closed     bool
-	connected  bool
-	stateCh    chan struct{} // closed and replaced on every state change
-	dialErr    error
-	dialErrSeq uint64
-	byPrompt   map[string]map[*Subscription]struct{}
-	all        map[*Subscription]struct{}
-	early      map[string]*earlyBuffer
-	current    string // the prompt this client is running, for binary frames
+	mu            sync.Mutex
+	started       bool
+	closed        bool
+	connected     bool // registered: the first frame arrived
+	everConnected bool
+	stateCh       chan struct{} // closed and replaced on every state change
+	dialErr       error
+	dialErrSeq    uint64
+	byPrompt      map[string]map[*Subscription]struct{}
+	all           map[*Subscription]struct{}
+	early         map[string]*earlyBuffer
+	current       string // the prompt this client is running, for binary frames
 }
 
 type earlyBuffer struct {
-	first  time.Time
+	first time.Time
+	q     eventQueue
+}
+
+// eventQueue is a FIFO of events bounded by count and bytes. When full, progress and
+// preview events go first: an incoming one is dropped, else the oldest droppable
+// queued one, else the oldest.
+type eventQueue struct {
 	events []Event
+	bytes  int
+}
+
+func eventSize(ev Event) int {
+	n := len(ev.Data) + 64
+	if b := ev.Binary; b != nil {
+		n += len(b.Image) + len(b.Payload) + len(b.Text)
+	}
+	return n
+}
+
+// add appends ev within the bounds and returns how many events were dropped.
+func (q *eventQueue) add(ev Event, maxEvents, maxBytes int) (dropped int) {
+	size := eventSize(ev)
+	for len(q.events) > 0 && (len(q.events) >= maxEvents || q.bytes+size > maxBytes) {
+		dropped++
+		if droppable(ev.Type) {
+			return dropped
+		}
+		victim := 0
+		for i, e := range q.events {
+			if droppable(e.Type) {
+				victim = i
+				break
+			}
+		}
+		q.bytes -= eventSize(q.events[victim])
+		q.events = append(q.events[:victim], q.events[victim+1:]...)
+	}
+	q.events = append(q.events, ev)
+	q.bytes += size
+	return dropped
+}
+
+func (q *eventQueue) pop() (Event, bool) {
+	if len(q.events) == 0 {
+		return Event{}, false
+	}
+	ev := q.events[0]
+	q.events[0] = Event{}
+	q.events = q.events[1:]
+	q.bytes -= eventSize(ev)
+	return ev, true
 }
 
 func newStream(c *Client) *stream {
@@ -90,7 +144,7 @@ type Subscription struct {
 	promptID string
 
 	mu      sync.Mutex
-	queue   []Event
+	queue   eventQueue
 	lossy   bool
 	dropped int
 
@@ -145,23 +199,10 @@ func droppable(typ string) bool {
 // push queues ev without blocking.
 func (sub *Subscription) push(ev Event) {
 	sub.mu.Lock()
-	if len(sub.queue) >= subscriptionBuffer {
+	if n := sub.queue.add(ev, subscriptionBuffer, subscriptionBytes); n > 0 {
 		sub.lossy = true
-		sub.dropped++
-		if droppable(ev.Type) {
-			sub.mu.Unlock()
-			return
-		}
-		victim := 0
-		for i, q := range sub.queue {
-			if droppable(q.Type) {
-				victim = i
-				break
-			}
-		}
-		sub.queue = append(sub.queue[:victim], sub.queue[victim+1:]...)
+		sub.dropped += n
 	}
-	sub.queue = append(sub.queue, ev)
 	sub.mu.Unlock()
 	select {
 	case sub.wake <- struct{}{}:
@@ -173,8 +214,9 @@ func (sub *Subscription) pump() {
 	defer close(sub.ch)
 	for {
 		sub.mu.Lock()
-		if len(sub.queue) == 0 {
-			sub.mu.Unlock()
+		ev, ok := sub.queue.pop()
+		sub.mu.Unlock()
+		if !ok {
 			select {
 			case <-sub.wake:
 				continue
@@ -182,10 +224,6 @@ func (sub *Subscription) pump() {
 				return
 			}
 		}
-		ev := sub.queue[0]
-		sub.queue[0] = Event{}
-		sub.queue = sub.queue[1:]
-		sub.mu.Unlock()
 		select {
 		case sub.ch <- ev:
 		case <-sub.done:
@@ -230,7 +268,7 @@ func (s *stream) subscribe(promptID string, all bool) *Subscription {
 		if eb := s.early[promptID]; eb != nil {
 			delete(s.early, promptID)
 			now := time.Now()
-			for _, ev := range eb.events {
+			for _, ev := range eb.q.events {
 				if now.Sub(ev.Received) <= earlyMaxAge {
 					sub.push(ev)
 				}
@@ -365,44 +403,59 @@ func (s *stream) run() {
 	defer close(s.done)
 	log := s.c.log
 	attempt := 0
-	everConnected := false
 	for {
 		conn, err := s.dial()
-		if err != nil {
-			if s.ctx.Err() != nil {
-				return
+		if err == nil {
+			var ready bool
+			ready, err = s.serve(conn)
+			if ready {
+				// The socket had been registered: it was lost.
+				s.setConnected(false)
+				if s.ctx.Err() != nil {
+					return
+				}
+				log.Warn("comfy: websocket lost", slog.String("error", err.Error()))
+				s.broadcast(EventDisconnected)
+				attempt = 0
+				if !s.sleep(s.backoff(1)) {
+					return
+				}
+				continue
 			}
-			attempt++
-			s.setDialErr(err)
-			if attempt == 1 {
-				log.Warn("comfy: websocket dial failed", slog.String("error", err.Error()))
-			} else {
-				log.Debug("comfy: websocket dial failed", slog.String("error", err.Error()), slog.Int("attempt", attempt))
-			}
-			if !s.sleep(s.backoff(attempt)) {
-				return
-			}
-			continue
 		}
-		attempt = 0
-		s.setConnected(true)
-		if everConnected {
-			log.Info("comfy: websocket reconnected")
-			s.broadcast(EventReconnected)
-		} else {
-			log.Debug("comfy: websocket connected")
-		}
-		everConnected = true
-		err = s.serve(conn)
-		s.setConnected(false)
+		// Dial, handshake or registration failed.
 		if s.ctx.Err() != nil {
 			return
 		}
-		log.Warn("comfy: websocket lost", slog.String("error", err.Error()))
-		s.broadcast(EventDisconnected)
-		if !s.sleep(s.backoff(1)) {
+		attempt++
+		s.setDialErr(err)
+		if attempt == 1 {
+			log.Warn("comfy: websocket connect failed", slog.String("error", err.Error()))
+		} else {
+			log.Debug("comfy: websocket connect failed", slog.String("error", err.Error()), slog.Int("attempt", attempt))
+		}
+		if !s.sleep(s.backoff(attempt)) {
 			return
 		}
+	}
+}
+
+// markReady is called on the first frame of a socket. ComfyUI registers the socket
+// under its clientId before it sends that frame (a status with "sid"), so only from
+// then on are messages for our prompts delivered: Connect waits for this, and a prompt
+// queued earlier could lose its first messages.
+func (s *stream) markReady() {
+	s.mu.Lock()
+	again := s.everConnected
+	s.everConnected = true
+	s.connected = true
+	s.notifyLocked()
+	s.mu.Unlock()
+	if again {
+		s.c.log.Info("comfy: websocket reconnected")
+		s.broadcast(EventReconnected)
+	} else {
+		s.c.log.Debug("comfy: websocket connected")
 	}
 }
 
@@ -493,11 +546,14 @@ func (s *stream) dial() (*websocket.Conn, error) {
 }
 
 // serve reads conn until it fails or the client closes, pinging to detect a dead
-// peer. It returns only when the socket is fully closed: after a close handshake it
-// waits for the server to close TCP, so the server has dropped this socket before the
-// next one registers under the same clientId (§6 gotcha).
-func (s *stream) serve(conn *websocket.Conn) error {
+// peer. ready reports whether the socket got its first frame (see markReady); a socket
+// that does not within RequestTimeout is given up. serve returns only when the socket
+// is fully closed: after a close handshake it waits for the server to close TCP, so the
+// server has dropped this socket before the next one registers under the same
+// clientId (§6 gotcha).
+func (s *stream) serve(conn *websocket.Conn) (ready bool, _ error) {
 	var last atomic.Int64
+	var isReady atomic.Bool
 	touch := func() { last.Store(time.Now().UnixNano()) }
 	touch()
 	conn.SetPongHandler(func(string) error { touch(); return nil })
@@ -513,6 +569,10 @@ func (s *stream) serve(conn *websocket.Conn) error {
 				return
 			}
 			touch()
+			if !isReady.Load() {
+				isReady.Store(true)
+				s.markReady()
+			}
 			s.handleFrame(mt, data, time.Now())
 		}
 	}()
@@ -520,6 +580,8 @@ func (s *stream) serve(conn *websocket.Conn) error {
 	interval := s.c.cfg.PingInterval
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
+	registration := time.NewTimer(s.c.cfg.RequestTimeout)
+	defer registration.Stop()
 	var cause error
 	closing := false
 	initiateClose := func(why error) {
@@ -544,9 +606,16 @@ func (s *stream) serve(conn *websocket.Conn) error {
 			}
 			conn.Close()
 			if cause != nil {
-				return cause
+				err = cause
 			}
-			return err
+			if !isReady.Load() {
+				err = fmt.Errorf("%w: websocket closed before its first message: %w", ErrUnavailable, err)
+			}
+			return isReady.Load(), err
+		case <-registration.C:
+			if !isReady.Load() {
+				initiateClose(fmt.Errorf("%w: no message within %v of the websocket handshake", ErrUnavailable, s.c.cfg.RequestTimeout))
+			}
 		case <-ticker.C:
 			if closing {
 				continue
@@ -674,20 +743,7 @@ func (s *stream) bufferEarlyLocked(ev Event) {
 		b = &earlyBuffer{first: now}
 		s.early[ev.PromptID] = b
 	}
-	if len(b.events) >= earlyMaxEvents {
-		if droppable(ev.Type) {
-			return
-		}
-		victim := 0
-		for i, q := range b.events {
-			if droppable(q.Type) {
-				victim = i
-				break
-			}
-		}
-		b.events = append(b.events[:victim], b.events[victim+1:]...)
-	}
-	b.events = append(b.events, ev)
+	b.q.add(ev, earlyMaxEvents, earlyMaxBytes)
 }
 
 // broadcast delivers a synthetic event to every subscription.

@@ -424,3 +424,40 @@ func TestBackoff(t *testing.T) {
 		}
 	}
 }
+
+func TestEventQueueBounds(t *testing.T) {
+	t.Parallel()
+	var q eventQueue
+	preview := Event{Type: EventPreviewImage, Binary: &BinaryFrame{Image: make([]byte, 1000)}}
+	done := Event{Type: EventExecuted, Data: json.RawMessage(`{}`)}
+	types := func() []string {
+		var out []string
+		for _, e := range q.events {
+			out = append(out, e.Type)
+		}
+		return out
+	}
+	require.Zero(t, q.add(done, 3, 1<<20))
+	require.Zero(t, q.add(preview, 3, 1<<20))
+	require.Zero(t, q.add(preview, 3, 1<<20))
+	require.Equal(t, 1, q.add(preview, 3, 1<<20), "full: an incoming preview is dropped")
+	require.Equal(t, 1, q.add(done, 3, 1<<20), "full: an important event evicts the oldest preview")
+	require.Equal(t, []string{EventExecuted, EventPreviewImage, EventExecuted}, types())
+	require.Equal(t, 1, q.add(done, 3, 1<<20))
+	require.Equal(t, 1, q.add(done, 3, 1<<20), "nothing droppable left: the oldest goes")
+	require.Equal(t, []string{EventExecuted, EventExecuted, EventExecuted}, types())
+
+	// The byte bound: two previews do not fit in 2000 bytes with an event already queued.
+	q = eventQueue{}
+	require.Zero(t, q.add(done, 100, 2000))
+	require.Zero(t, q.add(preview, 100, 2000))
+	require.Equal(t, 1, q.add(preview, 100, 2000))
+	ev, ok := q.pop()
+	require.True(t, ok)
+	require.Equal(t, EventExecuted, ev.Type)
+	ev, _ = q.pop()
+	require.Equal(t, EventPreviewImage, ev.Type)
+	_, ok = q.pop()
+	require.False(t, ok)
+	require.Zero(t, q.bytes)
+}
