@@ -34,14 +34,16 @@ func (inst *instance) loop() {
 			return
 		}
 		inst.execute(it)
-		inst.applyFlags()
 	}
 }
 
-// next waits for a queued prompt; while idle it applies /free flags
-// (set_flag wakes the worker, as in ComfyUI). nil means the instance died.
+// next waits for a queued prompt. Pending /free flags are applied first:
+// set_flag wakes an idle worker, as in ComfyUI, and a prompt queued right
+// after POST /free finds the caches already dropped. nil means the
+// instance died.
 func (inst *instance) next() *queueItem {
 	for {
+		inst.applyFlags()
 		inst.mu.Lock()
 		if inst.dead {
 			inst.mu.Unlock()
@@ -56,7 +58,6 @@ func (inst *instance) next() *queueItem {
 			return it
 		}
 		inst.mu.Unlock()
-		inst.applyFlags()
 		select {
 		case <-inst.ctx.Done():
 			return nil

@@ -107,8 +107,19 @@ func (s *Server) handleView(w http.ResponseWriter, r *http.Request, _ string) {
 	}
 	w.Header().Set("Content-Type", ctype)
 	w.Header().Set("Content-Disposition", disposition)
-	// ServeContent streams (constant memory), sets Content-Length and serves
-	// Range requests, like aiohttp's FileResponse.
+	if vr, ok := content.(*virtualReader); ok && r.Method == http.MethodGet && r.Header.Get("Range") == "" {
+		// A whole virtual file: stream it with a large buffer.
+		h := w.Header()
+		h.Set("Accept-Ranges", "bytes")
+		h.Set("Last-Modified", modTime.UTC().Format(http.TimeFormat))
+		h.Set("Content-Length", strconv.FormatInt(vr.vf.size, 10))
+		w.WriteHeader(http.StatusOK)
+		buf := make([]byte, 1<<20)
+		_, _ = io.CopyBuffer(struct{ io.Writer }{w}, struct{ io.Reader }{vr}, buf)
+		return
+	}
+	// ServeContent streams (constant memory, sendfile for files), sets
+	// Content-Length and serves Range requests, like aiohttp's FileResponse.
 	http.ServeContent(w, r, filename, modTime, content)
 }
 
