@@ -141,27 +141,53 @@ func (r *run) runPrompt(ctx context.Context) (*comfy.HistoryEntry, error) {
 // follow submits (when submit is set) and follows the prompt until it ends, watching
 // for cancel, timeout and drain.
 func (r *run) follow(ctx context.Context, submit bool) (*comfy.HistoryEntry, error) {
+	select {
+	case <-r.w.draining:
+		if submit {
+			return nil, errHandBack // draining: submit nothing new
+		}
+	default:
+	}
 	fctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	done := make(chan struct{})
 	defer close(done)
-	go r.watch(ctx, fctx, cancel, done)
+	onNode := make(chan struct{}) // closed once the prompt is known to be on the node
+	go r.watch(ctx, fctx, cancel, done, onNode)
 
+	c := r.n.comfy
 	opts := comfy.FollowOptions{StallTimeout: r.w.cfg.StallTimeout, OnEvent: r.onEvent}
 	var entry *comfy.HistoryEntry
 	var err error
 	if submit {
 		var req comfy.PromptRequest
 		if req, err = r.prepare(fctx); err != nil {
-			if cause := context.Cause(fctx); cause != nil && fctx.Err() != nil {
-				return nil, cause
+			if fctx.Err() != nil && ctx.Err() == nil {
+				return nil, context.Cause(fctx)
 			}
 			return nil, err
 		}
-		entry, err = r.n.comfy.Run(fctx, req, opts)
-	} else {
-		entry, err = r.n.comfy.Follow(fctx, r.id, opts)
+		// Subscribe before queueing so no early message is lost.
+		opts.Subscription = c.Subscribe(r.id)
+		cctx, ccancel := context.WithTimeout(fctx, 10*time.Second)
+		if err := c.Connect(cctx); err != nil && fctx.Err() == nil {
+			r.log.Warn("WebSocket not connected; following the prompt by polling", "err", err)
+		}
+		ccancel()
+		_, err = c.QueuePrompt(fctx, req)
+		if err != nil {
+			opts.Subscription.Close()
+			if fctx.Err() != nil && ctx.Err() == nil {
+				return nil, context.Cause(fctx)
+			}
+			if ctx.Err() != nil {
+				return nil, r.ctxEnded(ctx)
+			}
+			return nil, err
+		}
 	}
+	close(onNode)
+	entry, err = c.Follow(fctx, r.id, opts)
 	if fctx.Err() != nil && ctx.Err() == nil {
 		return entry, context.Cause(fctx)
 	}
@@ -174,16 +200,33 @@ func (r *run) follow(ctx context.Context, submit bool) (*comfy.HistoryEntry, err
 
 // watch cancels the follow context on timeout or, during a drain, when the prompt has
 // not started executing yet.
-func (r *run) watch(ctx, fctx context.Context, cancel context.CancelCauseFunc, done <-chan struct{}) {
+func (r *run) watch(ctx, fctx context.Context, cancel context.CancelCauseFunc, done, onNode <-chan struct{}) {
 	var timeout <-chan time.Time
 	draining := r.w.draining
 	startedCh := r.startedCh
+	// The WebSocket may miss execution_start (a reconnect, a lossy subscription): while
+	// the prompt has not been seen starting, look at the node's queue now and then.
+	poll := time.NewTicker(2 * time.Second)
+	defer poll.Stop()
 	for {
 		select {
 		case <-done:
 			return
 		case <-fctx.Done():
 			return
+		case <-poll.C:
+			select {
+			case <-onNode:
+			default:
+				continue
+			}
+			if startedCh == nil {
+				poll.Stop()
+				continue
+			}
+			if loc, _, err := r.n.comfy.Locate(fctx, r.id); err == nil && (loc == comfy.PromptRunning || loc == comfy.PromptDone) {
+				r.markRunning(ctx, time.Now())
+			}
 		case <-startedCh:
 			startedCh = nil
 			t := time.NewTimer(time.Duration(r.p.TimeoutS) * time.Second)
@@ -194,6 +237,13 @@ func (r *run) watch(ctx, fctx context.Context, cancel context.CancelCauseFunc, d
 			return
 		case <-draining:
 			draining = nil
+			select {
+			case <-onNode:
+			case <-done:
+				return
+			case <-fctx.Done():
+				return
+			}
 			if r.takeBack(ctx) {
 				cancel(errHandBack)
 				return
@@ -259,9 +309,13 @@ func (r *run) onEvent(ev comfy.Event) {
 		return
 	}
 	now := time.Now()
-	if _, ok := v.(*comfy.ExecutionStart); ok {
+	switch v.(type) {
+	case *comfy.ExecutionStart:
 		r.markRunning(context.Background(), now)
 		return
+	case *comfy.ExecutionCached, *comfy.Executing, *comfy.Progress, *comfy.ProgressState, *comfy.Executed:
+		// Any of these means execution started, even if execution_start was missed.
+		r.markRunning(context.Background(), now)
 	}
 	r.mu.Lock()
 	if r.progress == nil {

@@ -35,6 +35,7 @@ import (
 // a producer and a running worker.
 type bundle struct {
 	ctx      context.Context
+	redisURL string
 	rdb      redis.UniversalClient
 	producer *producer.Client
 	store    storage.Store
@@ -51,9 +52,10 @@ type setupOpts struct {
 
 func setup(t *testing.T, o setupOpts) *bundle {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
-	rdb, err := producer.OpenRedis(testenv.NewRedis(t))
+	redisURL := testenv.NewRedis(t)
+	rdb, err := producer.OpenRedis(redisURL)
 	require.NoError(t, err)
 	t.Cleanup(func() { rdb.Close() })
 	store, err := storage.Open(ctx, testenv.S3URL(t))
@@ -61,7 +63,7 @@ func setup(t *testing.T, o setupOpts) *bundle {
 	sim, simURL := comfysim.NewTestServer(t, o.sim)
 	p, err := producer.New(producer.Config{Redis: rdb})
 	require.NoError(t, err)
-	b := &bundle{ctx: ctx, rdb: rdb, producer: p, store: store, sim: sim, simURL: simURL, stop: func() {}}
+	b := &bundle{ctx: ctx, redisURL: redisURL, rdb: rdb, producer: p, store: store, sim: sim, simURL: simURL, stop: func() {}}
 	if !o.noWorker {
 		b.stop = startWorker(t, b, o.worker)
 	}
@@ -418,7 +420,7 @@ func TestCancelWhileRunning(t *testing.T) {
 func TestCancelWhileQueuedOnNode(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{sim: comfysim.Options{StepDelay: 20 * time.Millisecond}})
-	running := b.submit(t, job.Spec{Workflow: json.RawMessage(slowWorkflow(100000, "1"))})
+	running := b.submit(t, job.Spec{Workflow: json.RawMessage(slowWorkflow(9000, "1"))})
 	waiting := b.submit(t, job.Spec{Workflow: json.RawMessage(slowWorkflow(100, "2"))})
 	// With pipelining depth 2 the second job waits in the node's own queue.
 	require.Eventually(t, func() bool {
