@@ -130,7 +130,7 @@ func (inst *instance) execute(it *queueItem) {
 	}
 	r.progress = progressRegistry{r: r, nodes: map[string]*nodeProgress{}}
 
-	inst.interrupt.Store(false)
+	inst.clearInterrupt()
 	inst.mu.Lock()
 	inst.clientID, inst.hasClient, inst.lastNodeID = r.clientID, r.clientID != nil, nil
 	inst.mu.Unlock()
@@ -364,17 +364,41 @@ func (r *run) executeNode(id string) *failure {
 // runNode runs the class function, or the injected fault.
 func (r *run) runNode(rc *runCtx, def *classDef) ([]any, *object, error) {
 	if f, ok := r.s.faultFor(rc.nodeID, def.name); ok {
-		if err := sleepCtx(r.ctx, r.s.opts.NodeDelay); err != nil {
+		if err := r.delay(r.s.opts.NodeDelay); err != nil {
 			return nil, nil, err
 		}
 		return nil, nil, &pyError{typ: f.exceptionType, msg: f.message}
 	}
 	if def.name != "KSampler" {
-		if err := sleepCtx(r.ctx, r.s.opts.NodeDelay); err != nil {
+		if err := r.delay(r.s.opts.NodeDelay); err != nil {
 			return nil, nil, err
 		}
 	}
 	return def.run(rc)
+}
+
+// delay waits d, the simulated work of a node or a sampler step. An
+// interrupt ends it early (ComfyUI notices one only when a node starts and
+// at each sampler step; the messages are the same, long delays need not be
+// waited out), and a crash aborts it.
+func (r *run) delay(d time.Duration) error {
+	if d <= 0 {
+		return r.ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.ctx.Done():
+			return r.ctx.Err()
+		case <-t.C:
+			return nil
+		case <-r.inst.interruptCh:
+			if r.inst.interrupt.Load() {
+				return errInterrupted
+			}
+		}
+	}
 }
 
 // inputData is get_input_data: linked values from upstream results,

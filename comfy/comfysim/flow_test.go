@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -253,4 +254,19 @@ func TestHistoryPaging(t *testing.T) {
 	require.Equal(t, []string{"p0", "p2", "p3", "p4"}, keys("/history"))
 	b.post(t, "/history", map[string]any{"clear": true})
 	require.Empty(t, keys("/history"))
+}
+
+// TestInterruptDuringLongNode: a node's simulated work ends at an interrupt.
+func TestInterruptDuringLongNode(t *testing.T) {
+	t.Parallel()
+	b := setup(t, comfysim.Options{NodeDelay: time.Hour})
+	ws := dialWS(t, b.base, "c")
+	ws.next()
+	p := b.queue(t, map[string]any{"prompt": emptyImageSave("long"), "client_id": "c"})
+	ws.until(func(m msg) bool { return m.Type == "executing" && m.Data["node"] == "1" })
+	_, _ = b.postRaw(t, "/interrupt", nil)
+	ms := ws.untilDone(p)
+	require.Equal(t, []string{"execution_interrupted", "status", "executing"}, types(ms))
+	require.Equal(t, "1", ms[0].Data["node_id"])
+	require.Equal(t, []any{}, ms[0].Data["executed"])
 }

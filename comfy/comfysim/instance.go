@@ -23,8 +23,9 @@ type instance struct {
 	wake   chan struct{}
 
 	// interrupt is nodes.interrupt_processing: process wide, cleared when a
-	// prompt starts.
-	interrupt atomic.Bool
+	// prompt starts. interruptCh wakes a node waiting out its delay.
+	interrupt   atomic.Bool
+	interruptCh chan struct{}
 
 	mu          sync.Mutex
 	dead        bool
@@ -49,14 +50,15 @@ type instance struct {
 func (s *Server) newInstance() *instance {
 	ctx, cancel := context.WithCancel(context.Background())
 	inst := &instance{
-		s:       s,
-		ctx:     ctx,
-		cancel:  cancel,
-		wake:    make(chan struct{}, 1),
-		flags:   map[string]any{},
-		sockets: map[string]*wsConn{},
-		cache:   newOutputCache(s.opts.CacheMode, s.opts.CacheSize),
-		objects: map[string]string{},
+		s:           s,
+		ctx:         ctx,
+		cancel:      cancel,
+		wake:        make(chan struct{}, 1),
+		interruptCh: make(chan struct{}, 1),
+		flags:       map[string]any{},
+		sockets:     map[string]*wsConn{},
+		cache:       newOutputCache(s.opts.CacheMode, s.opts.CacheSize),
+		objects:     map[string]string{},
 	}
 	s.wg.Add(1)
 	go inst.loop()
@@ -378,4 +380,22 @@ func (inst *instance) taskDone(it *queueItem, outputs, meta *object, statusStr s
 	inst.history.set(it.promptID, entry)
 	inst.queueUpdatedLocked()
 	return true
+}
+
+// setInterrupt is nodes.interrupt_processing(True).
+func (inst *instance) setInterrupt() {
+	inst.interrupt.Store(true)
+	select {
+	case inst.interruptCh <- struct{}{}:
+	default:
+	}
+}
+
+// clearInterrupt is nodes.interrupt_processing(False), at a prompt's start.
+func (inst *instance) clearInterrupt() {
+	inst.interrupt.Store(false)
+	select {
+	case <-inst.interruptCh:
+	default:
+	}
 }

@@ -295,7 +295,7 @@ func runKSampler(rc *runCtx) ([]any, *object, error) {
 
 	previews := map[[3]uint8][]byte{}
 	for step := 1; step <= steps; step++ {
-		if err := sleepCtx(rc.r.ctx, rc.r.s.opts.StepDelay); err != nil {
+		if err := rc.r.delay(rc.r.s.opts.StepDelay); err != nil {
 			return nil, nil, err
 		}
 		var preview []byte

@@ -180,11 +180,11 @@ func (s *Server) handleInterrupt(w http.ResponseWriter, r *http.Request, _ strin
 	if pyTruthy(promptID) {
 		inst.mu.Lock()
 		if inst.running != nil && pyEqual(inst.running.promptID, promptID) {
-			inst.interrupt.Store(true)
+			inst.setInterrupt()
 		}
 		inst.mu.Unlock()
 	} else {
-		inst.interrupt.Store(true)
+		inst.setInterrupt()
 	}
 	writeEmpty(w, http.StatusOK)
 }
