@@ -56,4 +56,22 @@
 // Crash, SetDown, DropWebSockets, SilenceWebSockets, FailNode and
 // SetViewFault inject the failures a job queue must survive; Executions and
 // Stats observe what ran.
+//
+// # Where it knowingly differs from ComfyUI
+//
+//   - Where ComfyUI iterates a Python set (output nodes, `executed`,
+//     `current_outputs`, the inputs checked by validation) the simulator
+//     uses prompt key order or input_order: same members, deterministic
+//     order.
+//   - NodeDelay and StepDelay end early on an interrupt; ComfyUI notices one
+//     only when a node starts and at sampler steps. Messages are the same.
+//   - LoadImage refuses paths outside input/, output/ and temp/.
+//   - GET /view?preview=webp returns a lossless WebP (no WebP encoder is
+//     available in Go's standard library; quality is ignored).
+//   - PNG bytes differ from PIL's (compression), their pixels and text
+//     chunks do not. Pixels are simple functions of the graph: EmptyImage's
+//     colour, inversion, scaling (nearest), a colour derived from the
+//     sampler's inputs.
+//   - Images above 2^28 pixels raise torch.OutOfMemoryError.
+//   - Video and audio outputs exist only as virtual files served by /view.
 package comfysim

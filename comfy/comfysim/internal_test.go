@@ -2,6 +2,7 @@ package comfysim
 
 import (
 	"math"
+	"math/big"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -142,3 +143,5 @@ func TestReconnectGotcha(t *testing.T) {
 	require.Eventually(t, func() bool { return registered() == nil }, 10*time.Second, time.Millisecond,
 		"the old handler removed the registration by key")
 }
+
+func bigInt(i int64) *big.Int { return big.NewInt(i) }

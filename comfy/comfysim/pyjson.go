@@ -231,7 +231,6 @@ func parseNumber(s string) any {
 	return pyFloat(f)
 }
 
-func bigInt(i int64) *big.Int { return big.NewInt(i) }
 
 // encodePy serialises v exactly like Python's json.dumps with default settings.
 func encodePy(v any) []byte {
@@ -301,17 +300,12 @@ func writePy(b *bytes.Buffer, v any) {
 			writePy(b, v.vals[k])
 		}
 		b.WriteByte('}')
-	case rawJSON:
-		b.Write(v)
 	default:
 		// Simulated runtime objects never reach the wire; render them as
 		// Python would render their str() if they did.
 		writePyString(b, pyStr(v))
 	}
 }
-
-// rawJSON is already encoded JSON, written as is.
-type rawJSON []byte
 
 const hexDigits = "0123456789abcdef"
 
