@@ -231,7 +231,6 @@ func parseNumber(s string) any {
 	return pyFloat(f)
 }
 
-
 // encodePy serialises v exactly like Python's json.dumps with default settings.
 func encodePy(v any) []byte {
 	var b bytes.Buffer
