@@ -41,8 +41,8 @@
 // output nodes and the nodes that unblock them. Output nodes are added in
 // prompt key order (ComfyUI uses a set, whose order Python leaves
 // arbitrary). Each non-sampler node takes Options.NodeDelay, each KSampler
-// step Options.StepDelay. An interrupt is seen where ComfyUI sees it: when
-// a node starts and at each sampler step.
+// step Options.StepDelay. An interrupt is seen when a node starts and at
+// each sampler step, as in ComfyUI, and also during those delays.
 //
 // Caching follows execution.py: a node's key is its class, its IS_CHANGED
 // result (LoadImage: the file's SHA-256) and its inputs, constants by value
