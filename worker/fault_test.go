@@ -24,6 +24,26 @@ import (
 	"github.com/comfyq/comfyq/worker"
 )
 
+// eventually polls cond until it holds, failing with cond's last description.
+func eventually(t *testing.T, d time.Duration, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	var last string
+	for time.Now().Before(deadline) {
+		var ok bool
+		if ok, last = cond(); ok {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("condition not reached within %s; last state: %s", d, last)
+}
+
+func describe(j *job.Job) string {
+	data, _ := json.Marshal(j)
+	return string(data)
+}
+
 // waitStatus waits until the job reaches status.
 func (b *bundle) waitStatus(t *testing.T, id string, status job.Status) *job.Job {
 	t.Helper()
@@ -127,13 +147,14 @@ func TestDrainFinishesRunningAndHandsBackQueued(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{sim: comfysim.Options{StepDelay: 20 * time.Millisecond}})
 	running := b.submit(t, job.Spec{Workflow: json.RawMessage(slowWorkflow(250, "21"))}).ID
+	b.waitStatus(t, running, job.StatusRunning)
 	waiting := b.submit(t, job.Spec{Workflow: json.RawMessage(slowWorkflow(5, "22"))}).ID
-	require.Eventually(t, func() bool {
+	eventually(t, 60*time.Second, func() (bool, string) {
 		r, _ := b.producer.Get(b.ctx, running)
 		w, _ := b.producer.Get(b.ctx, waiting)
 		return r != nil && w != nil && r.Status == job.StatusRunning && r.Progress != nil && r.Progress.Step > 0 &&
-			w.Node != "" && w.Status == job.StatusQueued
-	}, 60*time.Second, 10*time.Millisecond)
+			w.Node != "" && w.Status == job.StatusQueued, "running " + describe(r) + "\nwaiting " + describe(w)
+	})
 	b.stop() // SIGTERM: drain
 	r, err := b.producer.Get(b.ctx, running)
 	require.NoError(t, err)

@@ -278,7 +278,10 @@ func TestExecutionErrorThenSuccess(t *testing.T) {
 	b := setup(t, setupOpts{})
 	b.sim.FailNode("SaveImage", "RuntimeError", "flaky")
 	id := b.submit(t, job.Spec{Workflow: json.RawMessage(emptyImageWorkflow), MaxAttempts: 3}).ID
-	require.Eventually(t, func() bool { return b.sim.Executions(id) >= 1 }, 30*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool {
+		j, err := b.producer.Get(b.ctx, id)
+		return err == nil && j.Error != nil && j.Error.Retryable
+	}, 30*time.Second, 10*time.Millisecond, "the first attempt fails and the job is requeued")
 	b.sim.ClearFaults()
 	j := b.wait(t, id)
 	require.Equal(t, job.StatusSucceeded, j.Status, "error: %+v", j.Error)
@@ -421,13 +424,15 @@ func TestCancelWhileQueuedOnNode(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{sim: comfysim.Options{StepDelay: 20 * time.Millisecond}})
 	running := b.submit(t, job.Spec{Workflow: json.RawMessage(slowWorkflow(9000, "1"))})
+	b.waitStatus(t, running.ID, job.StatusRunning)
 	waiting := b.submit(t, job.Spec{Workflow: json.RawMessage(slowWorkflow(100, "2"))})
 	// With pipelining depth 2 the second job waits in the node's own queue.
-	require.Eventually(t, func() bool {
-		r, err1 := b.producer.Get(b.ctx, running.ID)
-		w, err2 := b.producer.Get(b.ctx, waiting.ID)
-		return err1 == nil && err2 == nil && r.Status == job.StatusRunning && w.Node != "" && w.Status == job.StatusQueued
-	}, 60*time.Second, 10*time.Millisecond)
+	eventually(t, 60*time.Second, func() (bool, string) {
+		r, _ := b.producer.Get(b.ctx, running.ID)
+		w, _ := b.producer.Get(b.ctx, waiting.ID)
+		return r != nil && w != nil && r.Status == job.StatusRunning && w.Node != "" && w.Status == job.StatusQueued,
+			"running " + describe(r) + "\nwaiting " + describe(w)
+	})
 	_, err := b.producer.Cancel(b.ctx, waiting.ID)
 	require.NoError(t, err)
 	require.Equal(t, job.StatusCanceled, b.wait(t, waiting.ID).Status)
