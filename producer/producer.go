@@ -40,8 +40,15 @@ type Config struct {
 	// Templates resolves template submissions. Without it, template submissions are
 	// refused.
 	Templates TemplateResolver
+	// Notifier is told when Cancel ends a job that no worker held (webhooks).
+	Notifier Notifier
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+}
+
+// Notifier receives job lifecycle events (webhook.Dispatcher implements it).
+type Notifier interface {
+	Notify(ctx context.Context, event string, j *job.Job)
 }
 
 // TemplateResolver turns a template name and parameters into a workflow.
@@ -365,7 +372,11 @@ func (c *Client) Cancel(ctx context.Context, id string) (*job.Job, error) {
 	}
 	// Still waiting in asynq: delete the task so it never runs.
 	if err := c.inspector.DeleteTask(j.Queue, id); err == nil {
-		return c.markCanceled(ctx, id, "canceled while queued")
+		j, err := c.markCanceled(ctx, id, "canceled while queued")
+		if err == nil && c.cfg.Notifier != nil {
+			c.cfg.Notifier.Notify(context.WithoutCancel(ctx), job.WebhookCanceled, j)
+		}
+		return j, err
 	}
 	// Held by a worker (pipelined on the node or running): cancel the handler's context;
 	// the worker interrupts the prompt and records the cancel. A worker that picks the

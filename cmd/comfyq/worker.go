@@ -41,7 +41,7 @@ func workerFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) erro
 	redisURL := envString(fs, "redis", "COMFYQ_REDIS_URL", "", "Redis URL (redis://, rediss://, redis-sentinel://)")
 	storageURL := envString(fs, "storage", "COMFYQ_STORAGE_URL", "", "output storage: s3://bucket/prefix?endpoint=…&region=…&path_style=true or file:///dir")
 	nodes := envList(fs, "comfy", "COMFYQ_COMFY_URLS", "ComfyUI node: URL or NAME=URL")
-	headers := envList(fs, "comfy-header", "COMFYQ_COMFY_HEADERS", "header sent to every node, 'Name: value' (auth proxies)")
+	headers := envList(fs, "comfy-header", "COMFYQ_COMFY_HEADERS", "header for node requests (auth proxies): 'Name: value' for every node, 'NODE=Name: value' for one")
 	queues := envString(fs, "queues", "COMFYQ_QUEUES", "default=1", "queues and priorities, e.g. high=6,default=3")
 	strict := envBool(fs, "strict-priority", "COMFYQ_STRICT_PRIORITY", false, "always drain higher-priority queues first")
 	depth := envInt(fs, "depth", "COMFYQ_DEPTH", 2, "jobs held per node (pipelining); 1 turns pipelining off")
@@ -66,21 +66,34 @@ func workerFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) erro
 		if err != nil {
 			return err
 		}
-		hdr := http.Header{}
-		for _, h := range headers.values {
-			k, v, ok := strings.Cut(h, ":")
-			if !ok {
-				return usagef("--comfy-header %q: want 'Name: value'", h)
-			}
-			hdr.Add(strings.TrimSpace(k), strings.TrimSpace(v))
-		}
 		var ncs []worker.NodeConfig
 		for _, n := range nodes.values {
-			nc := worker.NodeConfig{URL: n, Header: hdr}
+			nc := worker.NodeConfig{URL: n, Header: http.Header{}}
 			if name, u, ok := strings.Cut(n, "="); ok && !strings.Contains(name, "/") {
 				nc.Name, nc.URL = name, u
 			}
 			ncs = append(ncs, nc)
+		}
+		// --comfy-header [NODE=]Name: value — for every node, or the named one.
+		for _, h := range headers.values {
+			k, v, ok := strings.Cut(h, ":")
+			if !ok {
+				return usagef("--comfy-header %q: want 'Name: value' or 'NODE=Name: value'", h)
+			}
+			node := ""
+			if n, name, ok := strings.Cut(k, "="); ok {
+				node, k = strings.TrimSpace(n), name
+			}
+			matched := false
+			for i := range ncs {
+				if node == "" || ncs[i].Name == node {
+					ncs[i].Header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+					matched = true
+				}
+			}
+			if !matched {
+				return usagef("--comfy-header %q: no node is named %q (name nodes with --comfy NAME=URL)", h, node)
+			}
 		}
 		log := logger()
 		rdb, err := producer.OpenRedis(*redisURL)
