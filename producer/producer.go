@@ -182,7 +182,7 @@ func (c *Client) Enqueue(ctx context.Context, spec job.Spec) (*job.Job, error) {
 		}
 		return nil, fmt.Errorf("producer: enqueue: %w", err)
 	}
-	c.log.Info("job enqueued", "job_id", id, "queue", spec.Queue, "template", spec.Template)
+	c.log.Debug("job enqueued", "job_id", id, "queue", spec.Queue, "template", spec.Template)
 	return j, nil
 }
 

@@ -40,6 +40,9 @@ type Config struct {
 	// Depth is the pipelining depth per node: how many jobs a node holds at once, one
 	// executing and the rest waiting in its queue (default 2; 1 turns pipelining off).
 	Depth int
+	// PollInterval is how often an idle worker checks Redis for new jobs (asynq's
+	// TaskCheckInterval; default 100ms: a job waits at most that long for an idle node).
+	PollInterval time.Duration
 	// StallTimeout: with no event for a prompt for this long, the worker checks /history
 	// and /queue instead of waiting (default 30s).
 	StallTimeout time.Duration
@@ -110,6 +113,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Depth <= 0 {
 		c.Depth = 2
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = 100 * time.Millisecond
 	}
 	if c.StallTimeout <= 0 {
 		c.StallTimeout = 30 * time.Second

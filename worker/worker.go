@@ -151,15 +151,16 @@ func (n *node) probe(ctx context.Context) bool {
 func (n *node) start(base context.Context) error {
 	cfg := n.w.cfg
 	srv := asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
-		Concurrency:     cfg.Depth,
-		BaseContext:     func() context.Context { return base },
-		Queues:          cfg.Queues,
-		StrictPriority:  cfg.StrictPriority,
-		IsFailure:       isFailure,
-		RetryDelayFunc:  n.w.retryDelay,
-		ShutdownTimeout: cfg.ShutdownGrace,
-		Logger:          asynqLogger{n.log},
-		LogLevel:        asynq.WarnLevel,
+		Concurrency:       cfg.Depth,
+		TaskCheckInterval: cfg.PollInterval,
+		BaseContext:       func() context.Context { return base },
+		Queues:            cfg.Queues,
+		StrictPriority:    cfg.StrictPriority,
+		IsFailure:         isFailure,
+		RetryDelayFunc:    n.w.retryDelay,
+		ShutdownTimeout:   cfg.ShutdownGrace,
+		Logger:            asynqLogger{n.log},
+		LogLevel:          asynq.WarnLevel,
 	})
 	mux := asynq.NewServeMux()
 	mux.HandleFunc(job.TypeJob, n.handle)

@@ -45,6 +45,7 @@ func workerFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) erro
 	queues := envString(fs, "queues", "COMFYQ_QUEUES", "default=1", "queues and priorities, e.g. high=6,default=3")
 	strict := envBool(fs, "strict-priority", "COMFYQ_STRICT_PRIORITY", false, "always drain higher-priority queues first")
 	depth := envInt(fs, "depth", "COMFYQ_DEPTH", 2, "jobs held per node (pipelining); 1 turns pipelining off")
+	poll := envDuration(fs, "poll-interval", "COMFYQ_POLL_INTERVAL", 100*time.Millisecond, "how often an idle worker checks Redis for new jobs")
 	stall := envDuration(fs, "stall-timeout", "COMFYQ_STALL_TIMEOUT", 30*time.Second, "check /history and /queue after this long without an event")
 	grace := envDuration(fs, "shutdown-grace", "COMFYQ_SHUTDOWN_GRACE", 10*time.Minute, "how long a drain waits for jobs running on a GPU")
 	health := envDuration(fs, "health-interval", "COMFYQ_HEALTH_INTERVAL", 2*time.Second, "how often each node's /system_stats is probed")
@@ -107,7 +108,7 @@ func workerFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) erro
 		}
 		w, err := worker.New(worker.Config{
 			Redis: rdb, Storage: store, Nodes: ncs, Queues: qs, StrictPriority: *strict,
-			Depth: *depth, StallTimeout: *stall, ShutdownGrace: *grace, HealthInterval: *health,
+			Depth: *depth, PollInterval: *poll, StallTimeout: *stall, ShutdownGrace: *grace, HealthInterval: *health,
 			UploadPreviews: *previews, OutputPrefix: *prefix,
 			Inputs: netguard.Policy{AllowPrivate: *allowPrivate},
 			Logger: log,
