@@ -475,10 +475,12 @@ func (r *run) succeed(ctx context.Context, outputs []job.Output, uploadMS int64)
 		j.FinishedAt = &now
 		j.Timings = r.timings(j, now, uploadMS)
 		p := job.Progress{Fraction: 1}
-		if j.Progress != nil {
-			p.NodesTotal = j.Progress.NodesTotal
-			p.NodesDone = j.Progress.NodesTotal
+		r.mu.Lock()
+		if r.progress != nil {
+			snap := r.progress.snapshot()
+			p.NodesTotal, p.NodesDone = snap.NodesTotal, snap.NodesTotal
 		}
+		r.mu.Unlock()
 		j.Progress = &p
 		return nil
 	})
