@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/comfyq/comfyq/comfy/comfysim"
@@ -23,7 +26,19 @@ simulated node classes (EmptyImage, LoadImage, ImageInvert, ImageScale, SaveImag
 PreviewImage, CheckpointLoaderSimple, CLIPTextEncode, EmptyLatentImage, KSampler,
 VAEDecode, CreateVideo/SaveVideo, SaveAudio, PreviewAny, …). Outputs are real PNG
 files; video and audio outputs are generated on the fly at the configured size.
-No GPU, no models.`,
+No GPU, no models.
+
+Faults for demos and tests: --fail-node CLASS_OR_ID=ExceptionType (e.g.
+KSampler=torch.OutOfMemoryError) makes that node raise; --view-delay and
+--view-fail-count slow or fail /view. With --control, POST endpoints under
+/comfysim/ inject faults at run time:
+  /comfysim/crash               lose queue, history and sockets (a restarted ComfyUI)
+  /comfysim/down?on=true|false  refuse every request
+  /comfysim/drop-websockets     close every WebSocket mid-run
+  /comfysim/silence?for=10s     keep sockets open but send nothing
+  /comfysim/fail-node?node=KSampler&type=torch.OutOfMemoryError&message=…
+  /comfysim/clear-faults
+  /comfysim/stats               (GET) executions and busy time as JSON`,
 		flags: simFlags,
 	})
 }
@@ -38,6 +53,10 @@ func simFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) error {
 	models := repeated(fs, "model", "checkpoint name offered by CheckpointLoaderSimple (default sim-v1-5.safetensors)")
 	preview := fs.String("preview-method", d.PreviewMethod, "none, or auto to send a JPEG preview per sampler step")
 	cache := fs.String("cache", d.CacheMode, "execution cache: classic, lru or none")
+	failNodes := repeated(fs, "fail-node", "make a node raise: CLASS_OR_ID=ExceptionType[:message]")
+	viewDelay := fs.Duration("view-delay", 0, "delay before answering each /view request")
+	viewFails := fs.Int("view-fail-count", 0, "fail the next N /view requests with 500")
+	control := fs.Bool("control", false, "serve fault-injection endpoints under /comfysim/ (never on a public address)")
 	dir := fs.String("dir", "", "directory for input/, output/ and temp/ (default: a temporary directory)")
 	logger := logFlags(fs)
 	return func(ctx context.Context, args []string) error {
@@ -53,11 +72,30 @@ func simFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) error {
 			return err
 		}
 		defer sim.Close()
+		for _, f := range failNodes.values {
+			node, exc, ok := strings.Cut(f, "=")
+			if !ok || node == "" || exc == "" {
+				return usagef("--fail-node %q: want CLASS_OR_ID=ExceptionType[:message]", f)
+			}
+			exc, msg, _ := strings.Cut(exc, ":")
+			if msg == "" {
+				msg = "injected by comfyq sim --fail-node"
+			}
+			sim.FailNode(node, exc, msg)
+		}
+		if *viewDelay > 0 || *viewFails > 0 {
+			sim.SetViewFault(comfysim.ViewFault{Delay: *viewDelay, FailCount: *viewFails})
+		}
+		var handler http.Handler = sim
+		if *control {
+			handler = simControl(sim)
+			log.Warn("fault-injection endpoints enabled under /comfysim/")
+		}
 		ln, err := net.Listen("tcp", *listen)
 		if err != nil {
 			return fmt.Errorf("listen on %s: %w", *listen, err)
 		}
-		srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
+		srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 		log.Info("simulated ComfyUI node listening", "url", "http://"+ln.Addr().String(), "files", sim.Dir())
 		fmt.Fprintf(stdout(ctx), "comfysim listening on http://%s\n", ln.Addr())
 		errc := make(chan error, 1)
@@ -74,4 +112,55 @@ func simFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) error {
 		}
 		return nil
 	}
+}
+
+// simControl serves the simulator with fault-injection endpoints under /comfysim/.
+func simControl(sim *comfysim.Server) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", sim)
+	post := func(path string, f func(r *http.Request) error) {
+		mux.HandleFunc("POST "+path, func(w http.ResponseWriter, r *http.Request) {
+			if err := f(r); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			w.WriteHeader(http.StatusNoContent)
+		})
+	}
+	post("/comfysim/crash", func(*http.Request) error { sim.Crash(); return nil })
+	post("/comfysim/drop-websockets", func(*http.Request) error { sim.DropWebSockets(); return nil })
+	post("/comfysim/clear-faults", func(*http.Request) error { sim.ClearFaults(); return nil })
+	post("/comfysim/down", func(r *http.Request) error {
+		on, err := strconv.ParseBool(r.URL.Query().Get("on"))
+		if err != nil {
+			return errors.New("want ?on=true or ?on=false")
+		}
+		sim.SetDown(on)
+		return nil
+	})
+	post("/comfysim/silence", func(r *http.Request) error {
+		d, err := time.ParseDuration(r.URL.Query().Get("for"))
+		if err != nil || d <= 0 {
+			return errors.New("want ?for=DURATION, e.g. 10s")
+		}
+		sim.SilenceWebSockets(d)
+		return nil
+	})
+	post("/comfysim/fail-node", func(r *http.Request) error {
+		q := r.URL.Query()
+		if q.Get("node") == "" || q.Get("type") == "" {
+			return errors.New("want ?node=CLASS_OR_ID&type=ExceptionType[&message=…]")
+		}
+		msg := q.Get("message")
+		if msg == "" {
+			msg = "injected through /comfysim/fail-node"
+		}
+		sim.FailNode(q.Get("node"), q.Get("type"), msg)
+		return nil
+	})
+	mux.HandleFunc("GET /comfysim/stats", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(sim.Stats())
+	})
+	return mux
 }
