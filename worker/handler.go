@@ -12,6 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/comfyq/comfyq/comfy"
+	"github.com/comfyq/comfyq/internal/metrics"
 	"github.com/comfyq/comfyq/job"
 )
 
@@ -51,6 +52,9 @@ func (n *node) handle(ctx context.Context, t *asynq.Task) error {
 		n.log.Error("dropping a task whose payload cannot be read", "err", err)
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
+	inFlight := metrics.NodeJobsInFlight.WithLabelValues(n.cfg.Name)
+	inFlight.Inc()
+	defer inFlight.Dec()
 	retried, _ := asynq.GetRetryCount(ctx)
 	r := &run{
 		n: n, w: n.w, p: p, id: p.JobID, attempt: retried + 1,

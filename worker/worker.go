@@ -13,6 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/comfyq/comfyq/comfy"
+	"github.com/comfyq/comfyq/internal/metrics"
 	"github.com/comfyq/comfyq/job"
 )
 
@@ -117,6 +118,7 @@ func (n *node) supervise(ctx, base context.Context) {
 		switch {
 		case ok:
 			fails = 0
+			metrics.NodeUp.WithLabelValues(n.cfg.Name).Set(1)
 			if !n.healthy.Swap(true) {
 				n.log.Info("node is up: taking jobs")
 			}
@@ -127,6 +129,9 @@ func (n *node) supervise(ctx, base context.Context) {
 			}
 		default:
 			fails++
+			if fails >= n.w.cfg.DownAfter {
+				metrics.NodeUp.WithLabelValues(n.cfg.Name).Set(0)
+			}
 			if fails >= n.w.cfg.DownAfter && (n.healthy.Swap(false) || n.srv != nil) {
 				n.log.Warn("node is down: not taking jobs until it answers again", "failed_probes", fails)
 				n.stop()

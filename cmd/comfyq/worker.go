@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
+	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -11,6 +14,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/comfyq/comfyq/internal/metrics"
 	"github.com/comfyq/comfyq/internal/netguard"
 	"github.com/comfyq/comfyq/producer"
 	"github.com/comfyq/comfyq/storage"
@@ -51,6 +59,7 @@ func workerFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) erro
 	health := envDuration(fs, "health-interval", "COMFYQ_HEALTH_INTERVAL", 2*time.Second, "how often each node's /system_stats is probed")
 	previews := envBool(fs, "upload-previews", "COMFYQ_UPLOAD_PREVIEWS", false, "also copy temporary preview outputs to storage")
 	allowPrivate := envBool(fs, "allow-private-urls", "COMFYQ_ALLOW_PRIVATE_URLS", false, "let input URLs reach private and loopback addresses")
+	metricsAddr := envString(fs, "metrics-listen", "COMFYQ_METRICS_LISTEN", "", "serve Prometheus /metrics and /healthz on this address (e.g. :9091; off when empty)")
 	prefix := envString(fs, "output-prefix", "COMFYQ_OUTPUT_PREFIX", "jobs", "first segment of output keys")
 	logger := logFlags(fs)
 	return func(ctx context.Context, args []string) error {
@@ -116,6 +125,13 @@ func workerFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) erro
 		if err != nil {
 			return err
 		}
+		if *metricsAddr != "" {
+			stop, err := serveMetrics(ctx, *metricsAddr, log)
+			if err != nil {
+				return err
+			}
+			defer stop()
+		}
 		log.Info("worker starting", "nodes", len(ncs), "queues", *queues, "depth", *depth, "storage", store.String())
 		return w.Run(ctx, secondSignal(ctx))
 	}
@@ -156,4 +172,28 @@ func parseQueues(s string) (map[string]int, error) {
 		return nil, usagef("--queues is empty")
 	}
 	return out, nil
+}
+
+// serveMetrics serves /metrics (comfyq's and Go's collectors) and /healthz.
+func serveMetrics(ctx context.Context, addr string, log *slog.Logger) (func(), error) {
+	reg := prometheus.NewRegistry()
+	if err := metrics.Register(reg); err != nil {
+		return nil, err
+	}
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-listen %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	log.Info("metrics listening", "url", "http://"+ln.Addr().String()+"/metrics")
+	return func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}, nil
 }
