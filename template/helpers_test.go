@@ -1,0 +1,104 @@
+package template
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/comfyq/comfyq/comfy"
+	"github.com/comfyq/comfyq/internal/testenv"
+)
+
+// fixtureDir holds the shared test data: ../../shared/fixtures from this package.
+var fixtureDir = filepath.Join("..", "..", "shared", "fixtures")
+
+var objectInfo = sync.OnceValues(func() (comfy.ObjectInfo, error) {
+	data, err := os.ReadFile(filepath.Join(fixtureDir, "object_info-comfyui-0.3.64.json"))
+	if err != nil {
+		return nil, err
+	}
+	return comfy.ParseObjectInfo(data)
+})
+
+func loadInfo(tb testing.TB) comfy.ObjectInfo {
+	tb.Helper()
+	info, err := objectInfo()
+	require.NoError(tb, err, "read the object_info fixture (expected in %s)", fixtureDir)
+	return info
+}
+
+func readFixture(tb testing.TB, name string) []byte {
+	tb.Helper()
+	data, err := os.ReadFile(filepath.Join(fixtureDir, "workflows", name))
+	require.NoError(tb, err, "read fixture %s (expected in %s)", name, fixtureDir)
+	return data
+}
+
+func loadWorkflow(tb testing.TB, name string) comfy.Workflow {
+	tb.Helper()
+	wf, err := comfy.ParseWorkflow(readFixture(tb, name))
+	require.NoError(tb, err)
+	return wf
+}
+
+func parseWF(tb testing.TB, src string) comfy.Workflow {
+	tb.Helper()
+	wf, err := comfy.ParseWorkflow([]byte(src))
+	require.NoError(tb, err)
+	require.NoError(tb, wf.Validate())
+	return wf
+}
+
+// bundle is what a Redis-backed test needs.
+type bundle struct {
+	ctx   context.Context
+	rdb   redis.UniversalClient
+	store *Store
+	info  comfy.ObjectInfo
+}
+
+// setup starts a private Redis for the test and a Store with the object_info fixture.
+func setup(t *testing.T) *bundle {
+	t.Helper()
+	opt, err := redis.ParseURL(testenv.NewRedis(t))
+	require.NoError(t, err)
+	rdb := redis.NewClient(opt)
+	t.Cleanup(func() { rdb.Close() })
+	info := loadInfo(t)
+	return &bundle{
+		ctx: context.Background(),
+		rdb: rdb,
+		store: NewStore(rdb, StoreConfig{ObjectInfo: func(context.Context) (comfy.ObjectInfo, error) {
+			return info, nil
+		}}),
+		info: info,
+	}
+}
+
+// paramsByName indexes params and checks names are unique.
+func paramsByName(tb testing.TB, params []Param) map[string]Param {
+	tb.Helper()
+	m := map[string]Param{}
+	for _, p := range params {
+		_, dup := m[p.Name]
+		require.False(tb, dup, "duplicate parameter %q", p.Name)
+		m[p.Name] = p
+	}
+	return m
+}
+
+func names(params []Param) []string {
+	out := make([]string, len(params))
+	for i, p := range params {
+		out[i] = p.Name
+	}
+	return out
+}
+
+func num(s string) json.Number { return json.Number(s) }
