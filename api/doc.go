@@ -1,0 +1,55 @@
+// Package api is comfyq's HTTP server: submit jobs, follow them by polling or
+// Server-Sent Events, register workflows as typed template endpoints, and operate the
+// system (health, Prometheus metrics, the asynqmon dashboard, OpenAPI and a reference
+// page). It also holds Client, the Go client of that server.
+//
+//	srv, err := api.New(api.Config{Redis: rdb, Storage: store, APIKeys: keys})
+//	err = srv.Run(ctx, "127.0.0.1:8080")
+//
+// # Routes
+//
+//	POST   /v1/jobs                     submit a workflow or a template (202, Idempotency-Key)
+//	GET    /v1/jobs?status=&queue=&limit=&cursor=   list, newest first
+//	GET    /v1/jobs/{id}                the Job JSON, with fresh output URLs
+//	GET    /v1/jobs/{id}/events         Server-Sent Events until the job ends
+//	POST   /v1/jobs/{id}/cancel         cancel (409 if it already ended)
+//	GET    /v1/files/{key...}           an output, for stores without URLs (file store)
+//	GET    /v1/templates[/{name}]       templates and their parameter schemas
+//	POST   /v1/templates                register (admin; 409 if the name exists)
+//	PUT    /v1/templates/{name}         create or replace (admin; the version grows)
+//	DELETE /v1/templates/{name}         delete (admin)
+//	POST   /v1/templates/{name}/jobs    submit {params, images, …} (400 lists every violation)
+//	GET    /healthz /readyz /metrics /openapi.json /docs
+//	       /monitoring/                 the asynqmon dashboard (admin)
+//
+// # Security
+//
+// Every /v1 route needs "Authorization: Bearer KEY" with one of Config.APIKeys or
+// Config.AdminKeys; template management and the dashboard need an admin key (the
+// dashboard also takes HTTP Basic with the key as password, so a browser can open it).
+// New refuses a configuration without keys unless Config.NoAuth says so explicitly.
+// Keys are compared in constant time. Bodies are bounded (Config.MaxBodyBytes), as are
+// inline images (Config.MaxImageBytes); bodies must be JSON; unknown fields are refused.
+// CORS headers are sent only for Config.CORSOrigins. Every error is
+// {"error": {"code", "message", "field", "details"}} with a 4xx status, or a 500 with
+// a generic message and a request id (X-Request-Id) that finds the cause in the log:
+// no internal detail, secret or stack trace reaches a client.
+//
+// # Live events
+//
+// Workers and producers publish each change of a job on the Redis channel
+// comfyq:events:{id}. A Server holds one pattern subscription for all of them and fans
+// the events out to its open streams, so any replica can stream any job, and a stream
+// costs no Redis connection of its own. A stream starts with the job's current state
+// (read after subscribing, so nothing falls in between), skips events older than what it
+// sent, re-reads the record every few seconds so that a terminal state whose event was
+// lost still ends it, sends a comment every Config.Heartbeat, and ends when the client
+// goes away or the server shuts down (clients reconnect, and start again from the
+// current state).
+//
+// # Metrics
+//
+// See the comment at the top of metrics.go for every metric and where it comes from.
+// The metric definitions shared with the worker and the webhook task live in
+// internal/metrics.
+package api

@@ -1,0 +1,46 @@
+package api
+
+import (
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/comfyq/comfyq/internal/testenv"
+	"github.com/comfyq/comfyq/producer"
+	"github.com/comfyq/comfyq/storage"
+	_ "github.com/comfyq/comfyq/storage/file"
+)
+
+// Every route of the router is in the OpenAPI document, with its method.
+func TestEveryRouteIsDocumented(t *testing.T) {
+	t.Parallel()
+	rdb, err := producer.OpenRedis(testenv.NewRedis(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { rdb.Close() })
+	store, err := storage.Open(t.Context(), "file://"+t.TempDir())
+	require.NoError(t, err)
+	s, err := New(Config{Redis: rdb, Storage: store, NoAuth: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+
+	doc := s.openAPI(httptest.NewRequest("GET", "/openapi.json", nil), nil)
+	paths := doc["paths"].(obj)
+	for _, rt := range s.routes {
+		p := strings.ReplaceAll(rt.pattern, "...}", "}")
+		p = strings.TrimSuffix(p, "{$}")
+		if p == "" {
+			p = "/"
+		}
+		item, ok := paths[p].(obj)
+		require.True(t, ok, "route %s %s is not in the OpenAPI document", rt.method, rt.pattern)
+		method := strings.ToLower(rt.method)
+		if method == "" {
+			method = "get"
+		}
+		require.Contains(t, item, method, "route %s %s", rt.method, rt.pattern)
+	}
+}

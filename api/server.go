@@ -1,0 +1,323 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/comfyq/comfyq/comfy"
+	"github.com/comfyq/comfyq/internal/metrics"
+	"github.com/comfyq/comfyq/job"
+	"github.com/comfyq/comfyq/producer"
+	"github.com/comfyq/comfyq/storage"
+	"github.com/comfyq/comfyq/template"
+)
+
+// Defaults of Config.
+const (
+	DefaultMaxBodyBytes      = 32 << 20
+	DefaultMaxImageBytes     = 20 << 20
+	DefaultURLTTL            = time.Hour
+	DefaultHeartbeat         = 15 * time.Second
+	DefaultShutdownTimeout   = 10 * time.Second
+	DefaultMetricsScanLimit  = 10000
+	DefaultMetricsCacheFor   = 10 * time.Second
+	minKeyLen                = 16
+	defaultReadHeaderTimeout = 10 * time.Second
+)
+
+// Config configures a Server. Redis and Storage are required, and API keys unless NoAuth.
+type Config struct {
+	// Redis holds the jobs, the templates and asynq's queues. Required. The Server does
+	// not close it.
+	Redis redis.UniversalClient
+	// Storage is where the workers put the outputs; the Server hands out its URLs
+	// (presigned on S3) and, for a store without URLs (a file store without base_url),
+	// serves the objects itself at /v1/files/{key}. Required.
+	Storage storage.Store
+	// ObjectInfo returns a ComfyUI node's object_info, to convert UI-format workflows and
+	// type template parameters. Optional: without it UI-format workflows are refused and
+	// parameter types come from the workflow's values. Wrap a slow source with
+	// CacheObjectInfo.
+	ObjectInfo func(ctx context.Context) (comfy.ObjectInfo, error)
+	// Templates is the template store. Default: a template.Store on Redis using
+	// ObjectInfo.
+	Templates *template.Store
+
+	// APIKeys are the keys clients present as "Authorization: Bearer KEY" (user role:
+	// jobs, reading templates, files). Each is at least 16 characters.
+	APIKeys []string
+	// AdminKeys additionally allow managing templates and the /monitoring/ dashboard.
+	AdminKeys []string
+	// NoAuth serves every route without any key. New refuses a Config without keys
+	// unless NoAuth is set; the Server logs a warning at start.
+	NoAuth bool
+	// PublicMetrics serves /metrics without a key (default: any valid key is needed).
+	PublicMetrics bool
+
+	// PublicURL is the server's external base URL ("https://comfyq.example.com"), used
+	// for status_url, events_url and served file URLs. Default: from each request's
+	// Host (and TLS).
+	PublicURL string
+	// CORSOrigins are the browser origins allowed to call the API ("*" for any).
+	// Default: none, and no CORS headers are sent.
+	CORSOrigins []string
+	// MaxBodyBytes bounds a request body (default 32 MiB).
+	MaxBodyBytes int64
+	// MaxImageBytes bounds one base64 image of a submission, decoded (default 20 MiB).
+	MaxImageBytes int64
+	// URLTTL is the lifetime of the presigned output URLs of a job response (default 1h).
+	// A presigned URL is reused for a quarter of it: every URL handed out is valid for at
+	// least three quarters of URLTTL.
+	URLTTL time.Duration
+	// Heartbeat is the interval of the comment lines that keep an idle event stream
+	// open through proxies (default 15s).
+	Heartbeat time.Duration
+	// MonitoringWritable lets the dashboard change tasks and queues (delete, run,
+	// pause). Default false: read-only.
+	MonitoringWritable bool
+	// ShutdownTimeout bounds Run's graceful shutdown (default 10s).
+	ShutdownTimeout time.Duration
+	// Retention is how long job records are kept (default job.DefaultRetention).
+	Retention time.Duration
+
+	// Registry receives the API's metrics and is served at /metrics. Default: a new
+	// registry with the Go and process collectors.
+	Registry *prometheus.Registry
+	// MetricsScanLimit bounds how many of the newest job records the comfyq_jobs gauge
+	// reads per scrape (default 10000).
+	MetricsScanLimit int
+	// MetricsCacheFor is how long the gauges read from Redis are reused between scrapes
+	// (default 10s).
+	MetricsCacheFor time.Duration
+
+	// Version is reported by /healthz and the OpenAPI document (default "dev").
+	Version string
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Server is the comfyq HTTP API. Its Handler serves every route; Run serves it on an
+// address until the context ends.
+type Server struct {
+	cfg         Config
+	log         *slog.Logger
+	rdb         redis.UniversalClient
+	store       *job.Store
+	producer    *producer.Client
+	templates   *template.Store
+	storage     storage.Store
+	inspector   *asynq.Inspector
+	registry    *prometheus.Registry
+	auth        *authenticator
+	hub         *hub
+	publicURL   *url.URL
+	handler     http.Handler
+	metricsHTTP http.Handler
+	urls        *urlCache
+	routes      []route
+
+	closing   chan struct{} // closed when the server starts shutting down
+	closeOnce sync.Once
+}
+
+// New checks the configuration and builds a Server. It does no network I/O; the live
+// event subscription starts in the background and the Server must be closed with
+// Close (Run does it).
+func New(cfg Config) (*Server, error) {
+	if cfg.Redis == nil {
+		return nil, errors.New("api: no Redis client: set --redis or COMFYQ_REDIS_URL")
+	}
+	if cfg.Storage == nil {
+		return nil, errors.New("api: no storage: set --storage or COMFYQ_STORAGE_URL (s3://bucket?... or file:///dir)")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	auth, err := newAuthenticator(cfg.APIKeys, cfg.AdminKeys, cfg.NoAuth)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.MaxImageBytes <= 0 {
+		cfg.MaxImageBytes = DefaultMaxImageBytes
+	}
+	if cfg.URLTTL <= 0 {
+		cfg.URLTTL = DefaultURLTTL
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = DefaultHeartbeat
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if cfg.MetricsScanLimit <= 0 {
+		cfg.MetricsScanLimit = DefaultMetricsScanLimit
+	}
+	if cfg.MetricsCacheFor <= 0 {
+		cfg.MetricsCacheFor = DefaultMetricsCacheFor
+	}
+	if cfg.Version == "" {
+		cfg.Version = "dev"
+	}
+	var public *url.URL
+	if cfg.PublicURL != "" {
+		u, err := url.Parse(strings.TrimRight(cfg.PublicURL, "/"))
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return nil, fmt.Errorf("api: public URL %q: want http(s)://host[:port][/path]", cfg.PublicURL)
+		}
+		public = u
+	}
+	for _, o := range cfg.CORSOrigins {
+		if o == "*" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return nil, fmt.Errorf("api: CORS origin %q: want * or scheme://host[:port]", o)
+		}
+	}
+	tmpl := cfg.Templates
+	if tmpl == nil {
+		tmpl = template.NewStore(cfg.Redis, template.StoreConfig{ObjectInfo: cfg.ObjectInfo})
+	}
+	prod, err := producer.New(producer.Config{
+		Redis:      cfg.Redis,
+		Retention:  cfg.Retention,
+		ObjectInfo: cfg.ObjectInfo,
+		Templates:  tmpl,
+		Logger:     cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	reg := cfg.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+		reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	}
+	s := &Server{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		rdb:       cfg.Redis,
+		store:     prod.Store(),
+		producer:  prod,
+		templates: tmpl,
+		storage:   cfg.Storage,
+		inspector: asynq.NewInspectorFromRedisClient(cfg.Redis),
+		registry:  reg,
+		auth:      auth,
+		publicURL: public,
+		closing:   make(chan struct{}),
+		urls:      newURLCache(cfg.URLTTL / 4),
+	}
+	if err := metrics.Register(reg); err != nil {
+		return nil, fmt.Errorf("api: register metrics: %w", err)
+	}
+	if err := reg.Register(newRedisCollector(s)); err != nil {
+		return nil, fmt.Errorf("api: register metrics: %w", err)
+	}
+	s.metricsHTTP = promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+	s.hub = newHub(cfg.Redis, cfg.Logger, s.observeTerminal)
+	s.routes = s.buildRoutes()
+	s.handler = s.buildHandler()
+	if cfg.NoAuth {
+		s.log.Warn("AUTHENTICATION IS OFF: every route, template management and the dashboard included, is open to anyone who can reach this server")
+	}
+	return s, nil
+}
+
+// Handler returns the HTTP handler serving every route.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Close ends the event streams and stops the live event subscription. It does not close
+// Config.Redis. Calling it twice is safe.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.closing)
+		s.hub.close()
+	})
+	return nil
+}
+
+// Run serves the API on addr ("127.0.0.1:8080") until ctx ends, then shuts down
+// gracefully: event streams end (clients reconnect to another replica), requests in
+// flight get Config.ShutdownTimeout to finish. It closes the Server.
+func (s *Server) Run(ctx context.Context, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("api: listen: %w", err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve is Run on a listener of the caller's; it closes ln.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	defer s.Close()
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: defaultReadHeaderTimeout,
+		// Bodies are bounded by MaxBodyBytes; a minute is plenty to send 32 MiB.
+		ReadTimeout: time.Minute,
+		// Event streams clear their own write deadline.
+		WriteTimeout:   time.Minute,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:    func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	s.log.Info("api listening", "addr", ln.Addr().String(), "auth", !s.cfg.NoAuth, "storage", s.storage.String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("api: serve: %w", err)
+	case <-ctx.Done():
+	}
+	s.log.Info("api shutting down")
+	s.Close() // end event streams first, so Shutdown does not wait for them
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+		return fmt.Errorf("api: shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("api: serve: %w", err)
+	}
+	return nil
+}
+
+// baseURL is the external base URL for links in responses.
+func (s *Server) baseURL(r *http.Request) string {
+	if s.publicURL != nil {
+		return s.publicURL.String()
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
