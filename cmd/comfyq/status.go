@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 
@@ -14,8 +15,9 @@ func init() {
 		name:    "status",
 		summary: "show a job's status, outputs and error",
 		usage:   "ID [--watch] [--json]",
-		help: `Prints a job's record. --watch follows it to its end with a progress bar.
---json prints the Job JSON (as GET /v1/jobs/{id}).`,
+		help: `Prints a job's record, from Redis (--redis) or an API server (--api URL
+--api-key KEY). --watch follows it to its end with a progress bar. --json prints the
+Job JSON (as GET /v1/jobs/{id}).`,
 		flags: statusFlags,
 	})
 	register(&command{
@@ -30,17 +32,19 @@ func init() {
 
 func statusFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) error {
 	redisURL := envString(fs, "redis", "COMFYQ_REDIS_URL", "", "Redis URL")
+	apiURL, apiKey := apiClientFlags(fs, "API key for --api")
 	watch := fs.Bool("watch", false, "follow the job until it ends")
 	asJSON := fs.Bool("json", false, "print the Job JSON")
 	return func(ctx context.Context, args []string) error {
+		args, err := interspersed(fs, args) // "status ID --watch", as documented
+		if err != nil {
+			return err
+		}
 		id, err := oneID(args)
 		if err != nil {
 			return err
 		}
-		if err := required("redis", "COMFYQ_REDIS_URL", *redisURL); err != nil {
-			return err
-		}
-		p, err := producer.New(producer.Config{RedisURL: *redisURL})
+		p, err := openJobs(*apiURL, *apiKey, *redisURL, producer.Config{})
 		if err != nil {
 			return err
 		}
@@ -62,16 +66,18 @@ func statusFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) erro
 
 func cancelFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) error {
 	redisURL := envString(fs, "redis", "COMFYQ_REDIS_URL", "", "Redis URL")
+	apiURL, apiKey := apiClientFlags(fs, "API key for --api")
 	asJSON := fs.Bool("json", false, "print the Job JSON")
 	return func(ctx context.Context, args []string) error {
+		args, err := interspersed(fs, args) // "status ID --watch", as documented
+		if err != nil {
+			return err
+		}
 		id, err := oneID(args)
 		if err != nil {
 			return err
 		}
-		if err := required("redis", "COMFYQ_REDIS_URL", *redisURL); err != nil {
-			return err
-		}
-		p, err := producer.New(producer.Config{RedisURL: *redisURL})
+		p, err := openJobs(*apiURL, *apiKey, *redisURL, producer.Config{})
 		if err != nil {
 			return err
 		}
@@ -107,8 +113,8 @@ func oneID(args []string) (string, error) {
 }
 
 func notFound(id string, err error) error {
-	if err == job.ErrNotFound {
+	if errors.Is(err, job.ErrNotFound) {
 		return &exitError{code: 4, err: fmt.Errorf("job %s not found (wrong id, or expired after its retention)", id)}
 	}
-	return err
+	return describeAPIError(err)
 }

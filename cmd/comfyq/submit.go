@@ -24,7 +24,8 @@ func init() {
 		name:    "submit",
 		summary: "submit a job (a workflow file or a template) and optionally wait for it",
 		usage:   "(--workflow FILE | --template NAME) [--param k=v] [--set id.inputs.x=v] [--image TARGET=PATH|URL] [--wait] [--json]",
-		help: `Submits a generation job. --workflow takes an API-format workflow ("Export (API)"
+		help: `Submits a generation job, to Redis (--redis) or through an API server (--api URL
+--api-key KEY). --workflow takes an API-format workflow ("Export (API)"
 in ComfyUI) or a UI-format one (converted with --object-info). Values of --param and
 --set are read as JSON when they parse (numbers, true/false, "quoted"), else as text.
 --image uploads a local file (or passes a URL) into an input, e.g.
@@ -39,6 +40,7 @@ terminal), prints the outputs, and exits non-zero unless it succeeded (2: failed
 
 func submitFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) error {
 	redisURL := envString(fs, "redis", "COMFYQ_REDIS_URL", "", "Redis URL")
+	apiURL, apiKey := apiClientFlags(fs, "API key for --api")
 	workflow := fs.String("workflow", "", "workflow JSON file (API or UI format); - reads standard input")
 	template := fs.String("template", "", "template name")
 	params := repeated(fs, "param", "template parameter NAME=VALUE")
@@ -58,8 +60,10 @@ func submitFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) erro
 		if len(args) > 0 {
 			return usagef("unexpected arguments %q", args)
 		}
-		if err := required("redis", "COMFYQ_REDIS_URL", *redisURL); err != nil {
-			return err
+		if *apiURL == "" {
+			if err := required("redis", "COMFYQ_REDIS_URL", *redisURL); err != nil {
+				return err
+			}
 		}
 		spec := job.Spec{Template: *template, Queue: *queue, MaxAttempts: *attempts,
 			IdempotencyKey: *idem, RandomizeSeeds: *randomize, TimeoutS: int(timeout.Seconds())}
@@ -104,18 +108,18 @@ func submitFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) erro
 			}
 			spec.Images[target] = is
 		}
-		cfg := producer.Config{RedisURL: *redisURL}
+		var cfg producer.Config
 		if *objectInfo != "" {
 			cfg.ObjectInfo = objectInfoSource(*objectInfo)
 		}
-		p, err := producer.New(cfg)
+		p, err := openJobs(*apiURL, *apiKey, *redisURL, cfg)
 		if err != nil {
 			return err
 		}
 		defer p.Close()
 		j, err := p.Enqueue(ctx, spec)
 		if err != nil {
-			return describeSpecError(err)
+			return describeAPIError(describeSpecError(err))
 		}
 		if !*wait {
 			if *asJSON {
@@ -133,7 +137,7 @@ func submitFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) erro
 
 // waitAndReport follows a job to its end, showing progress on a terminal, and prints
 // the result. The exit code tells the final state.
-func waitAndReport(ctx context.Context, p *producer.Client, id string, asJSON bool) error {
+func waitAndReport(ctx context.Context, p jobBackend, id string, asJSON bool) error {
 	events, err := p.Watch(ctx, id)
 	if err != nil {
 		return err
