@@ -442,6 +442,36 @@ func (c *Client) DeleteTemplate(ctx context.Context, name string) error {
 	return withSentinel(err, http.StatusNotFound, template.ErrNotFound)
 }
 
+// MarshalJSON writes the template's fields and the API's beside them, leaving out the
+// workflow when it is absent (lists) rather than writing null.
+func (ti TemplateInfo) MarshalJSON() ([]byte, error) {
+	fields := map[string]json.RawMessage{}
+	if ti.Template != nil {
+		data, err := json.Marshal(ti.Template)
+		if err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal(data, &fields); err != nil {
+			return nil, err
+		}
+		if len(ti.Template.Workflow) == 0 {
+			delete(fields, "workflow")
+		}
+	}
+	for name, v := range map[string]any{"params_schema": ti.ParamsSchema, "images_schema": ti.ImagesSchema} {
+		data, err := json.Marshal(v)
+		if err != nil {
+			return nil, err
+		}
+		fields[name] = data
+	}
+	if ti.JobsURL != "" {
+		data, _ := json.Marshal(ti.JobsURL)
+		fields["jobs_url"] = data
+	}
+	return json.Marshal(fields)
+}
+
 // UnmarshalJSON reads a TemplateInfo, keeping the template's numbers exact.
 func (ti *TemplateInfo) UnmarshalJSON(data []byte) error {
 	var t template.Template

@@ -140,6 +140,7 @@ func TestTemplateCRUD(t *testing.T) {
 	require.Len(t, list.Templates, 1)
 	require.Equal(t, "embed", list.Templates[0].Name)
 	require.Empty(t, list.Templates[0].Workflow, "lists leave the workflow out")
+	require.NotContains(t, string(r.body), `"workflow"`)
 	require.NotEmpty(t, list.Templates[0].ParamsSchema)
 
 	r = b.do(t, "GET", "/v1/templates/embed", userKey, nil)
