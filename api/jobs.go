@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/comfyq/comfyq/internal/netguard"
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/storage"
 )
@@ -59,6 +60,11 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, spec job.Spec) e
 	}
 	if err := s.checkImages(r.Context(), spec.Images); err != nil {
 		return err
+	}
+	if spec.Webhook != nil && spec.Webhook.URL != "" {
+		if err := s.checkURL(r.Context(), spec.Webhook.URL); err != nil {
+			return &job.SpecError{Code: CodeInvalidRequest, Field: "webhook.url", Message: err.Error()}
+		}
 	}
 	j, err := s.producer.Enqueue(r.Context(), spec)
 	if err != nil {
@@ -106,9 +112,8 @@ func (s *Server) checkImages(ctx context.Context, images map[string]job.ImageSou
 				return tooLargeImage(field, s.cfg.MaxImageBytes)
 			}
 		case img.URL != "":
-			u, err := url.Parse(img.URL)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return &job.SpecError{Code: CodeInvalidRequest, Field: field, Message: "url must be an absolute http or https URL"}
+			if err := s.checkURL(ctx, img.URL); err != nil {
+				return &job.SpecError{Code: CodeInvalidRequest, Field: field, Message: err.Error()}
 			}
 		case img.Key != "":
 			if err := storage.ValidateKey(img.Key); err != nil {
@@ -121,6 +126,23 @@ func (s *Server) checkImages(ctx context.Context, images map[string]job.ImageSou
 				s.log.Warn("submission: cannot check an input key", "key", img.Key, "err", err)
 			}
 		}
+	}
+	return nil
+}
+
+// urlCheckTimeout bounds the DNS lookup of a submitted URL.
+const urlCheckTimeout = 2 * time.Second
+
+// checkURL refuses, before anything is enqueued, a URL the worker or the webhook task
+// would refuse to reach: not http(s), or naming a private or loopback address (unless
+// Config.AllowPrivateURLs). The fetch itself checks again (DNS can change); a lookup
+// that fails here is left to it.
+func (s *Server) checkURL(ctx context.Context, raw string) error {
+	ctx, cancel := context.WithTimeout(ctx, urlCheckTimeout)
+	defer cancel()
+	err := s.urlPolicy.CheckURL(ctx, raw)
+	if errors.Is(err, netguard.ErrInvalidURL) || errors.Is(err, netguard.ErrForbiddenAddress) {
+		return errors.New(strings.TrimPrefix(err.Error(), "netguard: "))
 	}
 	return nil
 }

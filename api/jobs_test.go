@@ -39,6 +39,14 @@ func TestSubmitAnswers202WithURLs(t *testing.T) {
 	p := setup(t, setupOpts{redis: b.rdb, store: b.store, config: func(c *api.Config) { c.PublicURL = "https://comfyq.example.com/" }})
 	acc = p.submit(t, map[string]any{"workflow": jsonRaw(imageWorkflow)})
 	require.Equal(t, "https://comfyq.example.com/v1/jobs/"+acc.ID, acc.StatusURL)
+
+	// Private addresses are refused unless allowed.
+	local := map[string]any{"workflow": jsonRaw(imageWorkflow),
+		"images":  map[string]any{"1.inputs.image": map[string]any{"url": "http://127.0.0.1:1/in.png"}},
+		"webhook": map[string]any{"url": "http://127.0.0.1:1/hook"}}
+	require.Equal(t, 400, b.do(t, "POST", "/v1/jobs", userKey, local).status)
+	priv := setup(t, setupOpts{redis: b.rdb, store: b.store, config: func(c *api.Config) { c.AllowPrivateURLs = true }})
+	priv.submit(t, local)
 }
 
 func TestIdempotencyKey(t *testing.T) {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/comfyq/comfyq/comfy"
 	"github.com/comfyq/comfyq/internal/metrics"
+	"github.com/comfyq/comfyq/internal/netguard"
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/producer"
 	"github.com/comfyq/comfyq/storage"
@@ -76,6 +77,10 @@ type Config struct {
 	// CORSOrigins are the browser origins allowed to call the API ("*" for any).
 	// Default: none, and no CORS headers are sent.
 	CORSOrigins []string
+	// AllowPrivateURLs accepts input and webhook URLs naming private and loopback
+	// addresses (COMFYQ_ALLOW_PRIVATE_URLS). Default false: such submissions are refused
+	// with a 400, as the worker and the webhook task would refuse to reach them.
+	AllowPrivateURLs bool
 	// MaxBodyBytes bounds a request body (default 32 MiB).
 	MaxBodyBytes int64
 	// MaxImageBytes bounds one base64 image of a submission, decoded (default 20 MiB).
@@ -129,6 +134,7 @@ type Server struct {
 	handler     http.Handler
 	metricsHTTP http.Handler
 	urls        *urlCache
+	urlPolicy   netguard.Policy
 	routes      []route
 
 	closing   chan struct{} // closed when the server starts shutting down
@@ -226,6 +232,7 @@ func New(cfg Config) (*Server, error) {
 		publicURL: public,
 		closing:   make(chan struct{}),
 		urls:      newURLCache(cfg.URLTTL / 4),
+		urlPolicy: netguard.Policy{AllowPrivate: cfg.AllowPrivateURLs},
 	}
 	if err := metrics.Register(reg); err != nil {
 		return nil, fmt.Errorf("api: register metrics: %w", err)

@@ -53,6 +53,7 @@ func apiFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) error {
 	publicURL := envString(fs, "public-url", "COMFYQ_PUBLIC_URL", "", "external base URL of the API for status_url, events_url and file URLs (default: from each request)")
 	cors := envList(fs, "cors-origin", "COMFYQ_CORS_ORIGINS", "browser origin allowed to call the API (* for any; default none)")
 	writable := envBool(fs, "monitoring-writable", "COMFYQ_MONITORING_WRITABLE", false, "let the dashboard delete, run and pause tasks and queues")
+	allowPrivate := envBool(fs, "allow-private-urls", "COMFYQ_ALLOW_PRIVATE_URLS", false, "accept input and webhook URLs on private and loopback addresses")
 	publicMetrics := envBool(fs, "public-metrics", "COMFYQ_PUBLIC_METRICS", false, "serve /metrics without a key")
 	maxBody := envInt(fs, "max-body", "COMFYQ_MAX_BODY", api.DefaultMaxBodyBytes, "largest request body in bytes")
 	maxImage := envInt(fs, "max-image", "COMFYQ_MAX_IMAGE", api.DefaultMaxImageBytes, "largest inline (base64) image in bytes, decoded")
@@ -82,7 +83,7 @@ func apiFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) error {
 		cfg := api.Config{
 			Redis: rdb, Storage: store,
 			APIKeys: apiKeys.values, AdminKeys: adminKeys.values, NoAuth: *noAuth, PublicMetrics: *publicMetrics,
-			PublicURL: *publicURL, CORSOrigins: cors.values, MonitoringWritable: *writable,
+			AllowPrivateURLs: *allowPrivate, PublicURL: *publicURL, CORSOrigins: cors.values, MonitoringWritable: *writable,
 			MaxBodyBytes: int64(*maxBody), MaxImageBytes: int64(*maxImage), URLTTL: *urlTTL, Retention: *retention,
 			Version: version, Logger: log,
 		}
