@@ -26,10 +26,37 @@ func Discover(wf comfy.Workflow, info comfy.ObjectInfo, titlePrefix string) []Pa
 		titlePrefix = DefaultTitlePrefix
 	}
 	d := &discoverer{wf: wf, info: info}
-	if params := d.titled(titlePrefix); len(params) > 0 {
-		return params
+	params := d.titled(titlePrefix)
+	if len(params) == 0 {
+		params = d.heuristic()
 	}
-	return d.heuristic()
+	return uniqueNames(params)
+}
+
+// uniqueNames suffixes repeated names (_2, _3, …) so that a template never declares a
+// parameter twice, whatever the workflow looks like.
+func uniqueNames(params []Param) []Param {
+	seen := map[string]bool{}
+	for _, p := range params {
+		seen[p.Name] = true
+	}
+	used := map[string]bool{}
+	for i := range params {
+		base := params[i].Name
+		if len(base) > 56 {
+			base = base[:56]
+		}
+		name := params[i].Name
+		for k := 2; used[name]; k++ {
+			name = fmt.Sprintf("%s_%d", base, k)
+			if seen[name] {
+				name = params[i].Name // taken by another parameter: try the next suffix
+			}
+		}
+		used[name] = true
+		params[i].Name = name
+	}
+	return params
 }
 
 type discoverer struct {
@@ -77,7 +104,8 @@ func (d *discoverer) titled(prefix string) []Param {
 		for _, p := range found {
 			p.Name = base
 			if len(found) > 1 {
-				p.Name = sanitizeName(base + "_" + strings.TrimPrefix(p.Targets[0], id+".inputs."))
+				_, input, _ := comfy.SplitPath(p.Targets[0])
+				p.Name = sanitizeName(base + "_" + input)
 			}
 			if i, ok := index[p.Name]; ok {
 				// Several nodes with the same title are one parameter when their
@@ -133,7 +161,11 @@ func (d *discoverer) param(id, input string) (Param, bool) {
 			return Param{}, false
 		}
 	}
-	p := Param{Targets: []string{id + ".inputs." + input}}
+	path := targetPath(id, input)
+	if path == "" {
+		return Param{}, false
+	}
+	p := Param{Targets: []string{path}}
 	var spec comfy.InputSpec
 	specOK := false
 	if ni := d.info[n.ClassType]; ni != nil {
@@ -181,6 +213,16 @@ func (d *discoverer) param(id, input string) (Param, bool) {
 	}
 	p.Required = p.Default == nil
 	return p, true
+}
+
+// targetPath returns the input path of a node input, or "" when the ids cannot be
+// written as one (an empty id or input name, an input name containing ".inputs.").
+func targetPath(id, input string) string {
+	path := id + ".inputs." + input
+	if n, i, err := comfy.SplitPath(path); err != nil || n != id || i != input {
+		return ""
+	}
+	return path
 }
 
 func inputDescription(n *comfy.Node, id, input string) string {
@@ -350,7 +392,9 @@ func (d *discoverer) heuristic() []Param {
 				for _, input := range name {
 					if v, ok := d.wf[s].Inputs[input]; ok {
 						if _, isLink := comfy.AsLink(v); !isLink {
-							return []string{s + ".inputs." + input}
+							if t := targetPath(s, input); t != "" {
+								return []string{t}
+							}
 						}
 					}
 				}
@@ -517,7 +561,7 @@ func (d *discoverer) textInputs(id string) []string {
 
 func (d *discoverer) constString(id, input string) string {
 	if _, ok := d.wf[id].Inputs[input].(string); ok {
-		return id + ".inputs." + input
+		return targetPath(id, input)
 	}
 	return ""
 }

@@ -174,3 +174,22 @@ func TestDiscoverTitleNames(t *testing.T) {
 	require.Equal(t, TypeNumber, p["custom_ratio"].Type)
 	require.Len(t, p, 4, "list values are no parameters")
 }
+
+func TestDiscoverNamesAreUnique(t *testing.T) {
+	t.Parallel()
+	// "Input: a" with inputs b and c gives a_b and a_c, which collide with the nodes
+	// titled "Input: a_b"; a string and an integer titled the same are kept apart.
+	wf := parseWF(t, `{
+ "1": {"class_type": "X", "inputs": {"b": 1, "c": 2}, "_meta": {"title": "Input: a"}},
+ "2": {"class_type": "X", "inputs": {"v": "s"}, "_meta": {"title": "Input: a_b"}},
+ "3": {"class_type": "X", "inputs": {"v": true}, "_meta": {"title": "Input: a_b"}},
+ "4": {"class_type": "X", "inputs": {"v": 1.5}, "_meta": {"title": "Input: a_b"}}
+}`)
+	params := Discover(wf, nil, "")
+	require.Len(t, paramsByName(t, params), len(params))
+	require.Equal(t, []string{"a_b", "a_c", "a_b_2", "a_b_3", "a_b_4"}, names(params))
+	_, err := compile(Definition{Name: "x"}, wf, nil)
+	require.NoError(t, err)
+
+	require.Equal(t, []string{"x", "x_3", "x_2", "x_4"}, names(uniqueNames([]Param{{Name: "x"}, {Name: "x"}, {Name: "x_2"}, {Name: "x"}})))
+}

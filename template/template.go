@@ -367,7 +367,10 @@ func (d *discoverer) fromParamSpec(s ParamSpec) (Param, error) {
 		if err != nil {
 			return Param{}, fmt.Errorf("targets: %v", err)
 		}
-		path := id + ".inputs." + input
+		path := targetPath(id, input)
+		if path == "" {
+			return Param{}, fmt.Errorf("targets: %s resolves to node %q, whose id cannot be written in an input path", target, id)
+		}
 		if seen[path] {
 			return Param{}, fmt.Errorf("targets: %s is listed twice", path)
 		}
