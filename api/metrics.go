@@ -3,11 +3,13 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/comfyq/comfyq/internal/metrics"
 	"github.com/comfyq/comfyq/job"
@@ -196,17 +198,21 @@ func (c *redisCollector) countJobs(ctx context.Context) (map[queueStatus]int, in
 	const batch = 500
 	for start := 0; start < len(ids); start += batch {
 		end := min(start+batch, len(ids))
-		keys := make([]string, 0, end-start)
-		for _, id := range ids[start:end] {
-			keys = append(keys, job.KeyPrefix+"job:"+id)
-		}
-		vals, err := c.s.rdb.MGet(ctx, keys...).Result()
-		if err != nil {
+		// GETs in a pipeline rather than MGET: in a Redis Cluster the keys live in
+		// different slots.
+		cmds := make([]*redis.StringCmd, 0, end-start)
+		_, err := c.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, id := range ids[start:end] {
+				cmds = append(cmds, p.Get(ctx, job.KeyPrefix+"job:"+id))
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
 			return nil, 0, err
 		}
-		for _, v := range vals {
-			str, ok := v.(string)
-			if !ok {
+		for _, cmd := range cmds {
+			str, err := cmd.Result()
+			if err != nil {
 				continue // expired
 			}
 			var rec struct {

@@ -190,7 +190,10 @@ func New(cfg Config) (*Server, error) {
 		}
 		public = u
 	}
+	origins := make([]string, 0, len(cfg.CORSOrigins))
 	for _, o := range cfg.CORSOrigins {
+		o = strings.TrimRight(strings.TrimSpace(o), "/")
+		origins = append(origins, o)
 		if o == "*" {
 			continue
 		}
@@ -199,6 +202,7 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("api: CORS origin %q: want * or scheme://host[:port]", o)
 		}
 	}
+	cfg.CORSOrigins = origins
 	tmpl := cfg.Templates
 	if tmpl == nil {
 		tmpl = template.NewStore(cfg.Redis, template.StoreConfig{ObjectInfo: cfg.ObjectInfo})
