@@ -179,6 +179,28 @@ func TestStoreUIFormat(t *testing.T) {
 	require.Equal(t, num("18446744073709551615"), p["seed"].ExactMaximum())
 	require.Equal(t, num("193694018275622"), p["seed"].Default)
 
+	// Titles set in the UI make the parameters.
+	var doc map[string]any
+	require.NoError(t, json.Unmarshal(readFixture(t, "default_embedding.ui.json"), &doc))
+	for _, n := range doc["nodes"].([]any) {
+		node := n.(map[string]any)
+		switch node["id"].(float64) {
+		case 6:
+			node["title"] = "Input: subject"
+		case 3:
+			node["title"] = "Input: sampler"
+		}
+	}
+	titled, err := json.Marshal(doc)
+	require.NoError(t, err)
+	tmpl, err = b.store.Put(b.ctx, Definition{Name: "titled-ui", Workflow: titled})
+	require.NoError(t, err)
+	require.Equal(t, []string{"sampler_seed", "sampler_steps", "sampler_cfg", "sampler_sampler_name",
+		"sampler_scheduler", "sampler_denoise", "subject"}, names(tmpl.Params))
+	p = paramsByName(t, tmpl.Params)
+	require.Equal(t, []string{"6.inputs.text"}, p["subject"].Targets)
+	require.Equal(t, TypeNumber, p["sampler_cfg"].Type)
+
 	// UI format without object_info: refused, saying why.
 	bare := NewStore(b.rdb, StoreConfig{})
 	_, err = bare.Put(b.ctx, Definition{Name: "from-ui", Workflow: readFixture(t, "default_embedding.ui.json")})
