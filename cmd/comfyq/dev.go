@@ -1,0 +1,376 @@
+package main
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/comfyq/comfyq/api"
+	"github.com/comfyq/comfyq/comfy"
+	"github.com/comfyq/comfyq/comfy/comfysim"
+	"github.com/comfyq/comfyq/internal/netguard"
+	"github.com/comfyq/comfyq/producer"
+	"github.com/comfyq/comfyq/storage"
+	"github.com/comfyq/comfyq/template"
+	"github.com/comfyq/comfyq/worker"
+)
+
+//go:embed examples/*.json
+var exampleWorkflows embed.FS
+
+func init() {
+	register(&command{
+		name:    "dev",
+		summary: "run everything on this machine: Redis, simulated ComfyUI nodes, workers and the API",
+		usage:   "[--listen 127.0.0.1:8080] [--sim-nodes 2 | --comfy URL …] [--redis URL] [--storage URL]",
+		help: `Starts the whole system in one process, for trying comfyq and for development:
+
+  Redis    --redis URL if given; else a redis-server found on PATH, started on a free
+           port with its data in --data-dir; else an embedded Redis-compatible server
+           (miniredis: for trying things out only, nothing survives a restart)
+  storage  --storage URL if given; else the directory <data-dir>/outputs, served by
+           the API at /v1/files/…
+  ComfyUI  --sim-nodes simulated nodes (default 2), or your real nodes with --comfy URL
+  workers  one per node
+  API      on --listen, with the dashboard at /monitoring/, /docs and /openapi.json
+
+Example templates (txt2img, img2img, video) are registered at start, so this works
+at once:
+
+  comfyq submit --api http://127.0.0.1:8080 --template txt2img --param prompt="a red fox" --wait
+
+It listens on loopback and needs no API key unless --api-key is given. Ctrl-C stops
+everything.`,
+		flags: devFlags,
+	})
+}
+
+func devFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) error {
+	listen := envString(fs, "listen", "COMFYQ_LISTEN", "127.0.0.1:8080", "API address")
+	redisURL := envString(fs, "redis", "COMFYQ_REDIS_URL", "", "Redis URL (default: start one)")
+	storageURL := envString(fs, "storage", "COMFYQ_STORAGE_URL", "", "output storage URL (default: <data-dir>/outputs)")
+	dataDir := envString(fs, "data-dir", "COMFYQ_DATA_DIR", "", "where Redis data and outputs live (default: a new temporary directory)")
+	simNodes := envInt(fs, "sim-nodes", "COMFYQ_SIM_NODES", 2, "number of simulated ComfyUI nodes (when no --comfy is given)")
+	stepDelay := envDuration(fs, "sim-step-delay", "COMFYQ_SIM_STEP_DELAY", 50*time.Millisecond, "time each simulated sampler step takes")
+	nodes := envList(fs, "comfy", "COMFYQ_COMFY_URLS", "a real ComfyUI node, URL or NAME=URL, instead of simulated ones")
+	apiKey := envString(fs, "api-key", "COMFYQ_API_KEY", "", "require this API key (default: no authentication, loopback only)")
+	logger := logFlags(fs)
+	return func(ctx context.Context, args []string) error {
+		if len(args) > 0 {
+			return usagef("unexpected arguments %q", args)
+		}
+		log := logger()
+		start := time.Now()
+		d := &devEnv{log: log}
+		defer d.close()
+		dir := *dataDir
+		if dir == "" {
+			tmp, err := os.MkdirTemp("", "comfyq-dev-")
+			if err != nil {
+				return err
+			}
+			d.cleanup = append(d.cleanup, func() { os.RemoveAll(tmp) })
+			dir = tmp
+		} else if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+
+		rdb, redisDesc, err := d.redis(ctx, *redisURL, dir)
+		if err != nil {
+			return err
+		}
+		sURL := *storageURL
+		if sURL == "" {
+			sURL = "file://" + filepath.Join(dir, "outputs")
+		}
+		store, err := storage.Open(ctx, sURL)
+		if err != nil {
+			return err
+		}
+
+		var ncs []worker.NodeConfig
+		for _, n := range nodes.values {
+			nc := worker.NodeConfig{URL: n}
+			if name, u, ok := cutName(n); ok {
+				nc.Name, nc.URL = name, u
+			}
+			ncs = append(ncs, nc)
+		}
+		if len(ncs) == 0 {
+			for i := 1; i <= *simNodes; i++ {
+				u, err := d.sim(i, *stepDelay)
+				if err != nil {
+					return err
+				}
+				ncs = append(ncs, worker.NodeConfig{URL: u, Name: "sim-" + strconv.Itoa(i)})
+			}
+		}
+		if len(ncs) == 0 {
+			return usagef("no ComfyUI node: give --sim-nodes 1 or more, or --comfy URL")
+		}
+		objectInfo := api.CacheObjectInfo(func(ctx context.Context) (comfy.ObjectInfo, error) {
+			c, err := comfy.New(comfy.Config{BaseURL: ncs[0].URL})
+			if err != nil {
+				return nil, err
+			}
+			defer c.Close()
+			return c.ObjectInfo(ctx)
+		}, 10*time.Minute)
+
+		templates := template.NewStore(rdb, template.StoreConfig{ObjectInfo: objectInfo})
+		if err := registerExamples(ctx, templates); err != nil {
+			return fmt.Errorf("register example templates: %w", err)
+		}
+		cfg := api.Config{Redis: rdb, Storage: store, ObjectInfo: objectInfo, Templates: templates,
+			AllowPrivateURLs: true, Version: version, Logger: log}
+		if *apiKey != "" {
+			cfg.APIKeys, cfg.AdminKeys = []string{*apiKey}, []string{*apiKey}
+		} else {
+			cfg.NoAuth = true
+		}
+		srv, err := api.New(cfg)
+		if err != nil {
+			return err
+		}
+		ln, err := net.Listen("tcp", *listen)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", *listen, err)
+		}
+		w, err := worker.New(worker.Config{Redis: rdb, Storage: store, Nodes: ncs, Logger: log,
+			Inputs: netguard.Policy{AllowPrivate: true}, ShutdownGrace: 10 * time.Second})
+		if err != nil {
+			ln.Close()
+			return err
+		}
+
+		var wg sync.WaitGroup
+		errc := make(chan error, 2)
+		runCtx, stop := context.WithCancel(ctx)
+		defer stop()
+		wg.Add(2)
+		go func() { defer wg.Done(); errc <- srv.Serve(runCtx, ln) }()
+		go func() { defer wg.Done(); errc <- w.Run(runCtx, nil) }()
+
+		base := "http://" + ln.Addr().String()
+		if err := waitReady(ctx, base+"/healthz"); err != nil {
+			return err
+		}
+		out := stdout(ctx)
+		fmt.Fprintf(out, "comfyq dev is ready in %s\n\n", time.Since(start).Round(time.Millisecond))
+		fmt.Fprintf(out, "  API          %s   (listening on loopback only)\n", base)
+		fmt.Fprintf(out, "  docs         %s/docs\n", base)
+		fmt.Fprintf(out, "  OpenAPI      %s/openapi.json\n", base)
+		fmt.Fprintf(out, "  dashboard    %s/monitoring/\n", base)
+		fmt.Fprintf(out, "  Redis        %s\n", redisDesc)
+		fmt.Fprintf(out, "  storage      %s\n", store.String())
+		for _, n := range ncs {
+			fmt.Fprintf(out, "  node         %s  %s\n", n.Name, n.URL)
+		}
+		if *apiKey == "" {
+			fmt.Fprintf(out, "  auth         none (give --api-key to require one)\n")
+		}
+		fmt.Fprintf(out, "\nTry:\n  comfyq submit --api %s --template txt2img --param prompt=\"a red fox\" --wait\n", base)
+		fmt.Fprintf(out, "  curl -s %s/v1/templates/txt2img/jobs -H 'Content-Type: application/json' -d '{\"params\": {\"prompt\": \"a red fox\"}}'\n\nCtrl-C stops everything.\n", base)
+
+		var firstErr error
+		select {
+		case <-ctx.Done():
+		case firstErr = <-errc:
+		}
+		stop()
+		wg.Wait()
+		if firstErr != nil && !errors.Is(firstErr, context.Canceled) && !errors.Is(firstErr, http.ErrServerClosed) {
+			return firstErr
+		}
+		fmt.Fprintln(out, "comfyq dev stopped")
+		return nil
+	}
+}
+
+// devEnv owns what `comfyq dev` starts, to stop it in reverse order.
+type devEnv struct {
+	log     *slog.Logger
+	cleanup []func()
+}
+
+func (d *devEnv) close() {
+	for i := len(d.cleanup) - 1; i >= 0; i-- {
+		d.cleanup[i]()
+	}
+}
+
+// redis connects to the given URL, or starts redis-server, or miniredis.
+func (d *devEnv) redis(ctx context.Context, url, dir string) (redis.UniversalClient, string, error) {
+	if url != "" {
+		rdb, err := producer.OpenRedis(url)
+		if err != nil {
+			return nil, "", err
+		}
+		d.cleanup = append(d.cleanup, func() { rdb.Close() })
+		if err := rdb.Ping(ctx).Err(); err != nil {
+			return nil, "", fmt.Errorf("Redis at %s: %w", url, err)
+		}
+		return rdb, url, nil
+	}
+	if path, err := exec.LookPath("redis-server"); err == nil {
+		port, err := freePort()
+		if err != nil {
+			return nil, "", err
+		}
+		rdir := filepath.Join(dir, "redis")
+		if err := os.MkdirAll(rdir, 0o755); err != nil {
+			return nil, "", err
+		}
+		cmd := exec.Command(path, "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", rdir,
+			"--appendonly", "yes", "--save", "", "--logfile", filepath.Join(rdir, "redis.log"))
+		if err := cmd.Start(); err != nil {
+			return nil, "", fmt.Errorf("start redis-server: %w", err)
+		}
+		d.cleanup = append(d.cleanup, func() {
+			cmd.Process.Signal(os.Interrupt)
+			done := make(chan struct{})
+			go func() { cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				cmd.Process.Kill()
+			}
+		})
+		u := fmt.Sprintf("redis://127.0.0.1:%d/0", port)
+		rdb, err := producer.OpenRedis(u)
+		if err != nil {
+			return nil, "", err
+		}
+		d.cleanup = append(d.cleanup, func() { rdb.Close() })
+		deadline := time.Now().Add(10 * time.Second)
+		for rdb.Ping(ctx).Err() != nil {
+			if time.Now().After(deadline) {
+				return nil, "", fmt.Errorf("redis-server did not answer on %s; see %s", u, filepath.Join(rdir, "redis.log"))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		return rdb, u + " (redis-server started by comfyq dev, data in " + rdir + ")", nil
+	}
+	mr := miniredis.NewMiniRedis()
+	if err := mr.Start(); err != nil {
+		return nil, "", fmt.Errorf("embedded Redis: %w", err)
+	}
+	d.cleanup = append(d.cleanup, mr.Close)
+	d.log.Warn("no redis-server on PATH: using an embedded Redis-compatible server, for trying things out only (install redis-server or give --redis)")
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	d.cleanup = append(d.cleanup, func() { rdb.Close() })
+	return rdb, "redis://" + mr.Addr() + " (embedded miniredis: for trying things out only)", nil
+}
+
+// sim starts simulated node i on a free loopback port and returns its URL.
+func (d *devEnv) sim(i int, stepDelay time.Duration) (string, error) {
+	s, err := comfysim.New(comfysim.Options{StepDelay: stepDelay, NodeDelay: 5 * time.Millisecond,
+		Logger: d.log.With("sim", i)})
+	if err != nil {
+		return "", err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		s.Close()
+		return "", err
+	}
+	hs := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	go hs.Serve(ln)
+	d.cleanup = append(d.cleanup, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		hs.Shutdown(ctx)
+		s.Close()
+	})
+	return "http://" + ln.Addr().String(), nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func waitReady(ctx context.Context, url string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the API did not become ready at %s", url)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func cutName(n string) (name, url string, ok bool) {
+	for i := 0; i < len(n); i++ {
+		switch n[i] {
+		case '=':
+			return n[:i], n[i+1:], true
+		case '/', ':':
+			return "", "", false
+		}
+	}
+	return "", "", false
+}
+
+// registerExamples registers the example templates, replacing older versions.
+func registerExamples(ctx context.Context, store *template.Store) error {
+	read := func(name string) []byte {
+		data, err := exampleWorkflows.ReadFile("examples/" + name)
+		if err != nil {
+			panic(err) // embedded at build time
+		}
+		return data
+	}
+	defs := []template.Definition{
+		{Name: "txt2img", Description: "Text to image: a prompt, a negative prompt, a seed, steps and size.",
+			Workflow: read("txt2img.json")},
+		{Name: "img2img", Description: "Image to image: an input image, scaled and inverted.",
+			Workflow: read("img2img.json"), Params: []template.ParamSpec{
+				{Name: "image", Targets: []string{"1.inputs.image"}, Type: "image", Description: "the input image"},
+				{Name: "width", Targets: []string{"2.inputs.width"}, Description: "output width"},
+				{Name: "height", Targets: []string{"2.inputs.height"}, Description: "output height"},
+			}},
+		{Name: "video", Description: "A short video clip: frame size, frame count and fps.",
+			Workflow: read("video.json"), Params: []template.ParamSpec{
+				{Name: "width", Targets: []string{"1.inputs.width"}},
+				{Name: "height", Targets: []string{"1.inputs.height"}},
+				{Name: "frames", Targets: []string{"1.inputs.batch_size"}},
+				{Name: "fps", Targets: []string{"2.inputs.fps"}},
+			}},
+	}
+	for _, def := range defs {
+		if _, err := store.Put(ctx, def); err != nil {
+			return fmt.Errorf("%s: %w", def.Name, err)
+		}
+	}
+	return nil
+}
