@@ -1,0 +1,154 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Result is one row of a benchmark's report: one client on one workload.
+type Result struct {
+	// Scenario is the scenario that produced the row (pipelining, throughput, memory,
+	// baseline).
+	Scenario string `json:"scenario"`
+	// Name describes the row, e.g. "comfyq depth=2".
+	Name string `json:"name"`
+	// Client is comfyq, naive (the guides' sequential client) or direct (one shared
+	// socket, the node's queue kept full: the node's ceiling).
+	Client string `json:"client"`
+	// Nodes is the number of simulated ComfyUI nodes; Depth comfyq's pipelining
+	// depth (0 for other clients).
+	Nodes int `json:"nodes"`
+	Depth int `json:"depth,omitempty"`
+	// Jobs were run; Succeeded of them ended well.
+	Jobs      int `json:"jobs"`
+	Succeeded int `json:"succeeded"`
+	// JobTimeMS is the configured execution time of each job on its node;
+	// OutputBytes the size of each job's output (0: a small PNG); StorageLatencyMS
+	// the latency added to each storage request.
+	JobTimeMS        float64 `json:"job_time_ms"`
+	OutputBytes      int64   `json:"output_bytes"`
+	StorageLatencyMS float64 `json:"storage_latency_ms"`
+	// Storage names the store outputs went to ("" when the client stores nothing).
+	Storage string `json:"storage,omitempty"`
+	// WallS is the time from the first job's creation to the last one's end;
+	// JobsPerS is Succeeded over it.
+	WallS    float64 `json:"wall_s"`
+	JobsPerS float64 `json:"jobs_per_s"`
+	// ExecMS is the measured execution time of each job on its node (from the node's
+	// history, millisecond timestamps).
+	ExecMS Dist `json:"exec_ms"`
+	// OverheadMS is each job's orchestration overhead: end-to-end time minus its
+	// execution on the node minus the time it waited while its node executed other
+	// jobs (see the package documentation).
+	OverheadMS Dist `json:"overhead_ms"`
+	// DispatchMS and AfterMS split the overhead: the node idle before the job
+	// started (while nothing else ran on it), and the time from the end of its
+	// execution to the job's end (history, download, upload, status writes).
+	DispatchMS Dist `json:"dispatch_ms"`
+	AfterMS    Dist `json:"after_ms"`
+	// BusyFraction is each node's execution time over the span from its first
+	// execution's start to its last one's end, averaged over the nodes.
+	BusyFraction float64 `json:"busy_fraction"`
+	// OfCeiling is JobsPerS over the direct client's on the same workload and nodes.
+	OfCeiling float64 `json:"of_ceiling,omitempty"`
+	// MemoryBytes is a peak of memory while the run moved its outputs, measured as
+	// MemoryMethod says: "worker_vmhwm" (the worker process's peak resident set,
+	// VmHWM) or "process_heap" (this process's in-use heap peak above its level
+	// before the run, sampled every 10 ms; it includes the simulator's buffers).
+	MemoryBytes  int64  `json:"memory_bytes,omitempty"`
+	MemoryMethod string `json:"memory_method,omitempty"`
+	// Target is the goal the row is checked against, if any, and Met whether it
+	// was reached.
+	Target string `json:"target,omitempty"`
+	Met    *bool  `json:"met,omitempty"`
+}
+
+func (r *Result) check(target string, ok bool) {
+	r.Target, r.Met = target, &ok
+}
+
+// fill sets the timing columns from a timeline.
+func (r *Result) fill(tl *timeline, busy float64) {
+	r.Jobs = len(tl.samples)
+	r.Succeeded = tl.succeeded()
+	span := tl.span()
+	r.WallS = round(span.Seconds(), 3)
+	if span > 0 {
+		r.JobsPerS = round(float64(r.Succeeded)/span.Seconds(), 3)
+	}
+	r.ExecMS = distOf(tl.execTimes())
+	total, dispatch, after := tl.overheads()
+	r.OverheadMS, r.DispatchMS, r.AfterMS = distOf(total), distOf(dispatch), distOf(after)
+	r.BusyFraction = round(busy, 4)
+}
+
+func round(f float64, digits int) float64 {
+	p := 1.0
+	for range digits {
+		p *= 10
+	}
+	if f >= 0 {
+		return float64(int64(f*p+0.5)) / p
+	}
+	return -float64(int64(-f*p+0.5)) / p
+}
+
+// WriteTable prints results as an aligned text table.
+func WriteTable(w io.Writer, results []Result) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "scenario\trun\tnodes\tjobs\tok\tjob\toutput\tstore lat.\tjobs/s\tof ceiling\texec ms p50\toverhead ms mean/p50/p99\tdispatch/after ms mean\tbusy\tmemory\ttarget")
+	for _, r := range results {
+		ceiling := "-"
+		if r.OfCeiling > 0 {
+			ceiling = fmt.Sprintf("%.3f", r.OfCeiling)
+		}
+		mem := "-"
+		if r.MemoryMethod != "" {
+			mem = fmt.Sprintf("%s (%s)", bytesString(r.MemoryBytes), strings.TrimSuffix(strings.ReplaceAll(r.MemoryMethod, "_", " "), " "))
+		}
+		target := "-"
+		if r.Target != "" {
+			target = r.Target
+			if r.Met != nil && *r.Met {
+				target += " ok"
+			} else {
+				target += " MISSED"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%.2f\t%s\t%.1f\t%.1f / %.1f / %.1f\t%.1f / %.1f\t%.3f\t%s\t%s\n",
+			r.Scenario, r.Name, r.Nodes, r.Jobs, r.Succeeded,
+			durString(r.JobTimeMS), outputString(r.OutputBytes), durString(r.StorageLatencyMS),
+			r.JobsPerS, ceiling, r.ExecMS.P50, r.OverheadMS.Mean, r.OverheadMS.P50, r.OverheadMS.P99, r.DispatchMS.Mean, r.AfterMS.Mean,
+			r.BusyFraction, mem, target)
+	}
+	return tw.Flush()
+}
+
+func durString(msf float64) string {
+	if msf <= 0 {
+		return "-"
+	}
+	return (time.Duration(msf * float64(time.Millisecond))).String()
+}
+
+func outputString(n int64) string {
+	if n <= 0 {
+		return "png"
+	}
+	return bytesString(n)
+}
+
+func bytesString(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

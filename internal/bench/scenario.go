@@ -1,0 +1,355 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/comfyq/comfyq/storage"
+)
+
+// Scenario names for Run.
+const (
+	// ScenarioPipelining: the node's busy fraction with pipelining depth 1 and 2
+	// when each job executes 200 ms and its upload takes 100 ms (issue 4). Defaults:
+	// 50 jobs, 1 node. Target: busy fraction ≥ 0.95 at depth 2.
+	ScenarioPipelining = "pipelining"
+	// ScenarioThroughput: jobs per second and overhead per job for tiny jobs
+	// (EmptyImage → SaveImage, ~2 ms on the node) on 1 and 4 nodes, beside the
+	// nodes' ceiling. Defaults: 200 jobs, depth 2.
+	ScenarioThroughput = "throughput"
+	// ScenarioMemory: the worker's peak memory while it moves one large output (1 GiB
+	// by default) into storage, in a worker process when Config.WorkerCommand is set
+	// (file store, and S3 when given), else in this process. Target: < 100 MiB.
+	ScenarioMemory = "memory"
+	// ScenarioBaseline: the naive sequential client, direct submission (the node's
+	// ceiling) and comfyq on the same simulator with realistic timings: each job
+	// 2 s on the node, a 5 MiB output, 50 ms per storage request (issue 8); then
+	// memory while the naive client and comfyq each move one large output. Defaults:
+	// 10 jobs, 1 node, depth 2. Target: comfyq ≥ 0.95 of the ceiling and ahead of
+	// the naive client.
+	ScenarioBaseline = "baseline"
+	// ScenarioAll runs the four in turn.
+	ScenarioAll = "all"
+)
+
+// Scenarios lists the scenario names Run accepts, "all" last.
+func Scenarios() []string {
+	return []string{ScenarioPipelining, ScenarioThroughput, ScenarioMemory, ScenarioBaseline, ScenarioAll}
+}
+
+// Targets.
+const (
+	busyTarget    = 0.95
+	ceilingTarget = 0.95
+	memoryTarget  = 100 << 20
+)
+
+// Run runs a scenario end to end and returns its rows. It starts what cfg does not
+// provide (redis-server, a temporary file store, simulated nodes on loopback ports)
+// and stops it before returning.
+func Run(ctx context.Context, cfg Config, scenario string) ([]Result, error) {
+	if !slices.Contains(Scenarios(), scenario) {
+		return nil, fmt.Errorf("bench: unknown scenario %q (want %s)", scenario, strings.Join(Scenarios(), ", "))
+	}
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	e, err := newEnv(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer e.close()
+	var all []Result
+	for _, s := range []string{ScenarioPipelining, ScenarioThroughput, ScenarioMemory, ScenarioBaseline} {
+		if scenario != ScenarioAll && scenario != s {
+			continue
+		}
+		e.log.Info("scenario", "name", s)
+		var rs []Result
+		switch s {
+		case ScenarioPipelining:
+			rs, err = e.pipelining(ctx)
+		case ScenarioThroughput:
+			rs, err = e.throughput(ctx)
+		case ScenarioMemory:
+			rs, err = e.memory(ctx)
+		case ScenarioBaseline:
+			rs, err = e.baseline(ctx)
+		}
+		all = append(all, rs...)
+		if err != nil {
+			return all, fmt.Errorf("bench: scenario %s: %w", s, err)
+		}
+	}
+	return all, nil
+}
+
+// scaled multiplies d by Config.TimeScale.
+func (e *env) scaled(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * e.cfg.TimeScale)
+}
+
+func or(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
+func (e *env) pipelining(ctx context.Context) ([]Result, error) {
+	w := Workload{JobTime: e.scaled(200 * time.Millisecond)}
+	latency := e.scaled(100 * time.Millisecond)
+	jobs, nodes := or(e.cfg.Jobs, 50), or(e.cfg.Nodes, 1)
+	depths := []int{1, 2}
+	if e.cfg.Depth > 0 {
+		depths = []int{e.cfg.Depth}
+	}
+	var out []Result
+	for _, d := range depths {
+		e.log.Info("run", "client", "comfyq", "depth", d, "jobs", jobs, "nodes", nodes)
+		o, err := e.runComfyq(ctx, comfyqRun{workload: w, jobs: jobs, nodes: nodes, depth: d, latency: latency})
+		if err != nil {
+			return out, err
+		}
+		r := e.comfyqResult(ScenarioPipelining, fmt.Sprintf("comfyq depth=%d", d), w, latency, nodes, d, o)
+		if d >= 2 {
+			r.check(fmt.Sprintf("busy>=%.2f", busyTarget), r.BusyFraction >= busyTarget)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func (e *env) throughput(ctx context.Context) ([]Result, error) {
+	w := Workload{}
+	jobs, depth := or(e.cfg.Jobs, 200), or(e.cfg.Depth, 2)
+	counts := []int{1, 4}
+	if e.cfg.Nodes > 0 {
+		counts = []int{e.cfg.Nodes}
+	}
+	var out []Result
+	for _, k := range counts {
+		e.log.Info("run", "client", "direct", "jobs", jobs, "nodes", k)
+		ceil, err := e.directResult(ctx, ScenarioThroughput, w, jobs, k)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, ceil)
+		e.log.Info("run", "client", "comfyq", "depth", depth, "jobs", jobs, "nodes", k)
+		o, err := e.runComfyq(ctx, comfyqRun{workload: w, jobs: jobs, nodes: k, depth: depth})
+		if err != nil {
+			return out, err
+		}
+		r := e.comfyqResult(ScenarioThroughput, fmt.Sprintf("comfyq depth=%d", depth), w, 0, k, depth, o)
+		r.OfCeiling = ratio(r.JobsPerS, ceil.JobsPerS)
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func (e *env) memory(ctx context.Context) ([]Result, error) {
+	w := Workload{OutputSize: e.cfg.LargeOutput}
+	jobs, nodes, depth := or(e.cfg.Jobs, 1), or(e.cfg.Nodes, 1), or(e.cfg.Depth, 2)
+	type variant struct {
+		process, file bool
+	}
+	var vs []variant
+	if len(e.cfg.WorkerCommand) > 0 {
+		vs = append(vs, variant{process: true, file: true})
+		if e.s3 != nil {
+			vs = append(vs, variant{process: true})
+		}
+	} else {
+		vs = append(vs, variant{file: true})
+		if e.s3 != nil {
+			vs = append(vs, variant{})
+		}
+	}
+	var out []Result
+	for _, v := range vs {
+		kind := "s3"
+		if v.file {
+			kind = "file"
+		}
+		name := "comfyq worker process → " + kind
+		if !v.process {
+			name = "comfyq in-process → " + kind
+		}
+		e.log.Info("run", "client", name, "output_bytes", w.OutputSize, "jobs", jobs)
+		o, err := e.runComfyq(ctx, comfyqRun{workload: w, jobs: jobs, nodes: nodes, depth: depth,
+			useFile: v.file, process: v.process, sampleHeap: !v.process})
+		if err != nil {
+			return out, err
+		}
+		r := e.comfyqResult(ScenarioMemory, name, w, 0, nodes, depth, o)
+		r.check("memory<100MiB", r.MemoryBytes < memoryTarget)
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func (e *env) baseline(ctx context.Context) ([]Result, error) {
+	w := Workload{JobTime: e.scaled(2 * time.Second), OutputSize: 5 << 20}
+	latency := e.scaled(50 * time.Millisecond)
+	jobs, nodes, depth := or(e.cfg.Jobs, 10), or(e.cfg.Nodes, 1), or(e.cfg.Depth, 2)
+
+	e.log.Info("run", "client", "naive", "jobs", jobs, "nodes", nodes)
+	naive, err := e.naiveResult(ctx, ScenarioBaseline, w, latency, jobs, nodes)
+	if err != nil {
+		return nil, err
+	}
+	e.log.Info("run", "client", "direct", "jobs", jobs, "nodes", nodes)
+	ceil, err := e.directResult(ctx, ScenarioBaseline, w, jobs, nodes)
+	if err != nil {
+		return nil, err
+	}
+	e.log.Info("run", "client", "comfyq", "depth", depth, "jobs", jobs, "nodes", nodes)
+	o, err := e.runComfyq(ctx, comfyqRun{workload: w, jobs: jobs, nodes: nodes, depth: depth, latency: latency, sampleHeap: true})
+	if err != nil {
+		return nil, err
+	}
+	cq := e.comfyqResult(ScenarioBaseline, fmt.Sprintf("comfyq depth=%d", depth), w, latency, nodes, depth, o)
+	naive.OfCeiling = ratio(naive.JobsPerS, ceil.JobsPerS)
+	cq.OfCeiling = ratio(cq.JobsPerS, ceil.JobsPerS)
+	cq.check(fmt.Sprintf(">=%.2f of ceiling, > naive", ceilingTarget), cq.OfCeiling >= ceilingTarget && cq.JobsPerS > naive.JobsPerS)
+	out := []Result{naive, ceil, cq}
+
+	// Memory for large outputs: one job each, the same measurement for both.
+	large := Workload{OutputSize: e.cfg.LargeOutput}
+	e.log.Info("run", "client", "naive", "output_bytes", large.OutputSize)
+	nl, err := e.naiveResult(ctx, ScenarioBaseline, large, 0, 1, 1)
+	if err != nil {
+		return out, err
+	}
+	nl.Name = "naive, large output"
+	out = append(out, nl)
+	e.log.Info("run", "client", "comfyq", "output_bytes", large.OutputSize)
+	lo, err := e.runComfyq(ctx, comfyqRun{workload: large, jobs: 1, nodes: 1, depth: depth, sampleHeap: true})
+	if err != nil {
+		return out, err
+	}
+	cl := e.comfyqResult(ScenarioBaseline, "comfyq, large output", large, 0, 1, depth, lo)
+	out = append(out, cl)
+	return out, nil
+}
+
+func ratio(a, b float64) float64 {
+	if b <= 0 {
+		return 0
+	}
+	return round(a/b, 3)
+}
+
+func (e *env) comfyqResult(scenario, name string, w Workload, latency time.Duration, nodes, depth int, o *comfyqOutcome) Result {
+	r := Result{Scenario: scenario, Name: name, Client: "comfyq", Nodes: nodes, Depth: depth,
+		JobTimeMS: ms(w.JobTime), OutputBytes: w.OutputSize, StorageLatencyMS: ms(latency), Storage: o.storeName}
+	r.fill(&o.tl, o.busy)
+	switch {
+	case o.procPeak > 0:
+		r.MemoryBytes, r.MemoryMethod = o.procPeak, "worker_vmhwm"
+	case o.heapPeak > 0:
+		r.MemoryBytes, r.MemoryMethod = o.heapPeak, "process_heap"
+	}
+	return r
+}
+
+// directResult runs the direct client: the nodes' ceiling.
+func (e *env) directResult(ctx context.Context, scenario string, w Workload, jobs, nodes int) (Result, error) {
+	ns, err := startNodes(nodes, w.simOptions())
+	if err != nil {
+		return Result{}, err
+	}
+	defer closeNodes(ns)
+	parts := make([][]sample, nodes)
+	errs := make([]error, nodes)
+	var wg sync.WaitGroup
+	for k := range ns {
+		first, count := split(jobs, nodes, k)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			parts[k], errs[k] = runDirect(ctx, ns[k], k, w, first, count)
+		}()
+	}
+	wg.Wait()
+	var tl timeline
+	for k := range ns {
+		if errs[k] != nil {
+			return Result{}, errs[k]
+		}
+		tl.samples = append(tl.samples, parts[k]...)
+	}
+	if err := fillExecutions(ctx, ns, tl.samples); err != nil {
+		return Result{}, err
+	}
+	r := Result{Scenario: scenario, Name: "direct (node ceiling)", Client: "direct", Nodes: nodes,
+		JobTimeMS: ms(w.JobTime), OutputBytes: w.OutputSize}
+	r.fill(&tl, busyFraction(ns))
+	return r, nil
+}
+
+// naiveResult runs one naive client per node, each taking its share of the jobs in
+// turn, and measures this process's heap meanwhile.
+func (e *env) naiveResult(ctx context.Context, scenario string, w Workload, latency time.Duration, jobs, nodes int) (Result, error) {
+	ns, err := startNodes(nodes, w.simOptions())
+	if err != nil {
+		return Result{}, err
+	}
+	defer closeNodes(ns)
+	store, plain := e.mainStore(latency)
+	parts := make([][]sample, nodes)
+	errs := make([]error, nodes)
+	var saved []storage.Object
+	var mu sync.Mutex
+	heap := startHeapSampler(10 * time.Millisecond)
+	var wg sync.WaitGroup
+	for k := range ns {
+		first, count := split(jobs, nodes, k)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := &NaiveClient{BaseURL: ns[k].url, Store: store, KeyPrefix: "bench-naive"}
+			for i := first; i < first+count; i++ {
+				res, err := c.Run(ctx, w.prompt(i))
+				if err != nil {
+					errs[k] = err
+					return
+				}
+				parts[k] = append(parts[k], sample{node: k, id: res.PromptID, created: res.Started, finished: res.Finished, ok: res.Succeeded})
+				mu.Lock()
+				saved = append(saved, res.Outputs...)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	peak := heap.Stop()
+	for _, o := range saved {
+		_ = plain.Delete(ctx, o.Key)
+	}
+	var tl timeline
+	for k := range ns {
+		if errs[k] != nil {
+			return Result{}, errs[k]
+		}
+		tl.samples = append(tl.samples, parts[k]...)
+	}
+	if err := fillExecutions(ctx, ns, tl.samples); err != nil {
+		return Result{}, err
+	}
+	r := Result{Scenario: scenario, Name: "naive sequential client", Client: "naive", Nodes: nodes,
+		JobTimeMS: ms(w.JobTime), OutputBytes: w.OutputSize, StorageLatencyMS: ms(latency), Storage: plain.String(),
+		MemoryBytes: peak, MemoryMethod: "process_heap"}
+	r.fill(&tl, busyFraction(ns))
+	return r, nil
+}
+
+// split gives node k of n its share of jobs: the first job index and the count.
+func split(jobs, n, k int) (first, count int) {
+	first = k * jobs / n
+	return first, (k+1)*jobs/n - first
+}
