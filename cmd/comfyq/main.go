@@ -22,6 +22,7 @@ type command struct {
 	summary string
 	usage   string // the arguments after the command name
 	help    string // longer description
+	hidden  bool   // left out of the command list
 	flags   func(fs *flag.FlagSet) func(ctx context.Context, args []string) error
 }
 
@@ -106,8 +107,10 @@ Usage: comfyq <command> [flags]
 Commands:
 `)
 	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
+	for n, c := range commands {
+		if !c.hidden {
+			names = append(names, n)
+		}
 	}
 	sort.Strings(names)
 	for _, n := range names {
