@@ -590,7 +590,11 @@ func TestDispatch_repeatedEventOnce(t *testing.T) {
 	again, err := b.store.Get(context.Background(), j.ID)
 	require.NoError(t, err)
 	require.Empty(t, b.dispatch(t, webhook.EventJobStarted, again), "delivered already")
-	require.Equal(t, 1, b.entry(t, j.ID, first[0].ID).Attempts, "the log entry is kept")
+	// Even a stale record, without the log entry, changes nothing.
+	require.Empty(t, b.dispatch(t, webhook.EventJobStarted, running))
+	e := b.entry(t, j.ID, first[0].ID)
+	require.Equal(t, 1, e.Attempts, "the log entry is kept")
+	require.NotNil(t, e.DeliveredAt)
 
 	retry, err := b.store.Update(context.Background(), j.ID, func(j *job.Job) error { j.Attempt = 2; return nil })
 	require.NoError(t, err)

@@ -63,11 +63,12 @@ type DispatcherConfig struct {
 // comfyq:webhook per event and destination. It implements the Notifier
 // interfaces of packages worker and producer.
 type Dispatcher struct {
-	cfg    DispatcherConfig
-	rdb    redis.UniversalClient
-	store  *job.Store
-	client *asynq.Client
-	log    *slog.Logger
+	cfg       DispatcherConfig
+	rdb       redis.UniversalClient
+	store     *job.Store
+	client    *asynq.Client
+	inspector *asynq.Inspector
+	log       *slog.Logger
 }
 
 // NewDispatcher checks the configuration and returns a Dispatcher. It does
@@ -97,11 +98,12 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 		cfg.Logger = slog.Default()
 	}
 	return &Dispatcher{
-		cfg:    cfg,
-		rdb:    cfg.Redis,
-		store:  cfg.Store,
-		client: asynq.NewClientFromRedisClient(cfg.Redis),
-		log:    cfg.Logger,
+		cfg:       cfg,
+		rdb:       cfg.Redis,
+		store:     cfg.Store,
+		client:    asynq.NewClientFromRedisClient(cfg.Redis),
+		inspector: asynq.NewInspectorFromRedisClient(cfg.Redis),
+		log:       cfg.Logger,
 	}, nil
 }
 
@@ -238,6 +240,15 @@ func (d *Dispatcher) keyTTL() time.Duration {
 
 func (d *Dispatcher) enqueueOne(ctx context.Context, event string, j *job.Job, dest destination, body []byte, extra string, replay bool) (*job.Delivery, error) {
 	id := messageID(j.ID, event, j.Attempt, dest.subscription, dest.url, extra)
+	// An event reported again whose task exists (pending, retrying, or
+	// finished and retained) is not enqueued twice, and its log entry is
+	// left alone.
+	if _, err := d.inspector.GetTaskInfo(d.cfg.Queue, id); err == nil {
+		d.log.Debug("webhook: event already enqueued", "job_id", j.ID, "event", event, "webhook_id", id)
+		return nil, nil
+	} else if !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
+		return nil, fmt.Errorf("webhook: look up task: %w", err)
+	}
 	ok := orderKey(j.ID, dest.subscription, dest.url)
 	seq, added, err := reserve(ctx, d.rdb, ok, id, d.keyTTL())
 	if err != nil {
@@ -245,10 +256,10 @@ func (d *Dispatcher) enqueueOne(ctx context.Context, event string, j *job.Job, d
 	}
 	now := time.Now().UTC()
 	del := job.Delivery{ID: id, Event: event, URL: redactURL(dest.url), CreatedAt: now}
-	// Log the delivery before its task exists, so that the log entry of a
-	// first attempt can never be overwritten by this one. An entry already
-	// in the record means the event was reported before: leave it alone.
-	logged := slices.ContainsFunc(j.Webhooks, func(w job.Delivery) bool { return w.ID == id })
+	// Log the delivery before its task exists, so that this entry (0
+	// attempts) can never overwrite the entry of a first attempt. An entry
+	// already in the record means the event was reported before: leave it.
+	logged := !added || slices.ContainsFunc(j.Webhooks, func(w job.Delivery) bool { return w.ID == id })
 	if !logged {
 		if err := d.store.RecordDelivery(ctx, j.ID, del); err != nil && !errors.Is(err, job.ErrNotFound) {
 			if added {
