@@ -363,7 +363,9 @@ func TestDelivery_signedAndInOrder(t *testing.T) {
 		require.Equal(t, rc.URL+"/hooks/comfyq", d.URL)
 		require.False(t, d.CreatedAt.IsZero())
 	}
-	require.GreaterOrEqual(t, counterValue(t, metrics.WebhookDeliveries.WithLabelValues(webhook.EventJobSucceeded, metrics.WebhookSuccess)), before+1)
+	waitFor(t, "the success counted", func() bool {
+		return counterValue(t, metrics.WebhookDeliveries.WithLabelValues(webhook.EventJobSucceeded, metrics.WebhookSuccess)) >= before+1
+	})
 }
 
 // A receiver that answers 503 for a while gets every event once it comes
@@ -408,7 +410,10 @@ func TestDelivery_receiverDownThenBack_acrossRestart(t *testing.T) {
 	require.Greater(t, first.Attempts, 3)
 	require.Empty(t, first.LastError)
 	require.Equal(t, 1, b.entry(t, j.ID, succeeded.ID).Attempts)
-	require.Equal(t, asynq.TaskStateCompleted, b.taskState(t, started.ID))
+	// Both tasks complete: no further attempt can come.
+	waitFor(t, "the tasks completed", func() bool {
+		return b.taskState(t, started.ID) == asynq.TaskStateCompleted && b.taskState(t, succeeded.ID) == asynq.TaskStateCompleted
+	})
 }
 
 // A receiver that is not listening at all is retried until it listens.
@@ -436,6 +441,7 @@ func TestDelivery_receiverNotListening(t *testing.T) {
 	waitFor(t, "the delivery", func() bool { return len(rc.delivered()) == 1 })
 	require.Equal(t, d.ID, rc.delivered()[0].ID)
 	require.Equal(t, webhook.EventJobFailed, rc.delivered()[0].Type)
+	waitFor(t, "the task completed", func() bool { return b.taskState(t, d.ID) == asynq.TaskStateCompleted })
 }
 
 // Order of occurrence holds when the first event's delivery fails and the
@@ -491,7 +497,7 @@ func TestDelivery_goneStopsRetries(t *testing.T) {
 	require.Nil(t, e.DeliveredAt)
 	require.Contains(t, e.LastError, "410 Gone")
 	require.Contains(t, e.LastError, "not retried")
-	require.Equal(t, asynq.TaskStateArchived, b.taskState(t, started.ID), "no attempt is left")
+	waitFor(t, "the task archived: no attempt is left", func() bool { return b.taskState(t, started.ID) == asynq.TaskStateArchived })
 }
 
 func TestDelivery_redirectNotFollowed(t *testing.T) {
@@ -569,7 +575,7 @@ func TestDelivery_givesUpAfterHorizon(t *testing.T) {
 	require.Equal(t, 1, e.Attempts)
 	require.Contains(t, e.LastError, "gave up after 1 attempts")
 	require.Contains(t, e.LastError, "502 Bad Gateway: answer 502")
-	require.Equal(t, asynq.TaskStateArchived, b.taskState(t, started.ID))
+	waitFor(t, "the task archived", func() bool { return b.taskState(t, started.ID) == asynq.TaskStateArchived })
 }
 
 // An event reported twice (a worker that restarts) is delivered once; the

@@ -221,7 +221,8 @@ func truncate(s string, n int) string {
 // answers 204 to every verified message.
 //
 // next should answer 2xx once the event is safely handled: any other status
-// makes comfyq deliver the message again later, with the same webhook-id.
+// makes comfyq deliver the message again later, with the same webhook-id,
+// except 410 Gone, which stops the deliveries of that message.
 func (v Verifier) Handler(next func(w http.ResponseWriter, r *http.Request, body []byte)) http.Handler {
 	limit := v.MaxBodyBytes
 	if limit <= 0 {
