@@ -27,7 +27,8 @@ Scenarios:
   memory      the worker process's peak memory while it moves a 1 GiB output
   baseline    the guides' naive sequential client vs direct submission (the node's
               ceiling) vs comfyq: 2 s jobs, 5 MiB outputs, 50 ms storage latency
-              (10 jobs), then memory while each moves one large output
+              (10 jobs), then memory while the naive client and comfyq each move
+              one 256 MiB output
   all         every scenario in turn (the default)
 
 --jobs, --nodes and --depth replace a scenario's defaults; --time-scale shortens (or
@@ -47,7 +48,8 @@ func benchFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) error
 	producers := fs.Int("producers", 4, "goroutines enqueueing jobs at once")
 	redisURL := envString(fs, "redis", "COMFYQ_BENCH_REDIS_URL", "", "Redis URL (default: start redis-server on a free port)")
 	storageURL := envString(fs, "storage", "COMFYQ_BENCH_STORAGE_URL", "", "storage URL, file:///dir or s3://bucket/prefix?endpoint=… (default: a temporary directory)")
-	large := fs.Int64("large-output", 1<<30, "bytes of the output moved by the memory measurements")
+	large := fs.Int64("large-output", 1<<30, "bytes of the output the memory scenario moves")
+	baselineLarge := fs.Int64("baseline-large-output", 256<<20, "bytes of the output the baseline scenario moves with the naive client and comfyq to compare memory")
 	timeScale := fs.Float64("time-scale", 1, "multiply the scenarios' job times and storage latencies (e.g. 0.1 for a quick run)")
 	inProcess := fs.Bool("in-process", false, "memory scenario: run the worker in this process and report heap, not a worker process's peak RSS")
 	jsonOut := fs.Bool("json", false, "print the results as JSON")
@@ -59,14 +61,14 @@ func benchFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) error
 		if !slices.Contains(bench.Scenarios(), *scenario) {
 			return usagef("--scenario %q: want one of %s", *scenario, strings.Join(bench.Scenarios(), ", "))
 		}
-		if *jobs < 0 || *nodes < 0 || *depth < 0 || *producers <= 0 || *large <= 0 || *timeScale <= 0 {
-			return usagef("--jobs, --nodes and --depth must not be negative; --producers, --large-output and --time-scale must be positive")
+		if *jobs < 0 || *nodes < 0 || *depth < 0 || *producers <= 0 || *large <= 0 || *baselineLarge <= 0 || *timeScale <= 0 {
+			return usagef("--jobs, --nodes and --depth must not be negative; --producers, --large-output, --baseline-large-output and --time-scale must be positive")
 		}
 		log := logger()
 		cfg := bench.Config{
 			RedisURL: *redisURL, StorageURL: *storageURL,
 			Jobs: *jobs, Nodes: *nodes, Depth: *depth, Producers: *producers,
-			LargeOutput: *large, TimeScale: *timeScale, Logger: log,
+			LargeOutput: *large, BaselineLargeOutput: *baselineLarge, TimeScale: *timeScale, Logger: log,
 		}
 		if !*inProcess {
 			exe, err := os.Executable()

@@ -50,9 +50,13 @@ type Config struct {
 	Jobs, Nodes, Depth int
 	// Producers is how many goroutines enqueue jobs at once (default 4).
 	Producers int
-	// LargeOutput is the size of the output of the memory measurements (default
+	// LargeOutput is the size of the output the memory scenario moves (default
 	// 1 GiB).
 	LargeOutput int64
+	// BaselineLargeOutput is the size of the output the baseline scenario moves
+	// with the naive client and with comfyq to compare their memory (default
+	// 256 MiB: the naive client holds it whole, and more while it grows).
+	BaselineLargeOutput int64
 	// TimeScale multiplies the scenarios' job times and storage latencies (default
 	// 1: the timings of the issues). Smaller values give a quick run with the same
 	// shape, as the package's tests do; the rows report the scaled values.
@@ -64,7 +68,7 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() error {
-	if c.Jobs < 0 || c.Nodes < 0 || c.Depth < 0 || c.Producers < 0 || c.LargeOutput < 0 || c.TimeScale < 0 {
+	if c.Jobs < 0 || c.Nodes < 0 || c.Depth < 0 || c.Producers < 0 || c.LargeOutput < 0 || c.BaselineLargeOutput < 0 || c.TimeScale < 0 {
 		return errors.New("bench: jobs, nodes, depth, producers, large output and time scale must not be negative")
 	}
 	if c.TimeScale == 0 {
@@ -75,6 +79,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.LargeOutput == 0 {
 		c.LargeOutput = 1 << 30
+	}
+	if c.BaselineLargeOutput == 0 {
+		c.BaselineLargeOutput = 256 << 20
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

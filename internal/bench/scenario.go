@@ -28,7 +28,8 @@ const (
 	// ScenarioBaseline: the naive sequential client, direct submission (the node's
 	// ceiling) and comfyq on the same simulator with realistic timings: each job
 	// 2 s on the node, a 5 MiB output, 50 ms per storage request (issue 8); then
-	// memory while the naive client and comfyq each move one large output. Defaults:
+	// memory while the naive client and comfyq each move one large output
+	// (Config.BaselineLargeOutput, 256 MiB). Defaults:
 	// 10 jobs, 1 node, depth 2. Target: comfyq ≥ 0.95 of the ceiling and ahead of
 	// the naive client.
 	ScenarioBaseline = "baseline"
@@ -219,7 +220,7 @@ func (e *env) baseline(ctx context.Context) ([]Result, error) {
 	out := []Result{naive, ceil, cq}
 
 	// Memory for large outputs: one job each, the same measurement for both.
-	large := Workload{OutputSize: e.cfg.LargeOutput}
+	large := Workload{OutputSize: e.cfg.BaselineLargeOutput}
 	e.log.Info("run", "client", "naive", "output_bytes", large.OutputSize)
 	nl, err := e.naiveResult(ctx, ScenarioBaseline, large, 0, 1, 1)
 	if err != nil {

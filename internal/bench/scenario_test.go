@@ -25,12 +25,13 @@ import (
 func TestRunAll(t *testing.T) {
 	t.Setenv(fakeWorkerEnv, "1")
 	cfg := Config{
-		RedisURL:      testenv.NewRedis(t),
-		Jobs:          2,
-		LargeOutput:   1 << 20,
-		TimeScale:     0.02,
-		Dir:           t.TempDir(),
-		WorkerCommand: []string{os.Args[0], "worker"},
+		RedisURL:            testenv.NewRedis(t),
+		Jobs:                2,
+		LargeOutput:         1 << 20,
+		BaselineLargeOutput: 1 << 20,
+		TimeScale:           0.02,
+		Dir:                 t.TempDir(),
+		WorkerCommand:       []string{os.Args[0], "worker"},
 	}
 	results, err := Run(t.Context(), cfg, ScenarioAll)
 	require.NoError(t, err)
