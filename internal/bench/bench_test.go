@@ -16,7 +16,8 @@ func newTestEnv(tb testing.TB, s3 bool) *env {
 	tb.Helper()
 	cfg := Config{RedisURL: testenv.NewRedis(tb), Dir: tb.TempDir()}
 	if s3 {
-		cfg.StorageURL = testenv.S3URL(tb)
+		// 5 MiB parts (S3's least), so that a small output takes the multipart path.
+		cfg.StorageURL = testenv.S3URL(tb) + "&part_size=5242880"
 	}
 	require.NoError(tb, cfg.setDefaults())
 	e, err := newEnv(tb.Context(), cfg)
