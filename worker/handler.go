@@ -334,13 +334,16 @@ func (r *run) onEvent(ev comfy.Event) {
 	}
 	r.mu.Unlock()
 	if due {
-		_, _ = r.w.store.Update(context.Background(), r.id, func(j *job.Job) error {
+		j, err := r.w.store.Update(context.Background(), r.id, func(j *job.Job) error {
 			if j.Status != job.StatusRunning {
 				return job.ErrSkip
 			}
 			j.Progress = &snap
 			return nil
 		})
+		if err == nil && j != nil && j.Status == job.StatusRunning {
+			r.notify(context.Background(), job.WebhookProgress, j)
+		}
 	}
 }
 

@@ -214,10 +214,10 @@ func TestValidationFailedIsNotRetried(t *testing.T) {
 
 	// asynq archived the task after one attempt.
 	insp := asynq.NewInspectorFromRedisClient(b.rdb)
-	info, err := insp.GetTaskInfo("default", j.ID)
-	require.NoError(t, err)
-	require.Equal(t, asynq.TaskStateArchived, info.State)
-	require.Equal(t, 0, info.Retried)
+	require.Eventually(t, func() bool {
+		info, err := insp.GetTaskInfo("default", j.ID)
+		return err == nil && info.State == asynq.TaskStateArchived && info.Retried == 0
+	}, 10*time.Second, 10*time.Millisecond, "the task is archived after its one attempt")
 }
 
 func TestValidationNodeErrorsKept(t *testing.T) {

@@ -26,6 +26,7 @@ import (
 	"github.com/comfyq/comfyq/producer"
 	"github.com/comfyq/comfyq/storage"
 	"github.com/comfyq/comfyq/template"
+	"github.com/comfyq/comfyq/webhook"
 	"github.com/comfyq/comfyq/worker"
 )
 
@@ -68,6 +69,7 @@ func devFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) error {
 	stepDelay := envDuration(fs, "sim-step-delay", "COMFYQ_SIM_STEP_DELAY", 50*time.Millisecond, "time each simulated sampler step takes")
 	nodes := envList(fs, "comfy", "COMFYQ_COMFY_URLS", "a real ComfyUI node, URL or NAME=URL, instead of simulated ones")
 	apiKey := envString(fs, "api-key", "COMFYQ_API_KEY", "", "require this API key (default: no authentication, loopback only)")
+	wh := addWebhookFlags(fs)
 	logger := logFlags(fs)
 	return func(ctx context.Context, args []string) error {
 		if len(args) > 0 {
@@ -131,6 +133,16 @@ func devFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) error {
 			return c.ObjectInfo(ctx)
 		}, 10*time.Minute)
 
+		webhookSecret := ""
+		if wh.secrets.value == "" { // a local tool: sign webhooks with a fresh secret
+			if _, whsec, err := webhook.NewSecret(); err == nil {
+				wh.secrets.value, webhookSecret = whsec, whsec
+			}
+		}
+		notifier, runWebhooks, err := wh.open(rdb, true, log)
+		if err != nil {
+			return err
+		}
 		templates := template.NewStore(rdb, template.StoreConfig{ObjectInfo: objectInfo})
 		if err := registerExamples(ctx, templates); err != nil {
 			return fmt.Errorf("register example templates: %w", err)
@@ -150,7 +162,7 @@ func devFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) error {
 		if err != nil {
 			return fmt.Errorf("listen on %s: %w", *listen, err)
 		}
-		w, err := worker.New(worker.Config{Redis: rdb, Storage: store, Nodes: ncs, Logger: log,
+		w, err := worker.New(worker.Config{Redis: rdb, Storage: store, Nodes: ncs, Logger: log, Notifier: notifier,
 			Inputs: netguard.Policy{AllowPrivate: true}, ShutdownGrace: 10 * time.Second})
 		if err != nil {
 			ln.Close()
@@ -158,12 +170,13 @@ func devFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) error {
 		}
 
 		var wg sync.WaitGroup
-		errc := make(chan error, 2)
+		errc := make(chan error, 3)
 		runCtx, stop := context.WithCancel(ctx)
 		defer stop()
-		wg.Add(2)
+		wg.Add(3)
 		go func() { defer wg.Done(); errc <- srv.Serve(runCtx, ln) }()
 		go func() { defer wg.Done(); errc <- w.Run(runCtx, nil) }()
+		go func() { defer wg.Done(); errc <- runWebhooks(runCtx) }()
 
 		base := "http://" + ln.Addr().String()
 		if err := waitReady(ctx, base+"/healthz"); err != nil {
@@ -182,6 +195,9 @@ func devFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) error {
 		}
 		if *apiKey == "" {
 			fmt.Fprintf(out, "  auth         none (give --api-key to require one)\n")
+		}
+		if webhookSecret != "" {
+			fmt.Fprintf(out, "  webhooks     signed with %s (give --webhook-secret to choose)\n", webhookSecret)
 		}
 		fmt.Fprintf(out, "\nTry:\n  comfyq submit --api %s --template txt2img --param prompt=\"a red fox\" --wait\n", base)
 		fmt.Fprintf(out, "  curl -s %s/v1/templates/txt2img/jobs -H 'Content-Type: application/json' -d '{\"params\": {\"prompt\": \"a red fox\"}}'\n\nCtrl-C stops everything.\n", base)

@@ -61,6 +61,7 @@ func workerFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) erro
 	allowPrivate := envBool(fs, "allow-private-urls", "COMFYQ_ALLOW_PRIVATE_URLS", false, "let input URLs reach private and loopback addresses")
 	metricsAddr := envString(fs, "metrics-listen", "COMFYQ_METRICS_LISTEN", "", "serve Prometheus /metrics and /healthz on this address (e.g. :9091; off when empty)")
 	prefix := envString(fs, "output-prefix", "COMFYQ_OUTPUT_PREFIX", "jobs", "first segment of output keys")
+	wh := addWebhookFlags(fs)
 	logger := logFlags(fs)
 	return func(ctx context.Context, args []string) error {
 		if err := required("redis", "COMFYQ_REDIS_URL", *redisURL); err != nil {
@@ -115,12 +116,17 @@ func workerFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) erro
 		if err != nil {
 			return err
 		}
+		notifier, runWebhooks, err := wh.open(rdb, *allowPrivate, log)
+		if err != nil {
+			return err
+		}
 		w, err := worker.New(worker.Config{
 			Redis: rdb, Storage: store, Nodes: ncs, Queues: qs, StrictPriority: *strict,
 			Depth: *depth, PollInterval: *poll, StallTimeout: *stall, ShutdownGrace: *grace, HealthInterval: *health,
 			UploadPreviews: *previews, OutputPrefix: *prefix,
-			Inputs: netguard.Policy{AllowPrivate: *allowPrivate},
-			Logger: log,
+			Inputs:   netguard.Policy{AllowPrivate: *allowPrivate},
+			Notifier: notifier,
+			Logger:   log,
 		})
 		if err != nil {
 			return err
@@ -133,7 +139,13 @@ func workerFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) erro
 			defer stop()
 		}
 		log.Info("worker starting", "nodes", len(ncs), "queues", *queues, "depth", *depth, "storage", store.String())
-		return w.Run(ctx, secondSignal(ctx))
+		webhooksDone := make(chan error, 1)
+		go func() { webhooksDone <- runWebhooks(ctx) }()
+		err = w.Run(ctx, secondSignal(ctx))
+		if werr := <-webhooksDone; err == nil {
+			err = werr
+		}
+		return err
 	}
 }
 
