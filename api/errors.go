@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"unicode/utf8"
 
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/storage"
@@ -115,7 +116,49 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	for k, v := range he.header {
 		w.Header()[k] = v
 	}
-	writeJSON(w, he.status, ErrorBody{Error: he.info})
+	writeJSON(w, he.status, ErrorBody{Error: bounded(he.info)})
+}
+
+// Bounds of an error answer: messages quote what they refuse (a name, a path, a cycle
+// through a workflow), and the input may be megabytes.
+const (
+	maxMessageLen    = 1024
+	maxFieldLen      = 256
+	maxViolations    = 100
+	maxDetailsBytes  = 64 << 10
+	truncationMarker = "…"
+)
+
+// bounded shortens an error's message, field and details to sizes a client can show.
+func bounded(info ErrorInfo) ErrorInfo {
+	info.Message = truncate(info.Message, maxMessageLen)
+	info.Field = truncate(info.Field, maxFieldLen)
+	if vs, ok := info.Details.([]template.Violation); ok {
+		n := min(len(vs), maxViolations)
+		out := make([]template.Violation, n)
+		for i := range n {
+			out[i] = template.Violation{Param: truncate(vs[i].Param, maxFieldLen/2), Message: truncate(vs[i].Message, maxMessageLen/4)}
+		}
+		info.Details = out
+	}
+	if info.Details != nil {
+		if data, err := json.Marshal(info.Details); err != nil || len(data) > maxDetailsBytes {
+			info.Details = nil
+			info.Message = truncate(info.Message+" (details left out: too large)", maxMessageLen+64)
+		}
+	}
+	return info
+}
+
+// truncate cuts s to at most n bytes on a rune boundary, marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + truncationMarker
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -3,12 +3,15 @@ package api
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/comfyq/comfyq/job"
+	"github.com/comfyq/comfyq/template"
 )
 
 // FuzzReadSSE feeds arbitrary event streams to the client's parser: it never panics,
@@ -71,5 +74,30 @@ func TestBefore(t *testing.T) {
 	retry := &job.Job{Status: job.StatusQueued, Attempt: 2}
 	if before(run, nil) || !before(q, run) || before(run, q) || before(retry, run) || !before(run, retry) || before(run, run) {
 		t.Fatal("before orders by attempt, then status")
+	}
+}
+
+func TestErrorAnswersAreBounded(t *testing.T) {
+	long := strings.Repeat("é", 1<<20)
+	vs := make([]template.Violation, 5000)
+	for i := range vs {
+		vs[i] = template.Violation{Param: long, Message: long}
+	}
+	info := bounded(ErrorInfo{Code: "invalid_params", Message: long, Field: long, Details: vs})
+	if len(info.Message) > maxMessageLen+len(truncationMarker) || len(info.Field) > maxFieldLen+len(truncationMarker) {
+		t.Fatalf("message %d bytes, field %d bytes", len(info.Message), len(info.Field))
+	}
+	if !utf8.ValidString(info.Message) || !utf8.ValidString(info.Field) {
+		t.Fatal("cut inside a rune")
+	}
+	if got, ok := info.Details.([]template.Violation); !ok || len(got) != maxViolations {
+		t.Fatalf("details: %T of %d", info.Details, len(got))
+	}
+	data, err := json.Marshal(info)
+	if err != nil || len(data) > maxDetailsBytes+4*maxMessageLen {
+		t.Fatalf("answer of %d bytes (%v)", len(data), err)
+	}
+	if got := truncate("short", 10); got != "short" {
+		t.Fatalf("truncate changed a short string: %q", got)
 	}
 }

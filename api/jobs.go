@@ -58,6 +58,11 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, spec job.Spec) e
 		}
 		spec.IdempotencyKey = key
 	}
+	// Checked here too because job.Spec.Normalize compares after converting to a
+	// time.Duration, which wraps around for values near 2^63 ns.
+	if max := int(job.MaxTimeout / time.Second); spec.TimeoutS > max {
+		return &job.SpecError{Code: CodeInvalidRequest, Field: "timeout_s", Message: fmt.Sprintf("timeout_s must be between 1 and %d", max)}
+	}
 	if err := s.checkImages(r.Context(), spec.Images); err != nil {
 		return err
 	}
