@@ -49,7 +49,22 @@
 //
 // # Metrics
 //
-// See the comment at the top of metrics.go for every metric and where it comes from.
-// The metric definitions shared with the worker and the webhook task live in
-// internal/metrics.
+// /metrics (any key, or none with Config.PublicMetrics) serves:
+//
+//   - comfyq_jobs{queue,status}: job records by state, counted at scrape time over the
+//     newest Config.MetricsScanLimit records of the job index (comfyq_jobs_scanned says
+//     how many), cached for Config.MetricsCacheFor;
+//   - comfyq_queue_size, comfyq_queue_tasks{queue,state}, comfyq_queue_latency_seconds
+//     (age of the oldest pending task), comfyq_queue_paused, comfyq_queue_processed_total,
+//     comfyq_queue_failed_total: asynq's Inspector.GetQueueInfo per queue;
+//   - comfyq_jobs_finished_total{queue,status} and the histograms comfyq_job_queued_seconds,
+//     comfyq_job_execution_seconds, comfyq_job_upload_seconds, comfyq_job_total_seconds,
+//     fed from the job's timings when a replica sees its terminal status event; the
+//     replica first claims the job with SET NX comfyq:metrics:finished:{id} (kept a day),
+//     so summed over replicas each finished job counts once (events are best effort: a
+//     Redis reconnect can lose a few);
+//   - comfyq_node_up, comfyq_node_jobs_in_flight and comfyq_webhook_deliveries_total,
+//     defined in internal/metrics and fed by the worker and the webhook task in the
+//     processes that run them;
+//   - comfyq_redis_up, and the Go and process collectors.
 package api
