@@ -201,6 +201,16 @@ func (s *Server) openAPI(r *http.Request, templates []*template.Template) obj {
 			"security": security, "parameters": []any{idParam()},
 			"responses": merge(obj{"200": jsonResponse("the job after the cancel", ref("Job"))}, errorResponses("401", "404", "409")),
 		}},
+		"/v1/jobs/{id}/webhooks/replay": obj{"post": obj{
+			"operationId": "replayWebhooks", "tags": []string{"jobs"}, "summary": "Send a finished job's webhook again",
+			"description": "Re-sends the terminal event (job.succeeded, job.failed or job.canceled) of a finished job to " +
+				"its webhook and the matching global subscriptions, as new messages (new webhook-id). Answers 202 with the " +
+				"deliveries enqueued; 409 when the job has not finished or has no webhook subscription.",
+			"security": security, "parameters": []any{idParam()},
+			"responses": merge(obj{"202": jsonResponse("the deliveries enqueued", obj{"type": "object",
+				"properties": obj{"deliveries": obj{"type": "array", "items": obj{"type": "object"}}}})},
+				errorResponses("401", "404", "409")),
+		}},
 		"/v1/files/{key}": obj{"get": obj{
 			"operationId": "getFile", "tags": []string{"jobs"}, "summary": "Download an output file",
 			"description": "Serves an object of the store, for stores without URLs of their own (a file store). The key may hold slashes.",

@@ -38,6 +38,7 @@ func (s *Server) buildRoutes() []route {
 		{method: "GET", pattern: "/v1/jobs/{id}", role: roleUser, handler: s.getJob},
 		{method: "GET", pattern: "/v1/jobs/{id}/events", role: roleUser, handler: s.jobEvents},
 		{method: "POST", pattern: "/v1/jobs/{id}/cancel", role: roleUser, handler: s.cancelJob},
+		{method: "POST", pattern: "/v1/jobs/{id}/webhooks/replay", role: roleUser, handler: s.replayWebhooks},
 		{method: "GET", pattern: "/v1/files/{key...}", role: roleUser, handler: s.getFile},
 
 		{method: "GET", pattern: "/v1/templates", role: roleUser, handler: s.listTemplates},

@@ -112,6 +112,10 @@ type Config struct {
 
 	// Version is reported by /healthz and the OpenAPI document (default "dev").
 	Version string
+	// Webhooks enqueues webhook events (cancel of a queued job) and replays a job's
+	// deliveries (POST /v1/jobs/{id}/webhooks/replay). Optional: without it the replay
+	// route answers 501. webhook.Dispatcher implements it.
+	Webhooks Webhooks
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -207,13 +211,17 @@ func New(cfg Config) (*Server, error) {
 	if tmpl == nil {
 		tmpl = template.NewStore(cfg.Redis, template.StoreConfig{ObjectInfo: cfg.ObjectInfo})
 	}
-	prod, err := producer.New(producer.Config{
+	pcfg := producer.Config{
 		Redis:      cfg.Redis,
 		Retention:  cfg.Retention,
 		ObjectInfo: cfg.ObjectInfo,
 		Templates:  tmpl,
 		Logger:     cfg.Logger,
-	})
+	}
+	if cfg.Webhooks != nil {
+		pcfg.Notifier = cfg.Webhooks
+	}
+	prod, err := producer.New(pcfg)
 	if err != nil {
 		return nil, err
 	}

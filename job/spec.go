@@ -86,7 +86,7 @@ func (s *Spec) Normalize() error {
 	if !queueName.MatchString(s.Queue) {
 		return &SpecError{Code: "invalid_request", Field: "queue", Message: "queue names are 1-64 letters, digits, '_', '-', '.' or ':'"}
 	}
-	if s.TimeoutS < 0 || time.Duration(s.TimeoutS)*time.Second > MaxTimeout {
+	if s.TimeoutS < 0 || s.TimeoutS > int(MaxTimeout/time.Second) {
 		return &SpecError{Code: "invalid_request", Field: "timeout_s", Message: fmt.Sprintf("timeout_s must be between 1 and %d", int(MaxTimeout/time.Second))}
 	}
 	if s.TimeoutS == 0 {

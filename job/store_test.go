@@ -192,6 +192,7 @@ func TestSpecNormalize(t *testing.T) {
 		"queue":        {Workflow: []byte(`{}`), Queue: "bad queue!"},
 		"attempts":     {Workflow: []byte(`{}`), MaxAttempts: 100},
 		"timeout":      {Workflow: []byte(`{}`), TimeoutS: -1},
+		"huge timeout": {Workflow: []byte(`{}`), TimeoutS: 1 << 62},
 		"image":        {Workflow: []byte(`{}`), Images: map[string]job.ImageSource{"1.inputs.image": {URL: "http://x", Key: "k"}}},
 		"event":        {Workflow: []byte(`{}`), Webhook: &job.WebhookSpec{URL: "https://x", Events: []string{"job.exploded"}}},
 		"params no tp": {Workflow: []byte(`{}`), Params: map[string]any{"a": 1}},

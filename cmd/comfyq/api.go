@@ -59,6 +59,7 @@ func apiFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) error {
 	maxImage := envInt(fs, "max-image", "COMFYQ_MAX_IMAGE", api.DefaultMaxImageBytes, "largest inline (base64) image in bytes, decoded")
 	urlTTL := envDuration(fs, "url-ttl", "COMFYQ_URL_TTL", api.DefaultURLTTL, "lifetime of presigned output URLs")
 	retention := envDuration(fs, "retention", "COMFYQ_RETENTION", job.DefaultRetention, "how long job records are kept")
+	wh := addWebhookFlags(fs)
 	logger := logFlags(fs)
 	return func(ctx context.Context, args []string) error {
 		if len(args) > 0 {
@@ -80,8 +81,13 @@ func apiFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
+		dispatcher, runWebhooks, err := wh.open(rdb, *allowPrivate, log)
+		if err != nil {
+			return err
+		}
 		cfg := api.Config{
-			Redis: rdb, Storage: store,
+			Webhooks: dispatcher,
+			Redis:    rdb, Storage: store,
 			APIKeys: apiKeys.values, AdminKeys: adminKeys.values, NoAuth: *noAuth, PublicMetrics: *publicMetrics,
 			AllowPrivateURLs: *allowPrivate, PublicURL: *publicURL, CORSOrigins: cors.values, MonitoringWritable: *writable,
 			MaxBodyBytes: int64(*maxBody), MaxImageBytes: int64(*maxImage), URLTTL: *urlTTL, Retention: *retention,
@@ -106,7 +112,13 @@ func apiFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		return srv.Run(ctx, *listen)
+		webhooksDone := make(chan error, 1)
+		go func() { webhooksDone <- runWebhooks(ctx) }()
+		err = srv.Run(ctx, *listen)
+		if werr := <-webhooksDone; err == nil {
+			err = werr
+		}
+		return err
 	}
 }
 

@@ -147,7 +147,7 @@ func devFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) error {
 		if err := registerExamples(ctx, templates); err != nil {
 			return fmt.Errorf("register example templates: %w", err)
 		}
-		cfg := api.Config{Redis: rdb, Storage: store, ObjectInfo: objectInfo, Templates: templates,
+		cfg := api.Config{Redis: rdb, Storage: store, ObjectInfo: objectInfo, Templates: templates, Webhooks: notifier,
 			AllowPrivateURLs: true, Version: version, Logger: log}
 		if *apiKey != "" {
 			cfg.APIKeys, cfg.AdminKeys = []string{*apiKey}, []string{*apiKey}

@@ -110,11 +110,11 @@ var (
 
 // Collectors returns every collector this package defines.
 func Collectors() []prometheus.Collector {
-	return []prometheus.Collector{
+	return append([]prometheus.Collector{
 		NodeUp, NodeJobsInFlight,
 		WebhookDeliveries, WebhookDeliveryDuration,
 		JobsFinished, JobQueuedDuration, JobExecutionDuration, JobUploadDuration, JobTotalDuration,
-	}
+	}, WebhookCollectors()...)
 }
 
 // Register registers every collector of this package with reg. Collectors already
