@@ -79,6 +79,45 @@ func (t *timeline) span() time.Duration {
 	return last.Sub(first)
 }
 
+// headTail splits the span's ends: from the first job's creation to the first
+// execution start on any node (dispatch of the first job), and from the last
+// execution end to the last job's end (the last job's history, download and upload).
+func (t *timeline) headTail() (head, tail time.Duration) {
+	var created, start, end, finished time.Time
+	for _, s := range t.samples {
+		if created.IsZero() || s.created.Before(created) {
+			created = s.created
+		}
+		if s.finished.After(finished) {
+			finished = s.finished
+		}
+		if !s.ok {
+			continue
+		}
+		if start.IsZero() || s.start.Before(start) {
+			start = s.start
+		}
+		if s.end.After(end) {
+			end = s.end
+		}
+	}
+	if start.IsZero() {
+		return 0, 0
+	}
+	return max(start.Sub(created), 0), max(finished.Sub(end), 0)
+}
+
+// perNode counts the succeeded jobs of each node.
+func (t *timeline) perNode(nodes int) []int {
+	out := make([]int, nodes)
+	for _, s := range t.samples {
+		if s.ok && s.node >= 0 && s.node < nodes {
+			out[s.node]++
+		}
+	}
+	return out
+}
+
 func (t *timeline) succeeded() int {
 	n := 0
 	for _, s := range t.samples {

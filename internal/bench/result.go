@@ -49,6 +49,13 @@ type Result struct {
 	// execution to the job's end (history, download, upload, status writes).
 	DispatchMS Dist `json:"dispatch_ms"`
 	AfterMS    Dist `json:"after_ms"`
+	// HeadMS is the time from the first job's creation to the first execution
+	// start on any node; TailMS from the last execution end to the last job's end.
+	// The wall time is HeadMS, the nodes' work, and TailMS.
+	HeadMS float64 `json:"head_ms"`
+	TailMS float64 `json:"tail_ms"`
+	// JobsPerNode counts the succeeded jobs each node ran.
+	JobsPerNode []int `json:"jobs_per_node"`
 	// BusyFraction is each node's execution time over the span from its first
 	// execution's start to its last one's end, averaged over the nodes.
 	BusyFraction float64 `json:"busy_fraction"`
@@ -82,6 +89,9 @@ func (r *Result) fill(tl *timeline, busy float64) {
 	r.ExecMS = distOf(tl.execTimes())
 	total, dispatch, after := tl.overheads()
 	r.OverheadMS, r.DispatchMS, r.AfterMS = distOf(total), distOf(dispatch), distOf(after)
+	head, tail := tl.headTail()
+	r.HeadMS, r.TailMS = ms(head), ms(tail)
+	r.JobsPerNode = tl.perNode(r.Nodes)
 	r.BusyFraction = round(busy, 4)
 }
 
@@ -99,7 +109,7 @@ func round(f float64, digits int) float64 {
 // WriteTable prints results as an aligned text table.
 func WriteTable(w io.Writer, results []Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "scenario\trun\tnodes\tjobs\tok\tjob\toutput\tstore lat.\tjobs/s\tof ceiling\texec ms p50\toverhead ms mean/p50/p99\tdispatch/after ms mean\tbusy\tmemory\ttarget")
+	fmt.Fprintln(tw, "scenario\trun\tnodes\tjobs\tok\tjob\toutput\tstore lat.\tjobs/s\tof ceiling\texec ms p50\toverhead ms mean/p50/p99\tdispatch/after ms mean\thead/tail ms\tbusy\tmemory\ttarget")
 	for _, r := range results {
 		ceiling := "-"
 		if r.OfCeiling > 0 {
@@ -118,10 +128,10 @@ func WriteTable(w io.Writer, results []Result) error {
 				target += " MISSED"
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%.2f\t%s\t%.1f\t%.1f / %.1f / %.1f\t%.1f / %.1f\t%.3f\t%s\t%s\n",
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%.2f\t%s\t%.1f\t%.1f / %.1f / %.1f\t%.1f / %.1f\t%.0f / %.0f\t%.3f\t%s\t%s\n",
 			r.Scenario, r.Name, r.Nodes, r.Jobs, r.Succeeded,
 			durString(r.JobTimeMS), outputString(r.OutputBytes), durString(r.StorageLatencyMS),
-			r.JobsPerS, ceiling, r.ExecMS.P50, r.OverheadMS.Mean, r.OverheadMS.P50, r.OverheadMS.P99, r.DispatchMS.Mean, r.AfterMS.Mean,
+			r.JobsPerS, ceiling, r.ExecMS.P50, r.OverheadMS.Mean, r.OverheadMS.P50, r.OverheadMS.P99, r.DispatchMS.Mean, r.AfterMS.Mean, r.HeadMS, r.TailMS,
 			r.BusyFraction, mem, target)
 	}
 	return tw.Flush()

@@ -164,6 +164,10 @@ func TestOverheads(t *testing.T) {
 	require.ElementsMatch(t, []time.Duration{130 * time.Millisecond, 110 * time.Millisecond, 100 * time.Millisecond}, total)
 	require.ElementsMatch(t, []time.Duration{20 * time.Millisecond, 5 * time.Millisecond, 30 * time.Millisecond}, dispatch)
 	require.ElementsMatch(t, []time.Duration{110 * time.Millisecond, 105 * time.Millisecond, 70 * time.Millisecond}, after)
+	head, tail := pipe.headTail()
+	require.Equal(t, 20*time.Millisecond, head)
+	require.Equal(t, 105*time.Millisecond, tail)
+	require.Equal(t, []int{2, 1}, pipe.perNode(2))
 	require.Equal(t, 3, pipe.succeeded())
 	require.Len(t, pipe.execTimes(), 3)
 }
