@@ -82,7 +82,7 @@ var systemdUnits = []struct {
 	envFiles                map[string]string
 }{
 	{"comfyq-worker@.service", "0", "worker", map[string]string{
-		"/etc/comfyq/comfyq.env":     "comfyq.env.example",
+		"/etc/comfyq/comfyq.env":    "comfyq.env.example",
 		"/etc/comfyq/worker-%i.env": "worker-0.env.example",
 	}},
 	{"comfyq-api.service", "", "api", map[string]string{
