@@ -113,6 +113,71 @@ func measureJobs(b *testing.B, workflow []byte, want job.Status) {
 	b.ReportMetric(float64(index)/n, "index-B/job")
 	b.ReportMetric(float64(lists)/n, "list-B/job")
 	b.ReportMetric(float64(flushed["used_memory"]-before["used_memory"])/(1<<10), "fixed-KiB")
+	// Redis commands per job: enqueue, and for jobs that ran, everything the workers
+	// did (status and progress writes, asynq's dequeue, lease and completion, plus
+	// their polling while the run lasted).
+	b.ReportMetric(float64(after["total_commands_processed"]-before["total_commands_processed"])/n, "cmds/job")
+}
+
+// BenchmarkRedisIdleLoad measures the Redis commands a worker sends while there is
+// nothing to do, per node per second: polling for tasks (every --poll-interval),
+// heartbeats, and the like. It is what a fleet costs Redis when idle.
+//
+//	scripts/test.sh -run '^$' -bench RedisIdleLoad -benchtime 50x ./deploy
+func BenchmarkRedisIdleLoad(b *testing.B) {
+	for _, poll := range []time.Duration{100 * time.Millisecond, time.Second} {
+		b.Run("poll="+poll.String(), func(b *testing.B) { measureIdle(b, poll) })
+	}
+}
+
+func measureIdle(b *testing.B, poll time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	rdb, err := producer.OpenRedis(testenv.NewRedis(b))
+	require.NoError(b, err)
+	defer rdb.Close()
+	store, err := storage.Open(ctx, testenv.S3URL(b))
+	require.NoError(b, err)
+	const nodes = 4
+	var ncs []worker.NodeConfig
+	for i := range nodes {
+		_, url := comfysim.NewTestServer(b, comfysim.Options{})
+		ncs = append(ncs, worker.NodeConfig{URL: url, Name: "sim-" + strconv.Itoa(i)})
+	}
+	w, err := worker.New(worker.Config{Redis: rdb, Storage: store, Nodes: ncs, PollInterval: poll,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	require.NoError(b, err)
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(wctx, nil) }()
+	defer func() {
+		stop()
+		require.NoError(b, <-done)
+	}()
+	// Count once every node's asynq server has registered.
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	for {
+		servers, err := insp.Servers()
+		require.NoError(b, err)
+		if len(servers) >= nodes {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			b.Fatalf("%d of %d worker servers registered", len(servers), nodes)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	before := memoryInfo(b, rdb)
+	start := time.Now()
+	b.ResetTimer()
+	for range b.N {
+		time.Sleep(100 * time.Millisecond) // the idle time being measured
+	}
+	b.StopTimer()
+	after := memoryInfo(b, rdb)
+	cmds := float64(after["total_commands_processed"] - before["total_commands_processed"])
+	b.ReportMetric(cmds/time.Since(start).Seconds()/nodes, "cmds/s/node")
 }
 
 // runAll runs every queued job on four simulated nodes and waits until asynq holds no
@@ -152,9 +217,9 @@ func runAll(ctx context.Context, b *testing.B, rdb redis.UniversalClient) {
 	require.NoError(b, <-done)
 }
 
-// memoryInfo returns INFO memory's integer fields.
+// memoryInfo returns the integer fields of INFO memory and INFO stats.
 func memoryInfo(b *testing.B, rdb redis.UniversalClient) map[string]int64 {
-	info, err := rdb.Info(context.Background(), "memory").Result()
+	info, err := rdb.Info(context.Background(), "memory", "stats").Result()
 	require.NoError(b, err)
 	out := map[string]int64{}
 	for line := range strings.Lines(info) {
