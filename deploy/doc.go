@@ -17,6 +17,6 @@
 // objects, run systemd-analyze on the units, and check the compose file, the
 // Dockerfile and the example environment files against the comfyq command line: every
 // command, flag and COMFYQ_* variable they use must exist, and every shutdown grace
-// period must fit the worker's drain. BenchmarkRedisMemory measures the Redis memory a
-// job costs (docs/operations.md quotes it).
+// period must fit the worker's drain. BenchmarkRedisMemory and BenchmarkRedisIdleLoad
+// measure what a job and an idle node cost Redis (docs/operations.md quotes them).
 package deploy
