@@ -355,6 +355,7 @@ func (r *run) markRunning(ctx context.Context, at time.Time) {
 		return
 	}
 	r.started = at
+	r.lastWrite = at // the running write below carries the first progress
 	close(r.startedCh)
 	r.mu.Unlock()
 	j, err := r.w.store.Update(ctx, r.id, func(j *job.Job) error {

@@ -333,15 +333,19 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts storage.P
 
 	// Read the first part: if that is all, one PutObject stores the content
 	// and its checksum together.
-	var first bytes.Buffer
-	if opts.Size > 0 && opts.Size <= s.cfg.PartSize {
-		first.Grow(int(opts.Size))
+	// One buffer of exactly the part size (or the declared size plus one byte, to see
+	// the end): growing a bytes.Buffer would allocate twice the part.
+	n0 := s.cfg.PartSize
+	if opts.Size > 0 && opts.Size < n0 {
+		n0 = opts.Size + 1
 	}
-	_, err = io.CopyN(&first, dr, s.cfg.PartSize)
-	if err != nil && err != io.EOF {
+	buf := make([]byte, n0)
+	n, err := io.ReadFull(dr, buf)
+	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
 		return storage.Object{}, fmt.Errorf("s3: put %q: %w", key, err)
 	}
-	if err == io.EOF {
+	first := bytes.NewBuffer(buf[:n])
+	if err != nil { // the whole content is in the buffer
 		md := withSHA256(opts.Metadata, dr.SHA256())
 		out, err := s.client.PutObject(ctx, &awss3.PutObjectInput{
 			Bucket:        &s.cfg.Bucket,
@@ -366,8 +370,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts storage.P
 	}
 
 	// More to come: a multipart upload of the first part and the rest.
-	body := io.MultiReader(bytes.NewReader(first.Bytes()), dr)
-	first = bytes.Buffer{} // the manager copies the part: let it go once read
+	body := io.MultiReader(first, dr)
 	var perCall []func(*manager.Uploader)
 	if opts.Size > s.cfg.PartSize*int64(manager.MaxUploadParts) {
 		// S3 allows 10,000 parts: grow them to fit a large declared size.
