@@ -48,7 +48,8 @@ func eventsKey(id string) string { return KeyPrefix + "events:" + id }
 const indexKey = KeyPrefix + "jobs"
 
 // createScript writes a new job record atomically, honouring an idempotency key.
-// KEYS: idem key ("" for none), job key, index. ARGV: id, json, ttl seconds, score.
+// KEYS: idem key ("" for none), job key, index. ARGV: id, json, ttl seconds, score, and
+// the score below which index entries are past the retention (trimmed on the way).
 // It returns the id of the job the key already names, or the new id.
 var createScript = redis.NewScript(`
 if KEYS[1] ~= "" then
@@ -60,6 +61,7 @@ if redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3], 'NX') == false then
   return redis.error_reply('job exists')
 end
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[5])
 return ARGV[1]
 `)
 
@@ -79,7 +81,8 @@ func (s *Store) Create(ctx context.Context, j *Job, idempotencyKey string) (*Job
 	}
 	ttl := strconv.FormatInt(int64(s.retention/time.Second), 10)
 	score := strconv.FormatInt(j.CreatedAt.UnixMilli(), 10)
-	got, err := createScript.Run(ctx, s.rdb, []string{ik, jobKey(j.ID), indexKey}, j.ID, data, ttl, score).Text()
+	cutoff := strconv.FormatInt(j.CreatedAt.Add(-s.retention).UnixMilli(), 10)
+	got, err := createScript.Run(ctx, s.rdb, []string{ik, jobKey(j.ID), indexKey}, j.ID, data, ttl, score, cutoff).Text()
 	if err != nil {
 		return nil, false, fmt.Errorf("job: create %s: %w", j.ID, err)
 	}

@@ -203,3 +203,19 @@ func TestSpecNormalize(t *testing.T) {
 		require.ErrorIs(t, err, job.ErrInvalidSpec, name)
 	}
 }
+
+func TestStoreIndexTrimmedPastRetention(t *testing.T) {
+	t.Parallel()
+	s, rdb := setup(t)
+	ctx := context.Background()
+	old := newJob(t)
+	old.CreatedAt = time.Now().UTC().Add(-10 * 24 * time.Hour)
+	_, _, err := s.Create(ctx, old, "")
+	require.NoError(t, err)
+	fresh := newJob(t)
+	_, _, err = s.Create(ctx, fresh, "")
+	require.NoError(t, err)
+	members, err := rdb.ZRange(ctx, job.KeyPrefix+"jobs", 0, -1).Result()
+	require.NoError(t, err)
+	require.Equal(t, []string{fresh.ID}, members, "index entries past the retention are trimmed on create")
+}

@@ -49,6 +49,14 @@ const maxLostResubmits = 3
 func (n *node) handle(ctx context.Context, t *asynq.Task) error {
 	p, err := job.DecodePayload(t.Payload())
 	if err != nil {
+		var v struct {
+			V int `json:"v"`
+		}
+		if json.Unmarshal(t.Payload(), &v) == nil && v.V > job.PayloadVersion {
+			// Written by a newer producer (a rolling upgrade): leave it to a newer worker.
+			n.log.Warn("task payload is newer than this worker understands: handing it back; upgrade the worker", "err", err)
+			return fmt.Errorf("%w: %w", errHandBack, err)
+		}
 		n.log.Error("dropping a task whose payload cannot be read", "err", err)
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}

@@ -41,7 +41,7 @@ func New(cfg Config) (*Worker, error) {
 	}
 	w := &Worker{
 		cfg:      cfg,
-		store:    job.NewStore(cfg.Redis, job.StoreConfig{}),
+		store:    job.NewStore(cfg.Redis, job.StoreConfig{Retention: cfg.Retention}),
 		log:      cfg.Logger,
 		draining: make(chan struct{}),
 	}
