@@ -76,7 +76,9 @@ func TestRedisRestart(t *testing.T) {
 	c.redis.Restart()
 	wg.Wait()
 
-	js := c.waitTerminal(2 * time.Minute)
+	// A task whose end could not be recorded waits for asynq's recoverer: up to two of
+	// its one-minute ticks.
+	js := c.waitTerminal(3 * time.Minute)
 	s := c.verify(js, expect{movedKnown: knownMoved})
 	c.report(s, fmt.Sprintf("down_for=3s running_at_stop=%d queued_at_stop=%d producer_retries=%d",
 		len(at[job.StatusRunning])+len(at[job.StatusUploading]), len(at[job.StatusQueued]), failures[0]+failures[1]))

@@ -13,6 +13,10 @@
 // Each case logs one SUMMARY line (go test -v shows them). The load and scale test
 // (load_test.go) measures throughput, Redis memory per job and the status endpoint.
 //
+// A case may declare a known issue (see knownMoved): what it allows is logged as
+// "KNOWN ISSUE" instead of failing; COMFYQ_FAULTS_STRICT=1 makes it fail, to check a
+// fix.
+//
 // The suite runs in the normal go test ./... (scripts/test.sh provides Redis and S3);
 // it takes a couple of minutes, most of it the SIGKILL case waiting for asynq's lease
 // recovery.
@@ -409,9 +413,9 @@ type expect struct {
 }
 
 // knownMoved is the known issue of a task that another node's server takes over.
-const knownMoved = "a task taken over after a worker died may land on another node's asynq server, " +
-	"which looks for the prompt only on its own node (worker/handler.go runPrompt: r.n.comfy.Locate, " +
-	"not the node in the job record) and submits it again there"
+const knownMoved = "a task taken over by asynq's recoverer (its worker died, or could not record the end " +
+	"while Redis was down) may land on another node's asynq server, which looks for the prompt only on its " +
+	"own node (worker/handler.go runPrompt: r.n.comfy.Locate, not the node in the job record) and submits it again there"
 
 // summary is what a case did, for its SUMMARY line.
 type summary struct {
