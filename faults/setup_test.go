@@ -209,12 +209,24 @@ type workerProcess struct {
 	done chan struct{}
 }
 
+// binDir holds the comfyq binary built for the worker processes; TestMain removes it.
+var binDir string
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
 // buildComfyq builds the comfyq binary once for the whole test binary.
 var buildComfyq = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "comfyq-faults-bin")
 	if err != nil {
 		return "", err
 	}
+	binDir = dir
 	bin := filepath.Join(dir, "comfyq")
 	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, "../cmd/comfyq")
 	out, err := cmd.CombinedOutput()
