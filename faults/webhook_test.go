@@ -81,7 +81,7 @@ func TestWebhookReceiverDown(t *testing.T) {
 	c := newCluster(t, clusterOpts{nodes: 1, sim: comfysim.Options{StepDelay: 10 * time.Millisecond}})
 	secret, _, err := webhook.NewSecret()
 	require.NoError(t, err)
-	retry := webhook.RetryPolicy{Horizon: 2 * time.Minute, BaseDelay: 100 * time.Millisecond, MaxDelay: time.Second}
+	retry := webhook.RetryPolicy{Horizon: 15 * time.Minute, BaseDelay: 100 * time.Millisecond, MaxDelay: time.Second}
 	disp, err := webhook.NewDispatcher(webhook.DispatcherConfig{Redis: c.rdb, Retry: retry, Logger: testLogger(t)})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -114,7 +114,7 @@ func TestWebhookReceiverDown(t *testing.T) {
 	refused := len(recv.requests())
 	recv.setOK(true)
 	s := c.verify(js, expect{})
-	waitFor(t, 60*time.Second, "every job's started and succeeded webhooks to be delivered", func() bool {
+	waitFor(t, 3*time.Minute, "every job's started and succeeded webhooks to be delivered", func() bool {
 		got := map[string]int{}
 		for _, r := range recv.requests() {
 			if r.status < 300 {

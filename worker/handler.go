@@ -18,13 +18,17 @@ import (
 
 // run is one attempt of one job on one node.
 type run struct {
-	n       *node
-	w       *Worker
-	p       *job.Payload
-	id      string
-	attempt int
-	last    bool // the job's last attempt
-	log     *slog.Logger
+	n *node
+	// c is the ComfyUI node this attempt runs on: n's, or the node an earlier attempt
+	// of the job left its prompt on (a task taken over by another node's server).
+	c                 *comfy.Client
+	nodeURL, nodeName string
+	w                 *Worker
+	p                 *job.Payload
+	id                string
+	attempt           int
+	last              bool // the job's last attempt
+	log               *slog.Logger
 
 	mu          sync.Mutex
 	started     time.Time // execution_start seen
@@ -65,7 +69,8 @@ func (n *node) handle(ctx context.Context, t *asynq.Task) error {
 	defer inFlight.Dec()
 	retried, _ := asynq.GetRetryCount(ctx)
 	r := &run{
-		n: n, w: n.w, p: p, id: p.JobID, attempt: retried + 1,
+		n: n, c: n.comfy, nodeURL: n.cfg.URL, nodeName: n.cfg.Name,
+		w: n.w, p: p, id: p.JobID, attempt: retried + 1,
 		log:       n.log.With("job_id", p.JobID),
 		startedCh: make(chan struct{}),
 	}
@@ -88,10 +93,15 @@ func (r *run) execute(ctx context.Context) error {
 		return nil
 	}
 	r.last = r.attempt >= j.MaxAttempts
+	if j.Node != "" && j.Node != r.n.cfg.URL {
+		if done := r.followElsewhere(ctx, j.Node, j.NodeName); done != nil {
+			defer done()
+		}
+	}
 	if _, err := store.Update(ctx, r.id, func(j *job.Job) error {
 		j.Attempt = r.attempt
-		j.Node = r.n.cfg.URL
-		j.NodeName = r.n.cfg.Name
+		j.Node = r.nodeURL
+		j.NodeName = r.nodeName
 		j.Status = job.StatusQueued
 		j.Progress = nil
 		return nil
@@ -115,10 +125,44 @@ func (r *run) execute(ctx context.Context) error {
 	return r.succeed(ctx, outputs, uploadMS)
 }
 
+// followElsewhere handles a task taken over from another node (its worker died): when
+// the prompt is still queued, running or finished on the node an earlier attempt used,
+// this attempt follows and collects it there instead of running it again here. It
+// returns a function releasing a client it had to open, or nil.
+func (r *run) followElsewhere(ctx context.Context, url, name string) func() {
+	var c *comfy.Client
+	var release func()
+	for _, other := range r.w.nodes {
+		if other.cfg.URL == url {
+			c = other.comfy
+		}
+	}
+	if c == nil {
+		nc, err := comfy.New(comfy.Config{BaseURL: url, Logger: r.log})
+		if err != nil {
+			return nil
+		}
+		c, release = nc, func() { nc.Close() }
+	}
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	loc, entry, err := c.Locate(lctx, r.id)
+	cancel()
+	switch {
+	case err != nil, loc == comfy.PromptAbsent, loc == comfy.PromptDone && (entry == nil || !entry.Succeeded()):
+		if release != nil {
+			release()
+		}
+		return nil
+	}
+	r.log.Info("the prompt is on the node of an earlier attempt: following it there", "prompt_node", url, "where", loc)
+	r.c, r.nodeURL, r.nodeName = c, url, name
+	return release
+}
+
 // runPrompt gets the prompt to a finished, successful history entry: it re-attaches to
 // a prompt the node already has, collects one that finished, or submits it.
 func (r *run) runPrompt(ctx context.Context) (*comfy.HistoryEntry, error) {
-	c := r.n.comfy
+	c := r.c
 	for lost := 0; ; lost++ {
 		loc, entry, err := c.Locate(ctx, r.id)
 		if err != nil {
@@ -167,7 +211,7 @@ func (r *run) follow(ctx context.Context, submit bool) (*comfy.HistoryEntry, err
 	onNode := make(chan struct{}) // closed once the prompt is known to be on the node
 	go r.watch(ctx, fctx, cancel, done, onNode)
 
-	c := r.n.comfy
+	c := r.c
 	opts := comfy.FollowOptions{StallTimeout: r.w.cfg.StallTimeout, OnEvent: r.onEvent}
 	var entry *comfy.HistoryEntry
 	var err error
@@ -236,7 +280,7 @@ func (r *run) watch(ctx, fctx context.Context, cancel context.CancelCauseFunc, d
 				poll.Stop()
 				continue
 			}
-			if loc, _, err := r.n.comfy.Locate(fctx, r.id); err == nil && (loc == comfy.PromptRunning || loc == comfy.PromptDone) {
+			if loc, _, err := r.c.Locate(fctx, r.id); err == nil && (loc == comfy.PromptRunning || loc == comfy.PromptDone) {
 				r.markRunning(ctx, time.Now())
 			}
 		case <-startedCh:
@@ -273,7 +317,7 @@ func (r *run) takeBack(ctx context.Context) bool {
 	if started {
 		return false
 	}
-	c := r.n.comfy
+	c := r.c
 	if err := c.DeleteFromQueue(ctx, r.id); err != nil {
 		return false
 	}
@@ -389,7 +433,7 @@ func (r *run) notify(ctx context.Context, event string, j *job.Job) {
 // fail records an attempt's error and tells asynq whether to retry.
 func (r *run) fail(ctx context.Context, err error) error {
 	wctx := context.WithoutCancel(ctx)
-	c := r.n.comfy
+	c := r.c
 	switch {
 	case errors.Is(err, errCanceled):
 		r.stopPrompt(wctx)
@@ -431,7 +475,7 @@ func (r *run) fail(ctx context.Context, err error) error {
 // stopPrompt removes the job's prompt from the node: from its queue if pending, by an
 // interrupt aimed at this prompt only if running.
 func (r *run) stopPrompt(ctx context.Context) {
-	c := r.n.comfy
+	c := r.c
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := c.DeleteFromQueue(ctx, r.id); err != nil {

@@ -29,7 +29,7 @@ func (r *run) uploadInputs(ctx context.Context, wf comfy.Workflow) error {
 		if err != nil {
 			return &job.Error{Code: job.CodeInvalidWorkflow, Message: fmt.Sprintf("input %s: %v", target, err)}
 		}
-		ref, err := r.n.comfy.UploadImage(ctx, comfy.UploadRequest{
+		ref, err := r.c.UploadImage(ctx, comfy.UploadRequest{
 			Name:      "comfyq_" + r.id + "_" + name,
 			Body:      body,
 			Overwrite: true,

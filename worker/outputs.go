@@ -85,7 +85,7 @@ func (r *run) upload(ctx context.Context, nodeID string, f comfy.OutputFile, use
 }
 
 func (r *run) copyOnce(ctx context.Context, nodeID string, f comfy.OutputFile, key string) (job.Output, error) {
-	file, err := r.n.comfy.View(ctx, f.FileRef, nil)
+	file, err := r.c.View(ctx, f.FileRef, nil)
 	if err != nil {
 		return job.Output{}, fmt.Errorf("read from the node: %w", err)
 	}
