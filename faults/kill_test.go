@@ -18,8 +18,10 @@ import (
 // finished) and collects it instead of running it again. Every job succeeds and no
 // prompt runs twice on its node.
 //
-// Known issue (knownMoved): a taken-over task may be served by another node's asynq
-// server, which does not look for the prompt where it ran and runs it again.
+// A taken-over task may be served by another node's asynq server; the worker then
+// follows the prompt on the node of the earlier attempt (worker/handler.go
+// followElsewhere). The knownMoved allowance stays as a logged guard outside
+// COMFYQ_FAULTS_STRICT.
 func TestWorkerKilledMidExecutionAndUpload(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, clusterOpts{nodes: 3, sim: comfysim.Options{StepDelay: 25 * time.Millisecond}})

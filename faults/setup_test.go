@@ -427,7 +427,7 @@ type expect struct {
 // knownMoved is the known issue of a task that another node's server takes over.
 const knownMoved = "a task taken over by asynq's recoverer (its worker died, or could not record the end " +
 	"while Redis was down) may land on another node's asynq server, which looks for the prompt only on its " +
-	"own node (worker/handler.go runPrompt: r.n.comfy.Locate, not the node in the job record) and submits it again there"
+	"own node unless the earlier attempt's node (the job record) still has it (worker/handler.go followElsewhere)"
 
 // summary is what a case did, for its SUMMARY line.
 type summary struct {

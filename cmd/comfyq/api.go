@@ -112,13 +112,7 @@ func apiFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		webhooksDone := make(chan error, 1)
-		go func() { webhooksDone <- runWebhooks(ctx) }()
-		err = srv.Run(ctx, *listen)
-		if werr := <-webhooksDone; err == nil {
-			err = werr
-		}
-		return err
+		return withWebhooks(ctx, runWebhooks, func() error { return srv.Run(ctx, *listen) })
 	}
 }
 

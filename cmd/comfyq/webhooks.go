@@ -91,3 +91,15 @@ type secretFlag struct{ value string }
 
 func (s *secretFlag) String() string     { return "" }
 func (s *secretFlag) Set(v string) error { s.value = v; return nil }
+
+// withWebhooks runs the webhook delivery server beside run, until both end (the server
+// ends with ctx), and returns run's error, else the server's.
+func withWebhooks(ctx context.Context, runWebhooks func(context.Context) error, run func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- runWebhooks(ctx) }()
+	err := run()
+	if werr := <-done; err == nil {
+		err = werr
+	}
+	return err
+}

@@ -141,13 +141,7 @@ func workerFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) erro
 			defer stop()
 		}
 		log.Info("worker starting", "nodes", len(ncs), "queues", *queues, "depth", *depth, "storage", store.String())
-		webhooksDone := make(chan error, 1)
-		go func() { webhooksDone <- runWebhooks(ctx) }()
-		err = w.Run(ctx, secondSignal(ctx))
-		if werr := <-webhooksDone; err == nil {
-			err = werr
-		}
-		return err
+		return withWebhooks(ctx, runWebhooks, func() error { return w.Run(ctx, secondSignal(ctx)) })
 	}
 }
 
