@@ -21,6 +21,7 @@ import (
 	"github.com/comfyq/comfyq/api"
 	"github.com/comfyq/comfyq/comfy"
 	"github.com/comfyq/comfyq/comfy/comfysim"
+	"github.com/comfyq/comfyq/comfy/comfysim/simtest"
 	"github.com/comfyq/comfyq/internal/testenv"
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/producer"
@@ -133,7 +134,7 @@ func startWorker(t testing.TB, b *bundle, simOpts comfysim.Options) {
 	if simOpts.Models == nil {
 		simOpts.Models = []string{simModel, "sim-v1-5.safetensors"}
 	}
-	_, simURL := comfysim.NewTestServer(t, simOpts)
+	_, simURL := simtest.NewServer(t, simOpts)
 	w, err := worker.New(worker.Config{
 		Redis:          b.rdb,
 		Storage:        b.store,

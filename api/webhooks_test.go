@@ -14,6 +14,7 @@ import (
 
 	"github.com/comfyq/comfyq/api"
 	"github.com/comfyq/comfyq/comfy/comfysim"
+	"github.com/comfyq/comfyq/comfy/comfysim/simtest"
 	"github.com/comfyq/comfyq/internal/netguard"
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/webhook"
@@ -85,7 +86,7 @@ func TestWebhooksThroughTheAPI(t *testing.T) {
 	// Stop the deliverer before its Redis client closes (asynq panics otherwise).
 	t.Cleanup(func() { cancel(); <-delivererDone })
 
-	_, simURL := comfysim.NewTestServer(t, comfysim.Options{})
+	_, simURL := simtest.NewServer(t, comfysim.Options{})
 	w, err := worker.New(worker.Config{Redis: b.rdb, Storage: b.store, Nodes: []worker.NodeConfig{{URL: simURL, Name: "sim"}},
 		HealthInterval: 100 * time.Millisecond, Notifier: disp, Logger: testLogger()})
 	require.NoError(t, err)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/comfyq/comfyq/comfy"
 	"github.com/comfyq/comfyq/comfy/comfysim"
+	"github.com/comfyq/comfyq/comfy/comfysim/simtest"
 )
 
 // TestConformance runs one set of protocol tests against the simulator, always, and
@@ -28,7 +29,7 @@ import (
 func TestConformance(t *testing.T) {
 	t.Run("comfysim", func(t *testing.T) {
 		t.Parallel()
-		_, base := comfysim.NewTestServer(t, comfysim.Options{})
+		_, base := simtest.NewServer(t, comfysim.Options{})
 		runConformance(t, base)
 	})
 	t.Run("comfyui", func(t *testing.T) {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/comfyq/comfyq/comfy"
 	"github.com/comfyq/comfyq/comfy/comfysim"
+	"github.com/comfyq/comfyq/comfy/comfysim/simtest"
 )
 
 // bundle is what a simulator-backed test needs (river's setup pattern).
@@ -35,7 +36,7 @@ type bundle struct {
 
 func setup(t *testing.T, opts comfysim.Options, mod ...func(*comfy.Config)) *bundle {
 	t.Helper()
-	sim, base := comfysim.NewTestServer(t, opts)
+	sim, base := simtest.NewServer(t, opts)
 	return &bundle{sim: sim, url: base, client: newClient(t, base, mod...)}
 }
 
@@ -701,7 +702,7 @@ func TestSimBinaryPreviews(t *testing.T) {
 // the WebSocket are reached under the prefix, with the header.
 func TestSimBehindReverseProxyWithPrefixAndHeader(t *testing.T) {
 	t.Parallel()
-	sim, base := comfysim.NewTestServer(t, comfysim.Options{})
+	sim, base := simtest.NewServer(t, comfysim.Options{})
 	_ = sim
 	target, err := url.Parse(base)
 	require.NoError(t, err)

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/comfyq/comfyq/comfy/comfysim"
+	"github.com/comfyq/comfyq/comfy/comfysim/simtest"
 	"github.com/comfyq/comfyq/internal/testenv"
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/producer"
@@ -141,7 +142,7 @@ func measureIdle(b *testing.B, poll time.Duration) {
 	const nodes = 4
 	var ncs []worker.NodeConfig
 	for i := range nodes {
-		_, url := comfysim.NewTestServer(b, comfysim.Options{})
+		_, url := simtest.NewServer(b, comfysim.Options{})
 		ncs = append(ncs, worker.NodeConfig{URL: url, Name: "sim-" + strconv.Itoa(i)})
 	}
 	w, err := worker.New(worker.Config{Redis: rdb, Storage: store, Nodes: ncs, PollInterval: poll,
@@ -188,7 +189,7 @@ func runAll(ctx context.Context, b *testing.B, rdb redis.UniversalClient) {
 	sim := comfysim.Options{Models: []string{"v2-1_768-ema-pruned.ckpt"}}
 	var nodes []worker.NodeConfig
 	for i := range 4 {
-		_, url := comfysim.NewTestServer(b, sim)
+		_, url := simtest.NewServer(b, sim)
 		nodes = append(nodes, worker.NodeConfig{URL: url, Name: "sim-" + strconv.Itoa(i)})
 	}
 	w, err := worker.New(worker.Config{

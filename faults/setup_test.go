@@ -51,6 +51,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/comfyq/comfyq/comfy/comfysim"
+	"github.com/comfyq/comfyq/comfy/comfysim/simtest"
 	"github.com/comfyq/comfyq/internal/faultproxy"
 	"github.com/comfyq/comfyq/internal/testenv"
 	"github.com/comfyq/comfyq/job"
@@ -122,7 +123,7 @@ func newCluster(t *testing.T, o clusterOpts) *cluster {
 		o.nodes = 1
 	}
 	for i := range o.nodes {
-		sim, u := comfysim.NewTestServer(t, o.sim)
+		sim, u := simtest.NewServer(t, o.sim)
 		c.nodes = append(c.nodes, &simNode{name: fmt.Sprintf("gpu-%d", i+1), sim: sim, url: u})
 	}
 	return c

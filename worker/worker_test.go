@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/comfyq/comfyq/comfy/comfysim"
+	"github.com/comfyq/comfyq/comfy/comfysim/simtest"
 	"github.com/comfyq/comfyq/internal/testenv"
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/producer"
@@ -60,7 +61,7 @@ func setup(t *testing.T, o setupOpts) *bundle {
 	t.Cleanup(func() { rdb.Close() })
 	store, err := storage.Open(ctx, testenv.S3URL(t))
 	require.NoError(t, err)
-	sim, simURL := comfysim.NewTestServer(t, o.sim)
+	sim, simURL := simtest.NewServer(t, o.sim)
 	p, err := producer.New(producer.Config{Redis: rdb})
 	require.NoError(t, err)
 	b := &bundle{ctx: ctx, redisURL: redisURL, rdb: rdb, producer: p, store: store, sim: sim, simURL: simURL, stop: func() {}}

@@ -8,7 +8,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/comfyq/comfyq/internal/bench"
+	"github.com/comfyq/comfyq/cmd/comfyq/internal/bench"
 )
 
 func init() {

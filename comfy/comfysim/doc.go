@@ -23,7 +23,7 @@
 //
 // # Starting one
 //
-//	sim, base := comfysim.NewTestServer(t, comfysim.Options{StepDelay: 5 * time.Millisecond})
+//	sim, base := simtest.NewServer(t, comfysim.Options{StepDelay: 5 * time.Millisecond}) // package comfysim/simtest
 //	// POST base+"/prompt", dial base+"/ws?clientId=…", …
 //
 // or, outside tests, New and any http.Server:

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/comfyq/comfyq/comfy/comfysim"
+	"github.com/comfyq/comfyq/comfy/comfysim/simtest"
 )
 
 // waitTimeout bounds every wait on the simulator; it is a deadline for
@@ -28,7 +29,7 @@ type bundle struct {
 
 func setup(t *testing.T, opts comfysim.Options) *bundle {
 	t.Helper()
-	s, base := comfysim.NewTestServer(t, opts)
+	s, base := simtest.NewServer(t, opts)
 	return &bundle{sim: s, base: base}
 }
 

@@ -19,7 +19,6 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/comfyq/comfyq/internal/faultproxy"
 	"github.com/comfyq/comfyq/producer"
 	"github.com/comfyq/comfyq/storage"
 	_ "github.com/comfyq/comfyq/storage/file" // file:// storage URLs
@@ -107,7 +106,7 @@ type env struct {
 	s3      storage.Store // the given S3 store, if any
 	s3URL   string
 
-	proxy    *faultproxy.Proxy // in front of the S3 endpoint
+	proxy    *latencyProxy // in front of the S3 endpoint
 	proxySrv *http.Server
 	s3Proxy  storage.Store // the S3 store reached through proxy
 }
@@ -178,7 +177,7 @@ func (e *env) startProxy(ctx context.Context) error {
 	if endpoint == "" {
 		return errors.New("bench: an S3 storage URL needs endpoint=http://host:port (the benchmark adds latency with a proxy in front of it)")
 	}
-	if e.proxy, err = faultproxy.New(endpoint); err != nil {
+	if e.proxy, err = newLatencyProxy(endpoint); err != nil {
 		return fmt.Errorf("bench: proxy: %w", err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

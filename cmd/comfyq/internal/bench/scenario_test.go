@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/comfyq/comfyq/comfy/comfysim"
+	"github.com/comfyq/comfyq/comfy/comfysim/simtest"
 	"github.com/comfyq/comfyq/internal/testenv"
 	"github.com/comfyq/comfyq/storage"
 )
@@ -104,7 +105,7 @@ func TestS3BehindLatencyProxy(t *testing.T) {
 
 func TestNaiveClientSavesWhatTheNodeServes(t *testing.T) {
 	t.Parallel()
-	_, base := comfysim.NewTestServer(t, comfysim.Options{})
+	_, base := simtest.NewServer(t, comfysim.Options{})
 	store, err := storage.Open(t.Context(), (&url.URL{Scheme: "file", Path: t.TempDir()}).String())
 	require.NoError(t, err)
 	c := &NaiveClient{BaseURL: base, Store: WithLatency(store, time.Millisecond)}

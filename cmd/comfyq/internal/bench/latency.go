@@ -2,7 +2,12 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/comfyq/comfyq/storage"
@@ -79,4 +84,49 @@ func (l *LatencyStore) Ping(ctx context.Context) error {
 // String names the wrapped store and the latency.
 func (l *LatencyStore) String() string {
 	return l.Store.String() + " (+" + l.Latency.String() + " per request)"
+}
+
+// latencyProxy is a reverse proxy that waits before forwarding each request, put in
+// front of an S3 endpoint so that a real S3 client sees a remote store's round trips.
+// Requests keep their Host header, so SigV4 signatures stay valid. (The fault proxy of
+// the tests does more, but it is test machinery and stays out of the binary.)
+type latencyProxy struct {
+	rp       *httputil.ReverseProxy
+	latency  atomic.Int64 // nanoseconds
+	requests atomic.Int64
+}
+
+func newLatencyProxy(target string) (*latencyProxy, error) {
+	u, err := url.Parse(target)
+	if err != nil {
+		return nil, err
+	}
+	if u.Scheme == "" || u.Host == "" {
+		return nil, fmt.Errorf("endpoint %q: want http://host:port", target)
+	}
+	rp := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(u)
+		r.Out.Host = r.In.Host
+	}}
+	return &latencyProxy{rp: rp}, nil
+}
+
+// SetLatency sets the wait before each forwarded request.
+func (p *latencyProxy) SetLatency(d time.Duration) { p.latency.Store(int64(d)) }
+
+// Requests returns how many requests reached the proxy.
+func (p *latencyProxy) Requests() int64 { return p.requests.Load() }
+
+func (p *latencyProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.requests.Add(1)
+	if d := time.Duration(p.latency.Load()); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+	p.rp.ServeHTTP(w, r)
 }
