@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -23,6 +22,7 @@ import (
 	"github.com/comfyq/comfyq/comfy"
 	"github.com/comfyq/comfyq/comfy/comfysim"
 	"github.com/comfyq/comfyq/internal/netguard"
+	"github.com/comfyq/comfyq/internal/redisproc"
 	"github.com/comfyq/comfyq/producer"
 	"github.com/comfyq/comfyq/storage"
 	"github.com/comfyq/comfyq/template"
@@ -242,44 +242,18 @@ func (d *devEnv) redis(ctx context.Context, url, dir string) (redis.UniversalCli
 		}
 		return rdb, url, nil
 	}
-	if path, err := exec.LookPath("redis-server"); err == nil {
-		port, err := freePort()
+	if _, err := redisproc.Binary(); err == nil {
+		rs, err := redisproc.Start(ctx, redisproc.Options{Dir: filepath.Join(dir, "redis"), AppendOnly: true})
 		if err != nil {
 			return nil, "", err
 		}
-		rdir := filepath.Join(dir, "redis")
-		if err := os.MkdirAll(rdir, 0o755); err != nil {
-			return nil, "", err
-		}
-		cmd := exec.Command(path, "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", rdir,
-			"--appendonly", "yes", "--save", "", "--logfile", filepath.Join(rdir, "redis.log"))
-		if err := cmd.Start(); err != nil {
-			return nil, "", fmt.Errorf("start redis-server: %w", err)
-		}
-		d.cleanup = append(d.cleanup, func() {
-			cmd.Process.Signal(os.Interrupt)
-			done := make(chan struct{})
-			go func() { cmd.Wait(); close(done) }()
-			select {
-			case <-done:
-			case <-time.After(5 * time.Second):
-				cmd.Process.Kill()
-			}
-		})
-		u := fmt.Sprintf("redis://127.0.0.1:%d/0", port)
-		rdb, err := producer.OpenRedis(u)
+		d.cleanup = append(d.cleanup, func() { rs.Stop() })
+		rdb, err := producer.OpenRedis(rs.URL())
 		if err != nil {
 			return nil, "", err
 		}
 		d.cleanup = append(d.cleanup, func() { rdb.Close() })
-		deadline := time.Now().Add(10 * time.Second)
-		for rdb.Ping(ctx).Err() != nil {
-			if time.Now().After(deadline) {
-				return nil, "", fmt.Errorf("redis-server did not answer on %s; see %s", u, filepath.Join(rdir, "redis.log"))
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		return rdb, u + " (redis-server started by comfyq dev, data in " + rdir + ")", nil
+		return rdb, rs.URL() + " (redis-server started by comfyq dev, data in " + rs.Dir() + ")", nil
 	}
 	mr := miniredis.NewMiniRedis()
 	if err := mr.Start(); err != nil {
@@ -313,15 +287,6 @@ func (d *devEnv) sim(i int, stepDelay time.Duration) (string, error) {
 		s.Close()
 	})
 	return "http://" + ln.Addr().String(), nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func waitReady(ctx context.Context, url string) error {

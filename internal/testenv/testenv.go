@@ -40,12 +40,13 @@ package testenv
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"net"
 	"net/url"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/comfyq/comfyq/internal/redisproc"
 )
 
 // Environment variables read by this package.
@@ -65,12 +66,11 @@ const (
 // on it retry with a new port if the bind fails, as StartRedis does.
 func FreePort(tb testing.TB) int {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := redisproc.FreePort()
 	if err != nil {
-		tb.Fatalf("testenv: find a free port: %v", err)
+		tb.Fatalf("testenv: %v", err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // S3URL returns a storage URL for the S3 service named by COMFYQ_TEST_S3_URL,

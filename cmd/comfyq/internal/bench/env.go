@@ -19,6 +19,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/comfyq/comfyq/internal/redisproc"
 	"github.com/comfyq/comfyq/producer"
 	"github.com/comfyq/comfyq/storage"
 	_ "github.com/comfyq/comfyq/storage/file" // file:// storage URLs
@@ -94,7 +95,7 @@ type env struct {
 	log *slog.Logger
 
 	redisURL string
-	redisSrv *RedisServer
+	redisSrv *redisproc.Server
 	rdb      redis.UniversalClient
 	producer *producer.Client
 	insp     *asynq.Inspector
@@ -121,7 +122,7 @@ func newEnv(ctx context.Context, cfg Config) (_ *env, err error) {
 	e.redisURL = cfg.RedisURL
 	if e.redisURL == "" {
 		e.log.Info("starting redis-server")
-		if e.redisSrv, err = StartRedis(ctx, cfg.Dir); err != nil {
+		if e.redisSrv, err = startRedis(ctx, cfg.Dir); err != nil {
 			return nil, err
 		}
 		e.redisURL = e.redisSrv.URL()
@@ -228,10 +229,29 @@ func (e *env) close() {
 	}
 	if e.redisSrv != nil {
 		_ = e.redisSrv.Close()
+		_ = os.RemoveAll(e.redisSrv.Dir())
 	}
 	if e.tmpDir != "" {
 		_ = os.RemoveAll(e.tmpDir)
 	}
+}
+
+// startRedis starts a redis-server for one run, with its files in a new directory
+// under dir (default: the system's temporary directory).
+func startRedis(ctx context.Context, dir string) (*redisproc.Server, error) {
+	if _, err := redisproc.Binary(); err != nil {
+		return nil, fmt.Errorf("bench: %w, or give a Redis URL", err)
+	}
+	work, err := os.MkdirTemp(dir, "comfyq-bench-redis-")
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	s, err := redisproc.Start(ctx, redisproc.Options{Dir: work})
+	if err != nil {
+		_ = os.RemoveAll(work)
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	return s, nil
 }
 
 // newQueue returns a queue name of its own for one run.

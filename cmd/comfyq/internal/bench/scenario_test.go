@@ -183,18 +183,6 @@ func TestDist(t *testing.T) {
 	require.Equal(t, Dist{}, distOf(nil))
 }
 
-func TestStartRedis(t *testing.T) {
-	t.Parallel()
-	s, err := StartRedis(t.Context(), t.TempDir())
-	require.NoError(t, err)
-	u, err := url.Parse(s.URL())
-	require.NoError(t, err)
-	require.True(t, pingRedis(u.Host))
-	require.NoError(t, s.Close())
-	require.NoError(t, s.Close(), "closing twice is safe")
-	require.False(t, pingRedis(u.Host))
-}
-
 func TestProcStatus(t *testing.T) {
 	t.Parallel()
 	m, err := procStatus(os.Getpid(), "VmHWM", "VmRSS")

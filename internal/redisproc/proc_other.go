@@ -1,9 +1,9 @@
 //go:build !linux
 
-package testenv
+package redisproc
 
 import "syscall"
 
-// sysProcAttr: other systems have no parent-death signal; t.Cleanup stops the
+// sysProcAttr: other systems have no parent-death signal; Stop and Close stop the
 // servers.
 func sysProcAttr() *syscall.SysProcAttr { return nil }
