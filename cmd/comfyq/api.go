@@ -3,10 +3,11 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/urfave/cli/v3"
 
 	"github.com/comfyq/comfyq/api"
 	"github.com/comfyq/comfyq/comfy"
@@ -17,12 +18,13 @@ import (
 	_ "github.com/comfyq/comfyq/storage/s3"
 )
 
-func init() {
-	register(&command{
-		name:    "api",
-		summary: "serve the HTTP API (jobs, templates, SSE, OpenAPI, dashboard, metrics)",
-		usage:   "--redis URL --storage URL [--listen 127.0.0.1:8080] [--api-keys KEY] [--admin-keys KEY] [--no-auth] …",
-		help: `Serves the comfyq HTTP API: POST /v1/jobs, GET /v1/jobs/{id} (and its Server-Sent
+func apiCommand(b base) *cli.Command {
+	o := &apiOptions{base: b}
+	return &cli.Command{
+		Name:      "api",
+		Usage:     "serve the HTTP API (jobs, templates, SSE, OpenAPI, dashboard, metrics)",
+		ArgsUsage: "--redis URL --storage URL [--listen 127.0.0.1:8080] [--api-keys KEY] [--admin-keys KEY] [--no-auth] …",
+		Description: `Serves the comfyq HTTP API: POST /v1/jobs, GET /v1/jobs/{id} (and its Server-Sent
 Events at /events), templates at /v1/templates, /openapi.json and a reference page at
 /docs, the asynqmon dashboard at /monitoring/ (admin key; read-only unless
 --monitoring-writable), /metrics, /healthz and /readyz.
@@ -37,83 +39,106 @@ as password). Keys are at least 16 characters (openssl rand -hex 24). The server
 refuses to start without keys unless --no-auth is given.
 
 --object-info (a saved object_info JSON file, or a ComfyUI node's URL) lets the API
-convert UI-format workflows ("Save" in ComfyUI) and type template parameters.`,
-		flags: apiFlags,
-	})
+convert UI-format workflows ("Save" in ComfyUI) and type template parameters.
+
+Example:
+
+  comfyq api --redis redis://127.0.0.1:6379/0 --storage s3://outputs/comfy?region=eu-west-1 \
+    --api-keys "$(openssl rand -hex 24)" --admin-keys "$ADMIN_KEY" --object-info http://gpu-1:8188`,
+		Flags: flagList([]cli.Flag{
+			stringFlag(&o.RedisURL, "redis", "COMFYQ_REDIS_URL", "", "Redis URL (redis://, rediss://, redis-sentinel://)"),
+			stringFlag(&o.StorageURL, "storage", "COMFYQ_STORAGE_URL", "", "output storage: s3://bucket/prefix?endpoint=…&region=…&path_style=true or file:///dir"),
+			stringFlag(&o.Listen, "listen", "COMFYQ_LISTEN", "127.0.0.1:8080", "address to listen on (0.0.0.0:PORT exposes the API on every interface)"),
+			listFlag(&o.APIKeys, "api-keys", "COMFYQ_API_KEYS", "API key for clients"),
+			listFlag(&o.AdminKeys, "admin-keys", "COMFYQ_ADMIN_KEYS", "admin key: templates and the dashboard"),
+			boolFlag(&o.NoAuth, "no-auth", "COMFYQ_NO_AUTH", false, "serve without any authentication (development only)"),
+			stringFlag(&o.ObjectInfo, "object-info", "COMFYQ_OBJECT_INFO", "", "object_info JSON file or ComfyUI URL, to convert UI-format workflows and type template parameters"),
+			stringFlag(&o.PublicURL, "public-url", "COMFYQ_PUBLIC_URL", "", "external base URL of the API for status_url, events_url and file URLs (default: from each request)"),
+			listFlag(&o.CORSOrigins, "cors-origin", "COMFYQ_CORS_ORIGINS", "browser origin allowed to call the API (* for any; default none)"),
+			boolFlag(&o.MonitoringWritable, "monitoring-writable", "COMFYQ_MONITORING_WRITABLE", false, "let the dashboard delete, run and pause tasks and queues"),
+			boolFlag(&o.AllowPrivate, "allow-private-urls", "COMFYQ_ALLOW_PRIVATE_URLS", false, "accept input and webhook URLs on private and loopback addresses"),
+			boolFlag(&o.PublicMetrics, "public-metrics", "COMFYQ_PUBLIC_METRICS", false, "serve /metrics without a key"),
+			intFlag(&o.MaxBody, "max-body", "COMFYQ_MAX_BODY", api.DefaultMaxBodyBytes, "largest request body in bytes"),
+			intFlag(&o.MaxImage, "max-image", "COMFYQ_MAX_IMAGE", api.DefaultMaxImageBytes, "largest inline (base64) image in bytes, decoded"),
+			durationFlag(&o.URLTTL, "url-ttl", "COMFYQ_URL_TTL", api.DefaultURLTTL, "lifetime of presigned output URLs"),
+			durationFlag(&o.Retention, "retention", "COMFYQ_RETENTION", job.DefaultRetention, "how long job records are kept"),
+		}, o.webhooks.flags(), o.log.flags()),
+		Action: action(o, nil),
+	}
 }
 
-func apiFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) error {
-	redisURL := envString(fs, "redis", "COMFYQ_REDIS_URL", "", "Redis URL (redis://, rediss://, redis-sentinel://)")
-	storageURL := envString(fs, "storage", "COMFYQ_STORAGE_URL", "", "output storage: s3://bucket/prefix?endpoint=…&region=…&path_style=true or file:///dir")
-	listen := envString(fs, "listen", "COMFYQ_LISTEN", "127.0.0.1:8080", "address to listen on (0.0.0.0:PORT exposes the API on every interface)")
-	apiKeys := envList(fs, "api-keys", "COMFYQ_API_KEYS", "API key for clients")
-	adminKeys := envList(fs, "admin-keys", "COMFYQ_ADMIN_KEYS", "admin key: templates and the dashboard")
-	noAuth := envBool(fs, "no-auth", "COMFYQ_NO_AUTH", false, "serve without any authentication (development only)")
-	objectInfo := envString(fs, "object-info", "COMFYQ_OBJECT_INFO", "", "object_info JSON file or ComfyUI URL, to convert UI-format workflows and type template parameters")
-	publicURL := envString(fs, "public-url", "COMFYQ_PUBLIC_URL", "", "external base URL of the API for status_url, events_url and file URLs (default: from each request)")
-	cors := envList(fs, "cors-origin", "COMFYQ_CORS_ORIGINS", "browser origin allowed to call the API (* for any; default none)")
-	writable := envBool(fs, "monitoring-writable", "COMFYQ_MONITORING_WRITABLE", false, "let the dashboard delete, run and pause tasks and queues")
-	allowPrivate := envBool(fs, "allow-private-urls", "COMFYQ_ALLOW_PRIVATE_URLS", false, "accept input and webhook URLs on private and loopback addresses")
-	publicMetrics := envBool(fs, "public-metrics", "COMFYQ_PUBLIC_METRICS", false, "serve /metrics without a key")
-	maxBody := envInt(fs, "max-body", "COMFYQ_MAX_BODY", api.DefaultMaxBodyBytes, "largest request body in bytes")
-	maxImage := envInt(fs, "max-image", "COMFYQ_MAX_IMAGE", api.DefaultMaxImageBytes, "largest inline (base64) image in bytes, decoded")
-	urlTTL := envDuration(fs, "url-ttl", "COMFYQ_URL_TTL", api.DefaultURLTTL, "lifetime of presigned output URLs")
-	retention := envDuration(fs, "retention", "COMFYQ_RETENTION", job.DefaultRetention, "how long job records are kept")
-	wh := addWebhookFlags(fs)
-	logger := logFlags(fs)
-	return func(ctx context.Context, args []string) error {
-		if len(args) > 0 {
-			return usagef("unexpected arguments %q", args)
-		}
-		if err := required("redis", "COMFYQ_REDIS_URL", *redisURL); err != nil {
-			return err
-		}
-		if err := required("storage", "COMFYQ_STORAGE_URL", *storageURL); err != nil {
-			return err
-		}
-		log := logger()
-		rdb, err := producer.OpenRedis(*redisURL)
-		if err != nil {
-			return err
-		}
-		defer rdb.Close()
-		store, err := storage.Open(ctx, *storageURL)
-		if err != nil {
-			return err
-		}
-		dispatcher, runWebhooks, err := wh.open(rdb, *allowPrivate, log)
-		if err != nil {
-			return err
-		}
-		cfg := api.Config{
-			Webhooks: dispatcher,
-			Redis:    rdb, Storage: store,
-			APIKeys: apiKeys.values, AdminKeys: adminKeys.values, NoAuth: *noAuth, PublicMetrics: *publicMetrics,
-			AllowPrivateURLs: *allowPrivate, PublicURL: *publicURL, CORSOrigins: cors.values, MonitoringWritable: *writable,
-			MaxBodyBytes: int64(*maxBody), MaxImageBytes: int64(*maxImage), URLTTL: *urlTTL, Retention: *retention,
-			Version: version, Logger: log,
-		}
-		if *objectInfo != "" {
-			cfg.ObjectInfo = cachedObjectInfo(*objectInfo)
-			// A file must be readable now; a node may come up later.
-			octx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			_, err := cfg.ObjectInfo(octx)
-			cancel()
-			switch {
-			case err != nil && !isURL(*objectInfo):
-				return fmt.Errorf("--object-info %s: %w", *objectInfo, err)
-			case err != nil:
-				log.Warn("object_info unavailable for now; UI-format workflows fail until the node answers", "url", *objectInfo, "err", err)
-			}
-		} else {
-			log.Info("no --object-info: UI-format workflows are refused and template parameters are typed from workflow values")
-		}
-		srv, err := api.New(cfg)
-		if err != nil {
-			return err
-		}
-		return withWebhooks(ctx, runWebhooks, func() error { return srv.Run(ctx, *listen) })
+// apiOptions are the flags of comfyq api.
+type apiOptions struct {
+	base
+	RedisURL, StorageURL, Listen, ObjectInfo, PublicURL     string
+	APIKeys, AdminKeys, CORSOrigins                         []string
+	NoAuth, MonitoringWritable, AllowPrivate, PublicMetrics bool
+	MaxBody, MaxImage                                       int
+	URLTTL, Retention                                       time.Duration
+	webhooks                                                webhookOptions
+	log                                                     logOptions
+}
+
+func (o *apiOptions) Validate() error {
+	if err := required("redis", "COMFYQ_REDIS_URL", o.RedisURL); err != nil {
+		return err
 	}
+	if err := required("storage", "COMFYQ_STORAGE_URL", o.StorageURL); err != nil {
+		return err
+	}
+	o.APIKeys, o.AdminKeys, o.CORSOrigins = nonEmpty(o.APIKeys), nonEmpty(o.AdminKeys), nonEmpty(o.CORSOrigins)
+	if o.MaxBody <= 0 || o.MaxImage <= 0 {
+		return usagef("--max-body and --max-image must be positive")
+	}
+	if err := o.webhooks.Validate(); err != nil {
+		return err
+	}
+	return o.log.Validate()
+}
+
+func (o *apiOptions) Run(ctx context.Context) error {
+	log := o.log.logger()
+	rdb, err := producer.OpenRedis(o.RedisURL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	store, err := storage.Open(ctx, o.StorageURL)
+	if err != nil {
+		return err
+	}
+	dispatcher, runWebhooks, err := o.webhooks.open(rdb, o.AllowPrivate, log)
+	if err != nil {
+		return err
+	}
+	cfg := api.Config{
+		Webhooks: dispatcher,
+		Redis:    rdb, Storage: store,
+		APIKeys: o.APIKeys, AdminKeys: o.AdminKeys, NoAuth: o.NoAuth, PublicMetrics: o.PublicMetrics,
+		AllowPrivateURLs: o.AllowPrivate, PublicURL: o.PublicURL, CORSOrigins: o.CORSOrigins, MonitoringWritable: o.MonitoringWritable,
+		MaxBodyBytes: int64(o.MaxBody), MaxImageBytes: int64(o.MaxImage), URLTTL: o.URLTTL, Retention: o.Retention,
+		Version: version, Logger: log,
+	}
+	if o.ObjectInfo != "" {
+		cfg.ObjectInfo = cachedObjectInfo(o.ObjectInfo)
+		// A file must be readable now; a node may come up later.
+		octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, err := cfg.ObjectInfo(octx)
+		cancel()
+		switch {
+		case err != nil && !isURL(o.ObjectInfo):
+			return fmt.Errorf("--object-info %s: %w", o.ObjectInfo, err)
+		case err != nil:
+			log.Warn("object_info unavailable for now; UI-format workflows fail until the node answers", "url", o.ObjectInfo, "err", err)
+		}
+	} else {
+		log.Info("no --object-info: UI-format workflows are refused and template parameters are typed from workflow values")
+	}
+	srv, err := api.New(cfg)
+	if err != nil {
+		return err
+	}
+	return withWebhooks(ctx, runWebhooks, func() error { return srv.Run(ctx, o.Listen) })
 }
 
 func isURL(s string) bool {
@@ -153,11 +178,12 @@ func (b apiBackend) Enqueue(ctx context.Context, spec job.Spec) (*job.Job, error
 
 func (b apiBackend) Close() error { return nil }
 
-// apiFlagsFor adds --api and --api-key to a command that also works on Redis.
-func apiClientFlags(fs *flag.FlagSet, keyHelp string) (apiURL, apiKey *string) {
-	apiURL = envString(fs, "api", "COMFYQ_API_URL", "", "comfyq API server URL, used instead of --redis")
-	apiKey = envString(fs, "api-key", "COMFYQ_API_KEY", "", keyHelp)
-	return apiURL, apiKey
+// apiClientFlags adds --api and --api-key to a command that also works on Redis.
+func apiClientFlags(apiURL, apiKey *string, keyHelp string) []cli.Flag {
+	return []cli.Flag{
+		stringFlag(apiURL, "api", "COMFYQ_API_URL", "", "comfyq API server URL, used instead of --redis"),
+		stringFlag(apiKey, "api-key", "COMFYQ_API_KEY", "", keyHelp),
+	}
 }
 
 // openJobs connects to an API server when apiURL is set, else to Redis.

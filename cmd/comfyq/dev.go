@@ -4,7 +4,6 @@ import (
 	"context"
 	"embed"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+	"github.com/urfave/cli/v3"
 
 	"github.com/comfyq/comfyq/api"
 	"github.com/comfyq/comfyq/comfy"
@@ -33,12 +33,13 @@ import (
 //go:embed examples/*.json
 var exampleWorkflows embed.FS
 
-func init() {
-	register(&command{
-		name:    "dev",
-		summary: "run everything on this machine: Redis, simulated ComfyUI nodes, workers and the API",
-		usage:   "[--listen 127.0.0.1:8080] [--sim-nodes 2 | --comfy URL …] [--redis URL] [--storage URL]",
-		help: `Starts the whole system in one process, for trying comfyq and for development:
+func devCommand(b base) *cli.Command {
+	o := &devOptions{base: b}
+	return &cli.Command{
+		Name:      "dev",
+		Usage:     "run everything on this machine: Redis, simulated ComfyUI nodes, workers and the API",
+		ArgsUsage: "[--listen 127.0.0.1:8080] [--sim-nodes 2 | --comfy URL …] [--redis URL] [--storage URL]",
+		Description: `Starts the whole system in one process, for trying comfyq and for development:
 
   Redis    --redis URL if given; else a redis-server found on PATH, started on a free
            port with its data in --data-dir; else an embedded Redis-compatible server
@@ -56,165 +57,182 @@ at once:
 
 It listens on loopback and needs no API key unless --api-key is given. Ctrl-C stops
 everything.`,
-		flags: devFlags,
-	})
+		Flags: flagList([]cli.Flag{
+			stringFlag(&o.Listen, "listen", "COMFYQ_LISTEN", "127.0.0.1:8080", "API address"),
+			stringFlag(&o.RedisURL, "redis", "COMFYQ_REDIS_URL", "", "Redis URL (default: start one)"),
+			stringFlag(&o.StorageURL, "storage", "COMFYQ_STORAGE_URL", "", "output storage URL (default: <data-dir>/outputs)"),
+			stringFlag(&o.DataDir, "data-dir", "COMFYQ_DATA_DIR", "", "where Redis data and outputs live (default: a new temporary directory)"),
+			intFlag(&o.SimNodes, "sim-nodes", "COMFYQ_SIM_NODES", 2, "number of simulated ComfyUI nodes (when no --comfy is given)"),
+			durationFlag(&o.SimStepDelay, "sim-step-delay", "COMFYQ_SIM_STEP_DELAY", 50*time.Millisecond, "time each simulated sampler step takes"),
+			listFlag(&o.Nodes, "comfy", "COMFYQ_COMFY_URLS", "a real ComfyUI node, URL or NAME=URL, instead of simulated ones"),
+			stringFlag(&o.APIKey, "api-key", "COMFYQ_API_KEY", "", "require this API key (default: no authentication, loopback only)"),
+		}, o.webhooks.flags(), o.log.flags()),
+		Action: action(o, nil),
+	}
 }
 
-func devFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) error {
-	listen := envString(fs, "listen", "COMFYQ_LISTEN", "127.0.0.1:8080", "API address")
-	redisURL := envString(fs, "redis", "COMFYQ_REDIS_URL", "", "Redis URL (default: start one)")
-	storageURL := envString(fs, "storage", "COMFYQ_STORAGE_URL", "", "output storage URL (default: <data-dir>/outputs)")
-	dataDir := envString(fs, "data-dir", "COMFYQ_DATA_DIR", "", "where Redis data and outputs live (default: a new temporary directory)")
-	simNodes := envInt(fs, "sim-nodes", "COMFYQ_SIM_NODES", 2, "number of simulated ComfyUI nodes (when no --comfy is given)")
-	stepDelay := envDuration(fs, "sim-step-delay", "COMFYQ_SIM_STEP_DELAY", 50*time.Millisecond, "time each simulated sampler step takes")
-	nodes := envList(fs, "comfy", "COMFYQ_COMFY_URLS", "a real ComfyUI node, URL or NAME=URL, instead of simulated ones")
-	apiKey := envString(fs, "api-key", "COMFYQ_API_KEY", "", "require this API key (default: no authentication, loopback only)")
-	wh := addWebhookFlags(fs)
-	logger := logFlags(fs)
-	return func(ctx context.Context, args []string) error {
-		if len(args) > 0 {
-			return usagef("unexpected arguments %q", args)
+// devOptions are the flags of comfyq dev.
+type devOptions struct {
+	base
+	Listen, RedisURL, StorageURL, DataDir, APIKey string
+	SimNodes                                      int
+	SimStepDelay                                  time.Duration
+	Nodes                                         []string
+	webhooks                                      webhookOptions
+	log                                           logOptions
+}
+
+func (o *devOptions) Validate() error {
+	o.Nodes = nonEmpty(o.Nodes)
+	if len(o.Nodes) == 0 && o.SimNodes < 1 {
+		return usagef("no ComfyUI node: give --sim-nodes 1 or more, or --comfy URL")
+	}
+	if err := o.webhooks.Validate(); err != nil {
+		return err
+	}
+	return o.log.Validate()
+}
+
+func (o *devOptions) Run(ctx context.Context) error {
+	log := o.log.logger()
+	start := time.Now()
+	d := &devEnv{log: log}
+	defer d.close()
+	dir := o.DataDir
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "comfyq-dev-")
+		if err != nil {
+			return err
 		}
-		log := logger()
-		start := time.Now()
-		d := &devEnv{log: log}
-		defer d.close()
-		dir := *dataDir
-		if dir == "" {
-			tmp, err := os.MkdirTemp("", "comfyq-dev-")
+		d.cleanup = append(d.cleanup, func() { os.RemoveAll(tmp) })
+		dir = tmp
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+
+	rdb, redisDesc, err := d.redis(ctx, o.RedisURL, dir)
+	if err != nil {
+		return err
+	}
+	sURL := o.StorageURL
+	if sURL == "" {
+		sURL = "file://" + filepath.Join(dir, "outputs")
+	}
+	store, err := storage.Open(ctx, sURL)
+	if err != nil {
+		return err
+	}
+
+	var ncs []worker.NodeConfig
+	for _, n := range o.Nodes {
+		nc := worker.NodeConfig{URL: n}
+		if name, u, ok := cutName(n); ok {
+			nc.Name, nc.URL = name, u
+		}
+		ncs = append(ncs, nc)
+	}
+	if len(ncs) == 0 {
+		for i := 1; i <= o.SimNodes; i++ {
+			u, err := d.sim(i, o.SimStepDelay)
 			if err != nil {
 				return err
 			}
-			d.cleanup = append(d.cleanup, func() { os.RemoveAll(tmp) })
-			dir = tmp
-		} else if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
+			ncs = append(ncs, worker.NodeConfig{URL: u, Name: "sim-" + strconv.Itoa(i)})
 		}
-
-		rdb, redisDesc, err := d.redis(ctx, *redisURL, dir)
-		if err != nil {
-			return err
-		}
-		sURL := *storageURL
-		if sURL == "" {
-			sURL = "file://" + filepath.Join(dir, "outputs")
-		}
-		store, err := storage.Open(ctx, sURL)
-		if err != nil {
-			return err
-		}
-
-		var ncs []worker.NodeConfig
-		for _, n := range nodes.values {
-			nc := worker.NodeConfig{URL: n}
-			if name, u, ok := cutName(n); ok {
-				nc.Name, nc.URL = name, u
-			}
-			ncs = append(ncs, nc)
-		}
-		if len(ncs) == 0 {
-			for i := 1; i <= *simNodes; i++ {
-				u, err := d.sim(i, *stepDelay)
-				if err != nil {
-					return err
-				}
-				ncs = append(ncs, worker.NodeConfig{URL: u, Name: "sim-" + strconv.Itoa(i)})
-			}
-		}
-		if len(ncs) == 0 {
-			return usagef("no ComfyUI node: give --sim-nodes 1 or more, or --comfy URL")
-		}
-		objectInfo := api.CacheObjectInfo(func(ctx context.Context) (comfy.ObjectInfo, error) {
-			c, err := comfy.New(comfy.Config{BaseURL: ncs[0].URL})
-			if err != nil {
-				return nil, err
-			}
-			defer c.Close()
-			return c.ObjectInfo(ctx)
-		}, 10*time.Minute)
-
-		webhookSecret := ""
-		if wh.secrets.value == "" { // a local tool: sign webhooks with a fresh secret
-			if _, whsec, err := webhook.NewSecret(); err == nil {
-				wh.secrets.value, webhookSecret = whsec, whsec
-			}
-		}
-		notifier, runWebhooks, err := wh.open(rdb, true, log)
-		if err != nil {
-			return err
-		}
-		templates := template.NewStore(rdb, template.StoreConfig{ObjectInfo: objectInfo})
-		if err := registerExamples(ctx, templates); err != nil {
-			return fmt.Errorf("register example templates: %w", err)
-		}
-		cfg := api.Config{Redis: rdb, Storage: store, ObjectInfo: objectInfo, Templates: templates, Webhooks: notifier,
-			AllowPrivateURLs: true, Version: version, Logger: log}
-		if *apiKey != "" {
-			cfg.APIKeys, cfg.AdminKeys = []string{*apiKey}, []string{*apiKey}
-		} else {
-			cfg.NoAuth = true
-		}
-		srv, err := api.New(cfg)
-		if err != nil {
-			return err
-		}
-		ln, err := net.Listen("tcp", *listen)
-		if err != nil {
-			return fmt.Errorf("listen on %s: %w", *listen, err)
-		}
-		w, err := worker.New(worker.Config{Redis: rdb, Storage: store, Nodes: ncs, Logger: log, Notifier: notifier,
-			Inputs: netguard.Policy{AllowPrivate: true}, ShutdownGrace: 10 * time.Second})
-		if err != nil {
-			ln.Close()
-			return err
-		}
-
-		var wg sync.WaitGroup
-		errc := make(chan error, 3)
-		runCtx, stop := context.WithCancel(ctx)
-		defer stop()
-		wg.Add(3)
-		go func() { defer wg.Done(); errc <- srv.Serve(runCtx, ln) }()
-		go func() { defer wg.Done(); errc <- w.Run(runCtx, nil) }()
-		go func() { defer wg.Done(); errc <- runWebhooks(runCtx) }()
-
-		base := "http://" + ln.Addr().String()
-		if err := waitReady(ctx, base+"/healthz"); err != nil {
-			return err
-		}
-		out := stdout(ctx)
-		fmt.Fprintf(out, "comfyq dev is ready in %s\n\n", time.Since(start).Round(time.Millisecond))
-		fmt.Fprintf(out, "  API          %s   (listening on loopback only)\n", base)
-		fmt.Fprintf(out, "  docs         %s/docs\n", base)
-		fmt.Fprintf(out, "  OpenAPI      %s/openapi.json\n", base)
-		fmt.Fprintf(out, "  dashboard    %s/monitoring/\n", base)
-		fmt.Fprintf(out, "  Redis        %s\n", redisDesc)
-		fmt.Fprintf(out, "  storage      %s\n", store.String())
-		for _, n := range ncs {
-			fmt.Fprintf(out, "  node         %s  %s\n", n.Name, n.URL)
-		}
-		if *apiKey == "" {
-			fmt.Fprintf(out, "  auth         none (give --api-key to require one)\n")
-		}
-		if webhookSecret != "" {
-			fmt.Fprintf(out, "  webhooks     signed with %s (give --webhook-secret to choose)\n", webhookSecret)
-		}
-		fmt.Fprintf(out, "\nTry:\n  comfyq submit --api %s --template txt2img --param prompt=\"a red fox\" --wait\n", base)
-		fmt.Fprintf(out, "  curl -s %s/v1/templates/txt2img/jobs -H 'Content-Type: application/json' -d '{\"params\": {\"prompt\": \"a red fox\"}}'\n\nCtrl-C stops everything.\n", base)
-
-		var firstErr error
-		select {
-		case <-ctx.Done():
-		case firstErr = <-errc:
-		}
-		stop()
-		wg.Wait()
-		if firstErr != nil && !errors.Is(firstErr, context.Canceled) && !errors.Is(firstErr, http.ErrServerClosed) {
-			return firstErr
-		}
-		fmt.Fprintln(out, "comfyq dev stopped")
-		return nil
 	}
+	if len(ncs) == 0 {
+		return usagef("no ComfyUI node: give --sim-nodes 1 or more, or --comfy URL")
+	}
+	objectInfo := api.CacheObjectInfo(func(ctx context.Context) (comfy.ObjectInfo, error) {
+		c, err := comfy.New(comfy.Config{BaseURL: ncs[0].URL})
+		if err != nil {
+			return nil, err
+		}
+		defer c.Close()
+		return c.ObjectInfo(ctx)
+	}, 10*time.Minute)
+
+	webhookSecret := ""
+	if o.webhooks.Secrets == "" { // a local tool: sign webhooks with a fresh secret
+		if _, whsec, err := webhook.NewSecret(); err == nil {
+			o.webhooks.Secrets, webhookSecret = whsec, whsec
+		}
+	}
+	notifier, runWebhooks, err := o.webhooks.open(rdb, true, log)
+	if err != nil {
+		return err
+	}
+	templates := template.NewStore(rdb, template.StoreConfig{ObjectInfo: objectInfo})
+	if err := registerExamples(ctx, templates); err != nil {
+		return fmt.Errorf("register example templates: %w", err)
+	}
+	cfg := api.Config{Redis: rdb, Storage: store, ObjectInfo: objectInfo, Templates: templates, Webhooks: notifier,
+		AllowPrivateURLs: true, Version: version, Logger: log}
+	if o.APIKey != "" {
+		cfg.APIKeys, cfg.AdminKeys = []string{o.APIKey}, []string{o.APIKey}
+	} else {
+		cfg.NoAuth = true
+	}
+	srv, err := api.New(cfg)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", o.Listen, err)
+	}
+	w, err := worker.New(worker.Config{Redis: rdb, Storage: store, Nodes: ncs, Logger: log, Notifier: notifier,
+		Inputs: netguard.Policy{AllowPrivate: true}, ShutdownGrace: 10 * time.Second})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+
+	var wg sync.WaitGroup
+	errc := make(chan error, 3)
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	wg.Add(3)
+	go func() { defer wg.Done(); errc <- srv.Serve(runCtx, ln) }()
+	go func() { defer wg.Done(); errc <- w.Run(runCtx, nil) }()
+	go func() { defer wg.Done(); errc <- runWebhooks(runCtx) }()
+
+	base := "http://" + ln.Addr().String()
+	if err := waitReady(ctx, base+"/healthz"); err != nil {
+		return err
+	}
+	out := o.Out
+	fmt.Fprintf(out, "comfyq dev is ready in %s\n\n", time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(out, "  API          %s   (listening on loopback only)\n", base)
+	fmt.Fprintf(out, "  docs         %s/docs\n", base)
+	fmt.Fprintf(out, "  OpenAPI      %s/openapi.json\n", base)
+	fmt.Fprintf(out, "  dashboard    %s/monitoring/\n", base)
+	fmt.Fprintf(out, "  Redis        %s\n", redisDesc)
+	fmt.Fprintf(out, "  storage      %s\n", store.String())
+	for _, n := range ncs {
+		fmt.Fprintf(out, "  node         %s  %s\n", n.Name, n.URL)
+	}
+	if o.APIKey == "" {
+		fmt.Fprintf(out, "  auth         none (give --api-key to require one)\n")
+	}
+	if webhookSecret != "" {
+		fmt.Fprintf(out, "  webhooks     signed with %s (give --webhook-secret to choose)\n", webhookSecret)
+	}
+	fmt.Fprintf(out, "\nTry:\n  comfyq submit --api %s --template txt2img --param prompt=\"a red fox\" --wait\n", base)
+	fmt.Fprintf(out, "  curl -s %s/v1/templates/txt2img/jobs -H 'Content-Type: application/json' -d '{\"params\": {\"prompt\": \"a red fox\"}}'\n\nCtrl-C stops everything.\n", base)
+
+	var firstErr error
+	select {
+	case <-ctx.Done():
+	case firstErr = <-errc:
+	}
+	stop()
+	wg.Wait()
+	if firstErr != nil && !errors.Is(firstErr, context.Canceled) && !errors.Is(firstErr, http.ErrServerClosed) {
+		return firstErr
+	}
+	fmt.Fprintln(out, "comfyq dev stopped")
+	return nil
 }
 
 // devEnv owns what `comfyq dev` starts, to stop it in reverse order.

@@ -2,84 +2,117 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"log/slog"
 	"os"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/urfave/cli/v3"
 )
 
-// Flags read their default from an environment variable, named in the help text.
+// The flag constructors below bind a flag to a field of a command's options. A
+// non-empty env names the environment variable the flag falls back to (the command
+// line wins; the variable wins over the default). A value that does not parse, from
+// either, is an error naming the flag or the variable.
 
-func envString(fs *flag.FlagSet, name, env, def, usage string) *string {
-	if v, ok := os.LookupEnv(env); ok {
-		def = v
+func sources(env string) cli.ValueSourceChain {
+	if env == "" {
+		return cli.ValueSourceChain{}
 	}
-	return fs.String(name, def, usage+" (env "+env+")")
+	return cli.EnvVars(env)
 }
 
-func envBool(fs *flag.FlagSet, name, env string, def bool, usage string) *bool {
-	if v, ok := os.LookupEnv(env); ok {
-		if b, err := strconv.ParseBool(v); err == nil {
-			def = b
+func stringFlag(p *string, name, env, def, usage string) cli.Flag {
+	return &cli.StringFlag{Name: name, Sources: sources(env), Value: def, Usage: usage, Destination: p}
+}
+
+func boolFlag(p *bool, name, env string, def bool, usage string) cli.Flag {
+	return &cli.BoolFlag{Name: name, Sources: sources(env), Value: def, Usage: usage, Destination: p}
+}
+
+func intFlag(p *int, name, env string, def int, usage string) cli.Flag {
+	return &cli.IntFlag{Name: name, Sources: sources(env), Value: def, Usage: usage, Destination: p,
+		HideDefault: def == 0}
+}
+
+func int64Flag(p *int64, name, env string, def int64, usage string) cli.Flag {
+	return &cli.Int64Flag{Name: name, Sources: sources(env), Value: def, Usage: usage, Destination: p}
+}
+
+func floatFlag(p *float64, name string, def float64, usage string) cli.Flag {
+	return &cli.FloatFlag{Name: name, Value: def, Usage: usage, Destination: p}
+}
+
+func durationFlag(p *time.Duration, name, env string, def time.Duration, usage string) cli.Flag {
+	return &cli.DurationFlag{Name: name, Sources: sources(env), Value: def, Usage: usage, Destination: p,
+		HideDefault: def == 0}
+}
+
+// listFlag is a repeatable flag. Its environment variable, if any, is a
+// comma-separated list, replaced as a whole by the flag on the command line. The
+// library splits on commas per command, so the command-line values of such a flag are
+// split too; commands whose lists have no variable (submit --param, --set) set
+// DisableSliceFlagSeparator so that values keep their commas.
+func listFlag(p *[]string, name, env, usage string) cli.Flag {
+	if env != "" {
+		usage += " (repeatable; comma-separated)"
+	} else {
+		usage += " (repeatable)"
+	}
+	return &cli.StringSliceFlag{Name: name, Sources: sources(env), Usage: usage, Destination: p,
+		Config: cli.StringConfig{TrimSpace: true}}
+}
+
+// nonEmpty drops the empty items of a list ("a,,b" or a trailing comma).
+func nonEmpty(l []string) []string {
+	out := l[:0:0]
+	for _, s := range l {
+		if s != "" {
+			out = append(out, s)
 		}
 	}
-	return fs.Bool(name, def, usage+" (env "+env+")")
+	return out
 }
 
-func envInt(fs *flag.FlagSet, name, env string, def int, usage string) *int {
-	if v, ok := os.LookupEnv(env); ok {
-		if i, err := strconv.Atoi(v); err == nil {
-			def = i
-		}
+// logOptions are --log-level and --log-format.
+type logOptions struct {
+	Level, Format string
+	level         slog.Level
+}
+
+func (o *logOptions) flags() []cli.Flag {
+	return []cli.Flag{
+		stringFlag(&o.Level, "log-level", "COMFYQ_LOG_LEVEL", "info", "log level: debug, info, warn, error"),
+		stringFlag(&o.Format, "log-format", "COMFYQ_LOG_FORMAT", "text", "log format: text or json"),
 	}
-	return fs.Int(name, def, usage+" (env "+env+")")
 }
 
-func envDuration(fs *flag.FlagSet, name, env string, def time.Duration, usage string) *time.Duration {
-	if v, ok := os.LookupEnv(env); ok {
-		if d, err := time.ParseDuration(v); err == nil {
-			def = d
-		}
+func (o *logOptions) Validate() error {
+	if err := o.level.UnmarshalText([]byte(o.Level)); err != nil {
+		return usagef("--log-level %q: want debug, info, warn or error", o.Level)
 	}
-	return fs.Duration(name, def, usage+" (env "+env+")")
-}
-
-// listFlag is a repeatable flag; its environment variable is comma-separated.
-type listFlag struct {
-	values  []string
-	fromEnv bool
-}
-
-func (l *listFlag) String() string { return strings.Join(l.values, ",") }
-
-func (l *listFlag) Set(v string) error {
-	if l.fromEnv { // the command line replaces the environment's list
-		l.values, l.fromEnv = nil, false
+	if o.Format != "text" && o.Format != "json" {
+		return usagef("--log-format %q: want text or json", o.Format)
 	}
-	l.values = append(l.values, v)
 	return nil
 }
 
-func envList(fs *flag.FlagSet, name, env, usage string) *listFlag {
-	l := &listFlag{}
-	if v := os.Getenv(env); v != "" {
-		for _, s := range strings.Split(v, ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				l.values = append(l.values, s)
-			}
-		}
-		l.fromEnv = true
+// logger builds the logger; call it after Validate.
+func (o *logOptions) logger() *slog.Logger {
+	opts := &slog.HandlerOptions{Level: o.level}
+	if o.Format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
 	}
-	fs.Var(l, name, usage+" (repeatable; env "+env+", comma-separated)")
-	return l
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }
 
-func repeated(fs *flag.FlagSet, name, usage string) *listFlag {
-	l := &listFlag{}
-	fs.Var(l, name, usage+" (repeatable)")
-	return l
+// flagList joins flag groups.
+func flagList(groups ...[]cli.Flag) []cli.Flag {
+	var out []cli.Flag
+	for _, g := range groups {
+		out = append(out, g...)
+	}
+	return out
 }
 
 // parseValue reads a command-line value as JSON when it is valid JSON (numbers,
@@ -105,24 +138,6 @@ func keyValues(pairs []string, what string) (map[string]string, error) {
 		out[k] = v
 	}
 	return out, nil
-}
-
-// logFlags adds --log-level and --log-format and returns a function building the logger.
-func logFlags(fs *flag.FlagSet) func() *slog.Logger {
-	level := envString(fs, "log-level", "COMFYQ_LOG_LEVEL", "info", "log level: debug, info, warn, error")
-	format := envString(fs, "log-format", "COMFYQ_LOG_FORMAT", "text", "log format: text or json")
-	return func() *slog.Logger {
-		var l slog.Level
-		if err := l.UnmarshalText([]byte(*level)); err != nil {
-			l = slog.LevelInfo
-		}
-		opts := &slog.HandlerOptions{Level: l}
-		var h slog.Handler = slog.NewTextHandler(os.Stderr, opts)
-		if *format == "json" {
-			h = slog.NewJSONHandler(os.Stderr, opts)
-		}
-		return slog.New(h)
-	}
 }
 
 func printJSON(w interface{ Write([]byte) (int, error) }, v any) error {

@@ -1,34 +1,173 @@
 // Command comfyq turns ComfyUI workflows into a durable job queue: it runs workers
 // beside ComfyUI nodes, submits and follows jobs, serves the HTTP API and simulates
 // ComfyUI for tests and demos. Run `comfyq help` for the commands.
+//
+// This package only wires: each command's flags and environment variables fill an
+// options struct, Validate refuses what makes no sense, Run does the work, and Main
+// turns the error into the exit code.
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"sort"
-	"strings"
 	"syscall"
+
+	"github.com/urfave/cli/v3"
 )
 
-// command is one subcommand: its flags are parsed, then run is called.
-type command struct {
-	name    string
-	summary string
-	usage   string // the arguments after the command name
-	help    string // longer description
-	hidden  bool   // left out of the command list
-	flags   func(fs *flag.FlagSet) func(ctx context.Context, args []string) error
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
-var commands = map[string]*command{}
+var version = "dev"
 
-func register(c *command) { commands[c.name] = c }
+// base is what every command has besides its flags: where it writes.
+type base struct {
+	Out, Err io.Writer
+}
+
+// runner is a command's options: filled from flags and environment, checked by
+// Validate, carried out by Run.
+type runner interface {
+	Validate() error
+	Run(ctx context.Context) error
+}
+
+// commandList builds the command tree, with fresh options structs writing to b.
+// Hidden commands (docs, version) are left out of the command list.
+func commandList(b base) []*cli.Command {
+	return []*cli.Command{
+		apiCommand(b),
+		benchCommand(b),
+		cancelCommand(b),
+		devCommand(b),
+		simCommand(b),
+		statusCommand(b),
+		submitCommand(b),
+		templateCommand(b),
+		workerCommand(b),
+		workflowCommand(b),
+		docsCommand(b),
+		{Name: "version", Usage: "print the version", Hidden: true, Action: func(context.Context, *cli.Command) error {
+			fmt.Fprintln(b.Out, "comfyq", version)
+			return nil
+		}},
+	}
+}
+
+// newRoot builds the comfyq command.
+func newRoot(b base) *cli.Command {
+	root := &cli.Command{
+		Name:                          "comfyq",
+		Usage:                         "turns ComfyUI workflows into a durable, scalable job queue",
+		Version:                       version,
+		Writer:                        b.Out,
+		ErrWriter:                     b.Err,
+		Commands:                      commandList(b),
+		CustomRootCommandHelpTemplate: rootHelp,
+		ExitErrHandler:                func(context.Context, *cli.Command, error) {}, // Main chooses the exit code
+		OnUsageError:                  onUsageError,
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			if cmd.NArg() > 0 {
+				return &usageError{fmt.Errorf("unknown command %q; run 'comfyq help' for the commands", cmd.Args().First())}
+			}
+			return cli.ShowRootCommandHelp(cmd)
+		},
+	}
+	for _, c := range root.Commands {
+		if c.CustomHelpTemplate == "" {
+			c.CustomHelpTemplate = commandHelp
+		}
+		if c.OnUsageError == nil {
+			c.OnUsageError = onUsageError
+		}
+	}
+	return root
+}
+
+// Main runs the command line and returns the exit code: 0, 1 for a failure, 2 for a
+// command line that makes no sense (an unknown flag, a value that does not parse, a
+// missing argument), other codes as a command documents them. Long-running commands
+// stop when ctx ends (main cancels it on SIGINT or SIGTERM).
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := newRoot(base{Out: stdout, Err: stderr})
+	err := root.Run(ctx, append([]string{"comfyq"}, args...))
+	if err == nil {
+		return 0
+	}
+	var ce *commandError
+	errors.As(err, &ce)
+	// Errors of the library (a flag or variable that does not parse) may come
+	// without the command: name it after the first argument.
+	cmdName := ""
+	if ce != nil && ce.name != root.Name {
+		cmdName = ce.name
+	} else if ce == nil && len(args) > 0 && root.Command(args[0]) != nil {
+		cmdName = args[0]
+	}
+	name := "comfyq"
+	if cmdName != "" {
+		name += " " + cmdName
+	}
+	var ue *usageError
+	if errors.As(err, &ue) || ce == nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		if cmdName != "" {
+			fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", name)
+		}
+		return 2
+	}
+	fmt.Fprintf(stderr, "%s: %v\n", name, err)
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return 1
+}
+
+// action runs o: it hands the positional arguments to args (a command that takes
+// none refuses them when args is nil), validates and runs.
+func action(o runner, args *[]string) cli.ActionFunc {
+	return func(ctx context.Context, cmd *cli.Command) error {
+		err := func() error {
+			if args != nil {
+				*args = cmd.Args().Slice()
+			} else if cmd.NArg() > 0 {
+				return usagef("unexpected arguments %q", cmd.Args().Slice())
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(ctx)
+		}()
+		if err != nil {
+			return &commandError{name: cmd.Name, err: err}
+		}
+		return nil
+	}
+}
+
+// onUsageError marks the library's parse errors (unknown flags, values that do not
+// parse, from the command line or the environment) as usage errors of the command.
+func onUsageError(_ context.Context, cmd *cli.Command, err error, _ bool) error {
+	return &commandError{name: cmd.Name, err: &usageError{err}}
+}
+
+// commandError is an error of a named command.
+type commandError struct {
+	name string
+	err  error
+}
+
+func (e *commandError) Error() string { return e.err.Error() }
+func (e *commandError) Unwrap() error { return e.err }
 
 // exitError carries an exit code other than 1.
 type exitError struct {
@@ -39,127 +178,32 @@ type exitError struct {
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
-
-// Main runs the command line and returns the exit code. Long-running commands stop
-// when ctx ends (main cancels it on SIGINT or SIGTERM).
-func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		if len(args) > 1 {
-			if c := commands[args[1]]; c != nil {
-				fs := newFlagSet(c, stderr)
-				c.flags(fs)
-				fs.SetOutput(stdout)
-				fs.Usage()
-				return 0
-			}
-		}
-		usage(stdout)
-		return 0
-	}
-	if args[0] == "version" || args[0] == "--version" {
-		fmt.Fprintln(stdout, "comfyq", version)
-		return 0
-	}
-	c := commands[args[0]]
-	if c == nil {
-		fmt.Fprintf(stderr, "comfyq: unknown command %q\n\n", args[0])
-		usage(stderr)
-		return 2
-	}
-	fs := newFlagSet(c, stderr)
-	run := c.flags(fs)
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	ctx = withIO(ctx, stdout, stderr)
-	if err := run(ctx, fs.Args()); err != nil {
-		var ue *usageError
-		if errors.As(err, &ue) {
-			fmt.Fprintf(stderr, "comfyq %s: %v\nRun 'comfyq %s --help' for usage.\n", c.name, ue.err, c.name)
-			return 2
-		}
-		fmt.Fprintf(stderr, "comfyq %s: %v\n", c.name, err)
-		var ee *exitError
-		if errors.As(err, &ee) {
-			return ee.code
-		}
-		return 1
-	}
-	return 0
-}
-
-var version = "dev"
-
-func usage(w io.Writer) {
-	fmt.Fprint(w, `comfyq turns ComfyUI workflows into a durable, scalable job queue.
-
-Usage: comfyq <command> [flags]
-
-Commands:
-`)
-	names := make([]string, 0, len(commands))
-	for n, c := range commands {
-		if !c.hidden {
-			names = append(names, n)
-		}
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
-	}
-	fmt.Fprint(w, `
-Every flag can also be set by an environment variable, named on the flag's help line
-(for example --redis reads COMFYQ_REDIS_URL). Run 'comfyq <command> --help' for details.
-`)
-}
-
-func newFlagSet(c *command, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("comfyq "+c.name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		w := fs.Output()
-		fmt.Fprintf(w, "Usage: comfyq %s %s\n\n%s\n", c.name, c.usage, strings.TrimSpace(c.help))
-		fmt.Fprint(w, "\nFlags:\n")
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
 type usageError struct{ err error }
 
 func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
 
 func usagef(format string, args ...any) error {
 	return &usageError{fmt.Errorf(format, args...)}
 }
 
-type ioKey struct{}
+const rootHelp = `comfyq turns ComfyUI workflows into a durable, scalable job queue.
 
-type stdio struct{ out, err io.Writer }
+Usage: comfyq <command> [flags]
 
-func withIO(ctx context.Context, out, err io.Writer) context.Context {
-	return context.WithValue(ctx, ioKey{}, stdio{out, err})
-}
+Commands:
+{{range .VisibleCommands}}{{if ne .Name "help"}}  {{printf "%-10s" .Name}} {{.Usage}}
+{{end}}{{end}}
+Every flag can also be set by an environment variable, named on the flag's help line
+(for example --redis reads COMFYQ_REDIS_URL); a flag on the command line wins over the
+variable. A value that does not parse stops the command. Run 'comfyq <command> --help'
+(or 'comfyq help <command>') for details.
+`
 
-func stdout(ctx context.Context) io.Writer {
-	if s, ok := ctx.Value(ioKey{}).(stdio); ok {
-		return s.out
-	}
-	return os.Stdout
-}
+const commandHelp = `Usage: comfyq {{.Name}}{{if .ArgsUsage}} {{.ArgsUsage}}{{end}}
 
-func stderr(ctx context.Context) io.Writer {
-	if s, ok := ctx.Value(ioKey{}).(stdio); ok {
-		return s.err
-	}
-	return os.Stderr
-}
+{{.Description}}
+{{if .VisibleFlags}}
+Flags:
+{{range .VisibleFlags}}  {{.}}
+{{end}}{{end}}`

@@ -161,14 +161,18 @@ func TestHelpExplainsEveryCommand(t *testing.T) {
 	ctx := context.Background()
 	code, out, _ := run(t, ctx, "help")
 	require.Equal(t, 0, code)
-	for name, c := range commands {
-		if c.hidden {
-			continue
-		}
+	for _, c := range visibleCommands() {
+		name := c.Name
 		require.Contains(t, out, name)
 		code, help, _ := run(t, ctx, "help", name)
 		require.Equal(t, 0, code)
 		require.Contains(t, help, "Usage: comfyq "+name, name)
-		require.Contains(t, help, strings.SplitN(strings.TrimSpace(c.help), "\n", 2)[0], name)
+		require.Contains(t, help, strings.SplitN(strings.TrimSpace(c.Description), "\n", 2)[0], name)
+		code, help2, _ := run(t, ctx, name, "--help")
+		require.Equal(t, 0, code)
+		require.Equal(t, help, help2, "comfyq help %s and comfyq %s --help print the same", name, name)
+		for _, f := range c.Flags {
+			require.Contains(t, help, "--"+f.Names()[0], "comfyq %s --help lists --%s", name, f.Names()[0])
+		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -12,15 +11,19 @@ import (
 	"strings"
 	"time"
 
+	"github.com/urfave/cli/v3"
+
 	"github.com/comfyq/comfyq/comfy/comfysim"
 )
 
-func init() {
-	register(&command{
-		name:    "sim",
-		summary: "run a simulated ComfyUI node (for tests, demos and benchmarks)",
-		usage:   "[--listen 127.0.0.1:8188] [--node-delay 1ms] [--step-delay 1ms] …",
-		help: `Serves a protocol-faithful ComfyUI 0.3.64 simulator: the same HTTP endpoints,
+func simCommand(b base) *cli.Command {
+	o := &simOptions{base: b}
+	d := comfysim.DefaultOptions()
+	return &cli.Command{
+		Name:      "sim",
+		Usage:     "run a simulated ComfyUI node (for tests, demos and benchmarks)",
+		ArgsUsage: "[--listen 127.0.0.1:8188] [--node-delay 1ms] [--step-delay 1ms] …",
+		Description: `Serves a protocol-faithful ComfyUI 0.3.64 simulator: the same HTTP endpoints,
 WebSocket messages, errors, caching and history, for a set of model-free and
 simulated node classes (EmptyImage, LoadImage, ImageInvert, ImageScale, SaveImage,
 PreviewImage, CheckpointLoaderSimple, CLIPTextEncode, EmptyLatentImage, KSampler,
@@ -38,80 +41,101 @@ KSampler=torch.OutOfMemoryError) makes that node raise; --view-delay and
   /comfysim/silence?for=10s     keep sockets open but send nothing
   /comfysim/fail-node?node=KSampler&type=torch.OutOfMemoryError&message=…
   /comfysim/clear-faults
-  /comfysim/stats               (GET) executions and busy time as JSON`,
-		flags: simFlags,
-	})
+  /comfysim/stats               (GET) executions and busy time as JSON
+
+Example:
+
+  comfyq sim --listen 127.0.0.1:8188 --step-delay 20ms --fail-node KSampler=torch.OutOfMemoryError --control`,
+		DisableSliceFlagSeparator: true, // --fail-node CLASS=Type:message keeps its commas
+		Flags: flagList([]cli.Flag{
+			stringFlag(&o.Listen, "listen", "COMFYQ_SIM_LISTEN", "127.0.0.1:8188", "address to listen on"),
+			durationFlag(&o.NodeDelay, "node-delay", "COMFYQ_SIM_NODE_DELAY", d.NodeDelay, "time each executed node takes"),
+			durationFlag(&o.StepDelay, "step-delay", "COMFYQ_SIM_STEP_DELAY", d.StepDelay, "time each KSampler step takes"),
+			int64Flag(&o.VideoSize, "video-size", "", d.VideoSize, "bytes of each video output"),
+			int64Flag(&o.AudioSize, "audio-size", "", d.AudioSize, "bytes of each audio output"),
+			listFlag(&o.Models, "model", "", "checkpoint name offered by CheckpointLoaderSimple (default sim-v1-5.safetensors)"),
+			stringFlag(&o.PreviewMethod, "preview-method", "", d.PreviewMethod, "none, or auto to send a JPEG preview per sampler step"),
+			stringFlag(&o.Cache, "cache", "", d.CacheMode, "execution cache: classic, lru or none"),
+			listFlag(&o.FailNodes, "fail-node", "", "make a node raise: CLASS_OR_ID=ExceptionType[:message]"),
+			durationFlag(&o.ViewDelay, "view-delay", "", 0, "delay before answering each /view request"),
+			intFlag(&o.ViewFailCount, "view-fail-count", "", 0, "fail the next N /view requests with 500"),
+			boolFlag(&o.Control, "control", "", false, "serve fault-injection endpoints under /comfysim/ (never on a public address)"),
+			stringFlag(&o.Dir, "dir", "", "", "directory for input/, output/ and temp/ (default: a temporary directory)"),
+		}, o.log.flags()),
+		Action: action(o, nil),
+	}
 }
 
-func simFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) error {
-	d := comfysim.DefaultOptions()
-	listen := envString(fs, "listen", "COMFYQ_SIM_LISTEN", "127.0.0.1:8188", "address to listen on")
-	nodeDelay := envDuration(fs, "node-delay", "COMFYQ_SIM_NODE_DELAY", d.NodeDelay, "time each executed node takes")
-	stepDelay := envDuration(fs, "step-delay", "COMFYQ_SIM_STEP_DELAY", d.StepDelay, "time each KSampler step takes")
-	videoSize := fs.Int64("video-size", d.VideoSize, "bytes of each video output")
-	audioSize := fs.Int64("audio-size", d.AudioSize, "bytes of each audio output")
-	models := repeated(fs, "model", "checkpoint name offered by CheckpointLoaderSimple (default sim-v1-5.safetensors)")
-	preview := fs.String("preview-method", d.PreviewMethod, "none, or auto to send a JPEG preview per sampler step")
-	cache := fs.String("cache", d.CacheMode, "execution cache: classic, lru or none")
-	failNodes := repeated(fs, "fail-node", "make a node raise: CLASS_OR_ID=ExceptionType[:message]")
-	viewDelay := fs.Duration("view-delay", 0, "delay before answering each /view request")
-	viewFails := fs.Int("view-fail-count", 0, "fail the next N /view requests with 500")
-	control := fs.Bool("control", false, "serve fault-injection endpoints under /comfysim/ (never on a public address)")
-	dir := fs.String("dir", "", "directory for input/, output/ and temp/ (default: a temporary directory)")
-	logger := logFlags(fs)
-	return func(ctx context.Context, args []string) error {
-		if len(args) > 0 {
-			return usagef("unexpected arguments %q", args)
+// simOptions are the flags of comfyq sim.
+type simOptions struct {
+	base
+	Listen, PreviewMethod, Cache, Dir string
+	NodeDelay, StepDelay, ViewDelay   time.Duration
+	VideoSize, AudioSize              int64
+	Models, FailNodes                 []string
+	ViewFailCount                     int
+	Control                           bool
+	log                               logOptions
+}
+
+func (o *simOptions) Validate() error {
+	for _, f := range o.FailNodes {
+		if node, exc, ok := strings.Cut(f, "="); !ok || node == "" || exc == "" {
+			return usagef("--fail-node %q: want CLASS_OR_ID=ExceptionType[:message]", f)
 		}
-		log := logger()
-		sim, err := comfysim.New(comfysim.Options{
-			NodeDelay: *nodeDelay, StepDelay: *stepDelay, VideoSize: *videoSize, AudioSize: *audioSize,
-			Models: models.values, PreviewMethod: *preview, CacheMode: *cache, Dir: *dir, Logger: log,
-		})
-		if err != nil {
-			return err
-		}
-		defer sim.Close()
-		for _, f := range failNodes.values {
-			node, exc, ok := strings.Cut(f, "=")
-			if !ok || node == "" || exc == "" {
-				return usagef("--fail-node %q: want CLASS_OR_ID=ExceptionType[:message]", f)
-			}
-			exc, msg, _ := strings.Cut(exc, ":")
-			if msg == "" {
-				msg = "injected by comfyq sim --fail-node"
-			}
-			sim.FailNode(node, exc, msg)
-		}
-		if *viewDelay > 0 || *viewFails > 0 {
-			sim.SetViewFault(comfysim.ViewFault{Delay: *viewDelay, FailCount: *viewFails})
-		}
-		var handler http.Handler = sim
-		if *control {
-			handler = simControl(sim)
-			log.Warn("fault-injection endpoints enabled under /comfysim/")
-		}
-		ln, err := net.Listen("tcp", *listen)
-		if err != nil {
-			return fmt.Errorf("listen on %s: %w", *listen, err)
-		}
-		srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
-		log.Info("simulated ComfyUI node listening", "url", "http://"+ln.Addr().String(), "files", sim.Dir())
-		fmt.Fprintf(stdout(ctx), "comfysim listening on http://%s\n", ln.Addr())
-		errc := make(chan error, 1)
-		go func() { errc <- srv.Serve(ln) }()
-		select {
-		case err := <-errc:
-			return err
-		case <-ctx.Done():
-		}
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-			return err
-		}
-		return nil
 	}
+	if o.ViewFailCount < 0 || o.ViewDelay < 0 {
+		return usagef("--view-delay and --view-fail-count must not be negative")
+	}
+	return o.log.Validate()
+}
+
+func (o *simOptions) Run(ctx context.Context) error {
+	log := o.log.logger()
+	sim, err := comfysim.New(comfysim.Options{
+		NodeDelay: o.NodeDelay, StepDelay: o.StepDelay, VideoSize: o.VideoSize, AudioSize: o.AudioSize,
+		Models: o.Models, PreviewMethod: o.PreviewMethod, CacheMode: o.Cache, Dir: o.Dir, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	defer sim.Close()
+	for _, f := range o.FailNodes {
+		node, exc, _ := strings.Cut(f, "=")
+		exc, msg, _ := strings.Cut(exc, ":")
+		if msg == "" {
+			msg = "injected by comfyq sim --fail-node"
+		}
+		sim.FailNode(node, exc, msg)
+	}
+	if o.ViewDelay > 0 || o.ViewFailCount > 0 {
+		sim.SetViewFault(comfysim.ViewFault{Delay: o.ViewDelay, FailCount: o.ViewFailCount})
+	}
+	var handler http.Handler = sim
+	if o.Control {
+		handler = simControl(sim)
+		log.Warn("fault-injection endpoints enabled under /comfysim/")
+	}
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", o.Listen, err)
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	log.Info("simulated ComfyUI node listening", "url", "http://"+ln.Addr().String(), "files", sim.Dir())
+	fmt.Fprintf(o.Out, "comfysim listening on http://%s\n", ln.Addr())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
 }
 
 // simControl serves the simulator with fault-injection endpoints under /comfysim/.

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -14,17 +13,20 @@ import (
 	"strings"
 	"time"
 
+	"github.com/urfave/cli/v3"
+
 	"github.com/comfyq/comfyq/comfy"
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/producer"
 )
 
-func init() {
-	register(&command{
-		name:    "submit",
-		summary: "submit a job (a workflow file or a template) and optionally wait for it",
-		usage:   "(--workflow FILE | --template NAME) [--param k=v] [--set id.inputs.x=v] [--image TARGET=PATH|URL] [--wait] [--json]",
-		help: `Submits a generation job, to Redis (--redis) or through an API server (--api URL
+func submitCommand(b base) *cli.Command {
+	o := &submitOptions{base: b}
+	return &cli.Command{
+		Name:      "submit",
+		Usage:     "submit a job (a workflow file or a template) and optionally wait for it",
+		ArgsUsage: "(--workflow FILE | --template NAME) [--param k=v] [--set id.inputs.x=v] [--image TARGET=PATH|URL] [--wait] [--json]",
+		Description: `Submits a generation job, to Redis (--redis) or through an API server (--api URL
 --api-key KEY). --workflow takes an API-format workflow ("Export (API)"
 in ComfyUI) or a UI-format one (converted with --object-info). Values of --param and
 --set are read as JSON when they parse (numbers, true/false, "quoted"), else as text.
@@ -33,116 +35,137 @@ in ComfyUI) or a UI-format one (converted with --object-info). Values of --param
 
 Prints the job id; with --wait, follows the job to the end (a progress bar on a
 terminal), prints the outputs, and exits non-zero unless it succeeded (2: failed,
-3: canceled). --json prints the Job JSON instead.`,
-		flags: submitFlags,
-	})
+3: canceled). --json prints the Job JSON instead.
+
+Examples:
+
+  comfyq submit --redis redis://127.0.0.1:6379/0 --workflow flux.api.json --set 6.inputs.text="a red fox" --wait
+  comfyq submit --api http://127.0.0.1:8080 --api-key KEY --template txt2img --param prompt="a red fox" --param seed=7`,
+		DisableSliceFlagSeparator: true, // --param prompt="a, b" keeps its comma
+		Flags: flagList([]cli.Flag{
+			stringFlag(&o.RedisURL, "redis", "COMFYQ_REDIS_URL", "", "Redis URL"),
+		}, apiClientFlags(&o.APIURL, &o.APIKey, "API key for --api"), []cli.Flag{
+			stringFlag(&o.Workflow, "workflow", "", "", "workflow JSON file (API or UI format); - reads standard input"),
+			stringFlag(&o.Template, "template", "", "", "template name"),
+			listFlag(&o.Params, "param", "", "template parameter NAME=VALUE"),
+			listFlag(&o.Sets, "set", "", "input override NODE.inputs.NAME=VALUE (NODE: id, title or class)"),
+			listFlag(&o.Images, "image", "", "input file TARGET=PATH|URL (TARGET: NODE.inputs.NAME, or a template's image parameter)"),
+			stringFlag(&o.Queue, "queue", "COMFYQ_QUEUE", "default", "queue"),
+			durationFlag(&o.Timeout, "timeout", "", 0, "job timeout on the node (default 10m)"),
+			intFlag(&o.MaxAttempts, "max-attempts", "", 0, "attempts before the job fails (default 4)"),
+			stringFlag(&o.Webhook, "webhook", "", "", "webhook URL for this job's events"),
+			listFlag(&o.Metadata, "metadata", "", "metadata KEY=VALUE stored with the job"),
+			stringFlag(&o.IdempotencyKey, "idempotency-key", "", "", "a retried submit with the same key returns the same job"),
+			boolFlag(&o.RandomizeSeeds, "randomize-seeds", "", false, "give every seed a new random value (ComfyUI caches identical prompts)"),
+			stringFlag(&o.ObjectInfo, "object-info", "COMFYQ_OBJECT_INFO", "", "object_info file or ComfyUI URL, to convert UI-format workflows"),
+			boolFlag(&o.Wait, "wait", "", false, "wait for the job to end"),
+			boolFlag(&o.JSON, "json", "", false, "print JSON"),
+		}),
+		Action: action(o, nil),
+	}
 }
 
-func submitFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) error {
-	redisURL := envString(fs, "redis", "COMFYQ_REDIS_URL", "", "Redis URL")
-	apiURL, apiKey := apiClientFlags(fs, "API key for --api")
-	workflow := fs.String("workflow", "", "workflow JSON file (API or UI format); - reads standard input")
-	template := fs.String("template", "", "template name")
-	params := repeated(fs, "param", "template parameter NAME=VALUE")
-	sets := repeated(fs, "set", "input override NODE.inputs.NAME=VALUE (NODE: id, title or class)")
-	images := repeated(fs, "image", "input file TARGET=PATH|URL (TARGET: NODE.inputs.NAME, or a template's image parameter)")
-	queue := envString(fs, "queue", "COMFYQ_QUEUE", "default", "queue")
-	timeout := fs.Duration("timeout", 0, "job timeout on the node (default 10m)")
-	attempts := fs.Int("max-attempts", 0, "attempts before the job fails (default 4)")
-	webhook := fs.String("webhook", "", "webhook URL for this job's events")
-	metadata := repeated(fs, "metadata", "metadata KEY=VALUE stored with the job")
-	idem := fs.String("idempotency-key", "", "a retried submit with the same key returns the same job")
-	randomize := fs.Bool("randomize-seeds", false, "give every seed a new random value (ComfyUI caches identical prompts)")
-	objectInfo := envString(fs, "object-info", "COMFYQ_OBJECT_INFO", "", "object_info file or ComfyUI URL, to convert UI-format workflows")
-	wait := fs.Bool("wait", false, "wait for the job to end")
-	asJSON := fs.Bool("json", false, "print JSON")
-	return func(ctx context.Context, args []string) error {
-		if len(args) > 0 {
-			return usagef("unexpected arguments %q", args)
-		}
-		if *apiURL == "" {
-			if err := required("redis", "COMFYQ_REDIS_URL", *redisURL); err != nil {
-				return err
-			}
-		}
-		spec := job.Spec{Template: *template, Queue: *queue, MaxAttempts: *attempts,
-			IdempotencyKey: *idem, RandomizeSeeds: *randomize, TimeoutS: int(timeout.Seconds())}
-		if *workflow != "" {
-			data, err := readFileOrStdin(*workflow)
-			if err != nil {
-				return err
-			}
-			spec.Workflow = data
-		}
-		var err error
-		if spec.Params, err = valuesOf(params.values, "--param"); err != nil {
+// submitOptions are the flags of comfyq submit.
+type submitOptions struct {
+	base
+	RedisURL, APIURL, APIKey                                       string
+	Workflow, Template, Queue, Webhook, IdempotencyKey, ObjectInfo string
+	Params, Sets, Images, Metadata                                 []string
+	Timeout                                                        time.Duration
+	MaxAttempts                                                    int
+	RandomizeSeeds, Wait, JSON                                     bool
+}
+
+func (o *submitOptions) Validate() error {
+	if o.APIURL == "" {
+		if err := required("redis", "COMFYQ_REDIS_URL", o.RedisURL); err != nil {
 			return err
 		}
-		if spec.Set, err = valuesOf(sets.values, "--set"); err != nil {
-			return err
-		}
-		md, err := keyValues(metadata.values, "--metadata")
-		if err != nil {
-			return err
-		}
-		if len(md) > 0 {
-			spec.Metadata = map[string]any{}
-			for k, v := range md {
-				spec.Metadata[k] = v
-			}
-		}
-		if *webhook != "" {
-			spec.Webhook = &job.WebhookSpec{URL: *webhook}
-		}
-		imgs, err := keyValues(images.values, "--image")
-		if err != nil {
-			return err
-		}
-		for target, src := range imgs {
-			is, err := imageSource(src)
-			if err != nil {
-				return err
-			}
-			if spec.Images == nil {
-				spec.Images = map[string]job.ImageSource{}
-			}
-			spec.Images[target] = is
-		}
-		var cfg producer.Config
-		if *objectInfo != "" {
-			cfg.ObjectInfo = objectInfoSource(*objectInfo)
-		}
-		p, err := openJobs(*apiURL, *apiKey, *redisURL, cfg)
-		if err != nil {
-			return err
-		}
-		defer p.Close()
-		j, err := p.Enqueue(ctx, spec)
-		if err != nil {
-			return describeAPIError(describeSpecError(err))
-		}
-		if !*wait {
-			if *asJSON {
-				return printJSON(stdout(ctx), j)
-			}
-			fmt.Fprintln(stdout(ctx), j.ID)
-			return nil
-		}
-		if !*asJSON {
-			fmt.Fprintf(stderr(ctx), "job %s queued on %q\n", j.ID, j.Queue)
-		}
-		return waitAndReport(ctx, p, j.ID, *asJSON)
 	}
+	if o.Timeout < 0 || o.MaxAttempts < 0 {
+		return usagef("--timeout and --max-attempts must not be negative")
+	}
+	return nil
+}
+
+func (o *submitOptions) Run(ctx context.Context) error {
+	spec := job.Spec{Template: o.Template, Queue: o.Queue, MaxAttempts: o.MaxAttempts,
+		IdempotencyKey: o.IdempotencyKey, RandomizeSeeds: o.RandomizeSeeds, TimeoutS: int(o.Timeout.Seconds())}
+	if o.Workflow != "" {
+		data, err := readFileOrStdin(o.Workflow)
+		if err != nil {
+			return err
+		}
+		spec.Workflow = data
+	}
+	var err error
+	if spec.Params, err = valuesOf(o.Params, "--param"); err != nil {
+		return err
+	}
+	if spec.Set, err = valuesOf(o.Sets, "--set"); err != nil {
+		return err
+	}
+	md, err := keyValues(o.Metadata, "--metadata")
+	if err != nil {
+		return err
+	}
+	if len(md) > 0 {
+		spec.Metadata = map[string]any{}
+		for k, v := range md {
+			spec.Metadata[k] = v
+		}
+	}
+	if o.Webhook != "" {
+		spec.Webhook = &job.WebhookSpec{URL: o.Webhook}
+	}
+	imgs, err := keyValues(o.Images, "--image")
+	if err != nil {
+		return err
+	}
+	for target, src := range imgs {
+		is, err := imageSource(src)
+		if err != nil {
+			return err
+		}
+		if spec.Images == nil {
+			spec.Images = map[string]job.ImageSource{}
+		}
+		spec.Images[target] = is
+	}
+	var cfg producer.Config
+	if o.ObjectInfo != "" {
+		cfg.ObjectInfo = objectInfoSource(o.ObjectInfo)
+	}
+	p, err := openJobs(o.APIURL, o.APIKey, o.RedisURL, cfg)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	j, err := p.Enqueue(ctx, spec)
+	if err != nil {
+		return describeAPIError(describeSpecError(err))
+	}
+	if !o.Wait {
+		if o.JSON {
+			return printJSON(o.Out, j)
+		}
+		fmt.Fprintln(o.Out, j.ID)
+		return nil
+	}
+	if !o.JSON {
+		fmt.Fprintf(o.Err, "job %s queued on %q\n", j.ID, j.Queue)
+	}
+	return waitAndReport(ctx, o.base, p, j.ID, o.JSON)
 }
 
 // waitAndReport follows a job to its end, showing progress on a terminal, and prints
 // the result. The exit code tells the final state.
-func waitAndReport(ctx context.Context, p jobBackend, id string, asJSON bool) error {
+func waitAndReport(ctx context.Context, b base, p jobBackend, id string, asJSON bool) error {
 	events, err := p.Watch(ctx, id)
 	if err != nil {
 		return err
 	}
-	bar := newProgressBar(stderr(ctx))
+	bar := newProgressBar(b.Err)
 	var last *job.Job
 	for ev := range events {
 		last = ev.Job
@@ -159,16 +182,16 @@ func waitAndReport(ctx context.Context, p jobBackend, id string, asJSON bool) er
 			return err
 		}
 	}
-	return reportJob(ctx, last, asJSON)
+	return reportJob(b, last, asJSON)
 }
 
-func reportJob(ctx context.Context, j *job.Job, asJSON bool) error {
+func reportJob(b base, j *job.Job, asJSON bool) error {
 	if asJSON {
-		if err := printJSON(stdout(ctx), j); err != nil {
+		if err := printJSON(b.Out, j); err != nil {
 			return err
 		}
 	} else {
-		printJob(stdout(ctx), j)
+		printJob(b.Out, j)
 	}
 	switch j.Status {
 	case job.StatusFailed:

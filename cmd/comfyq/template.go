@@ -4,43 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/urfave/cli/v3"
+
 	"github.com/comfyq/comfyq/api"
 	"github.com/comfyq/comfyq/producer"
 	"github.com/comfyq/comfyq/template"
 )
-
-func init() {
-	register(&command{
-		name:    "template",
-		summary: "register, list, show and remove templates (workflows as typed endpoints)",
-		usage:   "add NAME --workflow FILE [--param NAME=TARGET[,TARGET]] [--param-from-titles] [--description TEXT] [--replace] | list | show NAME [--json] | rm NAME",
-		help: `Manages templates, through an API server (--api URL with an admin --api-key) or
-in Redis directly (--redis URL).
-
-  add NAME --workflow FILE   registers a workflow (API or UI format; a UI-format one
-                             is converted with object_info: --object-info in --redis
-                             mode, the server's in --api mode). Parameters are declared
-                             with --param NAME=TARGET[,TARGET…] (TARGET is
-                             NODE.inputs.INPUT, NODE an id, a unique title or a unique
-                             class), or found by convention: nodes titled
-                             "Input: NAME" (--title-prefix changes the prefix), else the
-                             KSampler heuristic (prompt, negative_prompt, seed, steps, …).
-                             --param-from-titles says so explicitly and fails when no
-                             node has such a title. A name that exists is refused
-                             unless --replace (which makes a new version).
-  list                       names, versions and parameters
-  show NAME                  one template; --json prints it with its JSON Schemas
-  rm NAME                    deletes it`,
-		flags: templateFlags,
-	})
-}
 
 // templateBackend is the template store, local (Redis) or remote (API).
 type templateBackend interface {
@@ -101,109 +76,162 @@ func (l localTemplates) list(ctx context.Context) ([]api.TemplateInfo, error) {
 }
 func (l localTemplates) remove(ctx context.Context, name string) error { return l.s.Delete(ctx, name) }
 
-func templateFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) error {
-	redisURL := envString(fs, "redis", "COMFYQ_REDIS_URL", "", "Redis URL (instead of --api)")
-	apiURL, apiKey := apiClientFlags(fs, "API key for --api (an admin key to add or remove)")
-	objectInfo := envString(fs, "object-info", "COMFYQ_OBJECT_INFO", "", "object_info file or ComfyUI URL (--redis mode), to convert UI-format workflows and type parameters")
-	workflow := fs.String("workflow", "", "add: workflow JSON file (API or UI format); - reads standard input")
-	description := fs.String("description", "", "add: what the template does")
-	params := repeated(fs, "param", "add: parameter NAME=TARGET[,TARGET…], e.g. seed=KSampler.inputs.seed")
-	fromTitles := fs.Bool("param-from-titles", false, "add: take the parameters from nodes titled \"Input: NAME\" (the default without --param), and fail if there are none")
-	titlePrefix := fs.String("title-prefix", "", "add: the title prefix of input nodes (default \"Input: \")")
-	replace := fs.Bool("replace", false, "add: replace an existing template (a new version)")
-	asJSON := fs.Bool("json", false, "print JSON")
-	return func(ctx context.Context, args []string) error {
-		pos, err := interspersed(fs, args)
-		if err != nil {
-			return err
+func templateCommand(b base) *cli.Command {
+	o := &templateOptions{base: b}
+	return &cli.Command{
+		Name:      "template",
+		Usage:     "register, list, show and remove templates (workflows as typed endpoints)",
+		ArgsUsage: "add NAME --workflow FILE [--param NAME=TARGET[,TARGET]] [--param-from-titles] [--description TEXT] [--replace] | list | show NAME [--json] | rm NAME",
+		Description: `Manages templates, through an API server (--api URL with an admin --api-key) or
+in Redis directly (--redis URL).
+
+  add NAME --workflow FILE   registers a workflow (API or UI format; a UI-format one
+                             is converted with object_info: --object-info in --redis
+                             mode, the server's in --api mode). Parameters are declared
+                             with --param NAME=TARGET[,TARGET…] (TARGET is
+                             NODE.inputs.INPUT, NODE an id, a unique title or a unique
+                             class), or found by convention: nodes titled
+                             "Input: NAME" (--title-prefix changes the prefix), else the
+                             KSampler heuristic (prompt, negative_prompt, seed, steps, …).
+                             --param-from-titles says so explicitly and fails when no
+                             node has such a title. A name that exists is refused
+                             unless --replace (which makes a new version).
+  list                       names, versions and parameters
+  show NAME                  one template; --json prints it with its JSON Schemas
+  rm NAME                    deletes it
+
+Examples:
+
+  comfyq template add txt2img --workflow txt2img.ui.json --api http://127.0.0.1:8080 --api-key ADMIN_KEY
+  comfyq template add portrait --workflow p.json --param seed=KSampler.inputs.seed --param prompt=6.inputs.text
+  comfyq template list --redis redis://127.0.0.1:6379/0`,
+		DisableSliceFlagSeparator: true, // --param NAME=T1,T2 is split by paramSpecs
+		Flags: flagList([]cli.Flag{
+			stringFlag(&o.RedisURL, "redis", "COMFYQ_REDIS_URL", "", "Redis URL (instead of --api)"),
+		}, apiClientFlags(&o.APIURL, &o.APIKey, "API key for --api (an admin key to add or remove)"), []cli.Flag{
+			stringFlag(&o.ObjectInfo, "object-info", "COMFYQ_OBJECT_INFO", "", "object_info file or ComfyUI URL (--redis mode), to convert UI-format workflows and type parameters"),
+			stringFlag(&o.Workflow, "workflow", "", "", "add: workflow JSON file (API or UI format); - reads standard input"),
+			stringFlag(&o.Description, "description", "", "", "add: what the template does"),
+			listFlag(&o.Params, "param", "", "add: parameter NAME=TARGET[,TARGET…], e.g. seed=KSampler.inputs.seed"),
+			boolFlag(&o.FromTitles, "param-from-titles", "", false, "add: take the parameters from nodes titled \"Input: NAME\" (the default without --param), and fail if there are none"),
+			stringFlag(&o.TitlePrefix, "title-prefix", "", "", "add: the title prefix of input nodes (default \"Input: \")"),
+			boolFlag(&o.Replace, "replace", "", false, "add: replace an existing template (a new version)"),
+			boolFlag(&o.JSON, "json", "", false, "print JSON"),
+		}),
+		Action: action(o, &o.args),
+	}
+}
+
+// templateOptions are the flags and arguments of comfyq template.
+type templateOptions struct {
+	base
+	RedisURL, APIURL, APIKey, ObjectInfo string
+	Workflow, Description, TitlePrefix   string
+	Params                               []string
+	FromTitles, Replace, JSON            bool
+	args                                 []string
+}
+
+func (o *templateOptions) Validate() error {
+	if len(o.args) == 0 {
+		return usagef("want a subcommand: add, list, show or rm")
+	}
+	sub, rest := o.args[0], o.args[1:]
+	switch sub {
+	case "add":
+		if len(rest) != 1 {
+			return usagef("template add: want exactly one NAME")
 		}
-		if len(pos) == 0 {
-			return usagef("want a subcommand: add, list, show or rm")
+		if o.Workflow == "" {
+			return usagef("template add: --workflow FILE is required")
 		}
-		sub, rest := pos[0], pos[1:]
-		backend, closeFn, err := openTemplates(*apiURL, *apiKey, *redisURL, *objectInfo)
-		if err != nil {
-			return err
+		if o.FromTitles && len(o.Params) > 0 {
+			return usagef("template add: --param and --param-from-titles exclude each other")
 		}
-		defer closeFn()
-		w := stdout(ctx)
-		switch sub {
-		case "add":
-			if len(rest) != 1 {
-				return usagef("template add: want exactly one NAME")
-			}
-			if *workflow == "" {
-				return usagef("template add: --workflow FILE is required")
-			}
-			if *fromTitles && len(params.values) > 0 {
-				return usagef("template add: --param and --param-from-titles exclude each other")
-			}
-			data, err := readFileOrStdin(*workflow)
-			if err != nil {
-				return err
-			}
-			def := template.Definition{Name: rest[0], Description: *description, Workflow: data, TitlePrefix: *titlePrefix}
-			if def.Params, err = paramSpecs(params.values); err != nil {
-				return err
-			}
-			ti, err := addTemplate(ctx, backend, def, *replace, *fromTitles)
-			if err != nil {
-				return templateError(err, rest[0])
-			}
-			if *asJSON {
-				return printJSON(w, ti)
-			}
-			fmt.Fprintf(w, "template %s version %d\n", ti.Name, ti.Version)
-			printParams(w, ti.Template)
-			return nil
-		case "list", "ls":
-			if len(rest) != 0 {
-				return usagef("template list takes no arguments")
-			}
-			ts, err := backend.list(ctx)
-			if err != nil {
-				return templateError(err, "")
-			}
-			sort.Slice(ts, func(i, j int) bool { return ts[i].Name < ts[j].Name })
-			if *asJSON {
-				return printJSON(w, api.TemplateList{Templates: ts})
-			}
-			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tVERSION\tUPDATED\tPARAMETERS")
-			for _, t := range ts {
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", t.Name, t.Version, t.UpdatedAt.Format("2006-01-02 15:04"), paramNames(t.Template))
-			}
-			return tw.Flush()
-		case "show":
-			if len(rest) != 1 {
-				return usagef("template show: want exactly one NAME")
-			}
-			ti, err := backend.get(ctx, rest[0])
-			if err != nil {
-				return templateError(err, rest[0])
-			}
-			if *asJSON {
-				return printJSON(w, ti)
-			}
-			fmt.Fprintf(w, "template     %s\nversion      %d\nupdated      %s\nnodes        %d\n", ti.Name, ti.Version,
-				ti.UpdatedAt.Format("2006-01-02 15:04:05 MST"), len(ti.Workflow))
-			if ti.Description != "" {
-				fmt.Fprintf(w, "description  %s\n", ti.Description)
-			}
-			printParams(w, ti.Template)
-			return nil
-		case "rm", "remove", "delete":
-			if len(rest) != 1 {
-				return usagef("template rm: want exactly one NAME")
-			}
-			if err := backend.remove(ctx, rest[0]); err != nil {
-				return templateError(err, rest[0])
-			}
-			fmt.Fprintf(w, "template %s removed\n", rest[0])
-			return nil
+	case "list", "ls":
+		if len(rest) != 0 {
+			return usagef("template list takes no arguments")
 		}
+	case "show":
+		if len(rest) != 1 {
+			return usagef("template show: want exactly one NAME")
+		}
+	case "rm", "remove", "delete":
+		if len(rest) != 1 {
+			return usagef("template rm: want exactly one NAME")
+		}
+	default:
 		return usagef("unknown subcommand %q (want add, list, show or rm)", sub)
 	}
+	return nil
+}
+
+func (o *templateOptions) Run(ctx context.Context) error {
+	sub, rest := o.args[0], o.args[1:]
+	backend, closeFn, err := openTemplates(o.APIURL, o.APIKey, o.RedisURL, o.ObjectInfo)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	w := o.Out
+	switch sub {
+	case "add":
+		data, err := readFileOrStdin(o.Workflow)
+		if err != nil {
+			return err
+		}
+		def := template.Definition{Name: rest[0], Description: o.Description, Workflow: data, TitlePrefix: o.TitlePrefix}
+		if def.Params, err = paramSpecs(o.Params); err != nil {
+			return err
+		}
+		ti, err := addTemplate(ctx, backend, def, o.Replace, o.FromTitles)
+		if err != nil {
+			return templateError(err, rest[0])
+		}
+		if o.JSON {
+			return printJSON(w, ti)
+		}
+		fmt.Fprintf(w, "template %s version %d\n", ti.Name, ti.Version)
+		printParams(w, ti.Template)
+		return nil
+	case "list", "ls":
+		ts, err := backend.list(ctx)
+		if err != nil {
+			return templateError(err, "")
+		}
+		sort.Slice(ts, func(i, j int) bool { return ts[i].Name < ts[j].Name })
+		if o.JSON {
+			return printJSON(w, api.TemplateList{Templates: ts})
+		}
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tVERSION\tUPDATED\tPARAMETERS")
+		for _, t := range ts {
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", t.Name, t.Version, t.UpdatedAt.Format("2006-01-02 15:04"), paramNames(t.Template))
+		}
+		return tw.Flush()
+	case "show":
+		ti, err := backend.get(ctx, rest[0])
+		if err != nil {
+			return templateError(err, rest[0])
+		}
+		if o.JSON {
+			return printJSON(w, ti)
+		}
+		fmt.Fprintf(w, "template     %s\nversion      %d\nupdated      %s\nnodes        %d\n", ti.Name, ti.Version,
+			ti.UpdatedAt.Format("2006-01-02 15:04:05 MST"), len(ti.Workflow))
+		if ti.Description != "" {
+			fmt.Fprintf(w, "description  %s\n", ti.Description)
+		}
+		printParams(w, ti.Template)
+		return nil
+	case "rm", "remove", "delete":
+		if err := backend.remove(ctx, rest[0]); err != nil {
+			return templateError(err, rest[0])
+		}
+		fmt.Fprintf(w, "template %s removed\n", rest[0])
+		return nil
+	}
+	return nil
 }
 
 func addTemplate(ctx context.Context, b templateBackend, def template.Definition, replace, fromTitles bool) (*api.TemplateInfo, error) {
@@ -348,22 +376,4 @@ func shorten(s string, n int) string {
 		return string(r[:n-1]) + "…"
 	}
 	return s
-}
-
-// interspersed parses flags that come after positional arguments too
-// ("template add NAME --workflow f.json"), returning the positional ones.
-func interspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for len(args) > 0 {
-		if err := fs.Parse(args); err != nil {
-			return nil, &usageError{err}
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			break
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-	}
-	return pos, nil
 }

@@ -2,12 +2,11 @@ package main
 
 import (
 	"context"
-	"flag"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/urfave/cli/v3"
 
 	"github.com/comfyq/comfyq/internal/netguard"
 	"github.com/comfyq/comfyq/webhook"
@@ -17,30 +16,41 @@ import (
 // events (api, worker, dev): they enqueue deliveries and, unless
 // --webhook-deliver=false, send them.
 type webhookOptions struct {
-	secrets       *secretFlag
-	subscriptions *string
-	queue         *string
-	horizon       *time.Duration
-	timeout       *time.Duration
-	concurrency   *int
-	deliver       *bool
+	Secrets       string // never printed: the flag shows no default
+	Subscriptions string
+	Queue         string
+	Horizon       time.Duration
+	Timeout       time.Duration
+	Concurrency   int
+	Deliver       bool
 }
 
-// addWebhookFlags defines the webhook flags on fs.
-func addWebhookFlags(fs *flag.FlagSet) *webhookOptions {
-	o := &webhookOptions{secrets: &secretFlag{}}
-	if v, ok := os.LookupEnv("COMFYQ_WEBHOOK_SECRET"); ok {
-		o.secrets.value = v
+func (o *webhookOptions) flags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "webhook-secret", Sources: cli.EnvVars("COMFYQ_WEBHOOK_SECRET"), Destination: &o.Secrets,
+			Usage: "webhook signing secret(s): whsec_…, comma-separated during a rotation"},
+		stringFlag(&o.Subscriptions, "webhook-subscriptions", "COMFYQ_WEBHOOK_SUBSCRIPTIONS", "",
+			`global webhook subscriptions: a JSON array of {"url","events","secret","name"}, or @FILE`),
+		stringFlag(&o.Queue, "webhook-queue", "COMFYQ_WEBHOOK_QUEUE", webhook.DefaultQueue, "asynq queue of webhook deliveries"),
+		durationFlag(&o.Horizon, "webhook-horizon", "COMFYQ_WEBHOOK_HORIZON", webhook.DefaultHorizon, "how long a failing webhook delivery is retried"),
+		durationFlag(&o.Timeout, "webhook-timeout", "COMFYQ_WEBHOOK_TIMEOUT", webhook.DefaultAttemptTimeout, "timeout of one webhook delivery attempt"),
+		intFlag(&o.Concurrency, "webhook-concurrency", "COMFYQ_WEBHOOK_CONCURRENCY", webhook.DefaultConcurrency, "webhook messages sent at once by this process"),
+		boolFlag(&o.Deliver, "webhook-deliver", "COMFYQ_WEBHOOK_DELIVER", true, "send webhook deliveries from this process (any process with the secret may); on unless --webhook-deliver=false"),
 	}
-	fs.Var(o.secrets, "webhook-secret", "webhook signing secret(s): whsec_…, comma-separated during a rotation (env COMFYQ_WEBHOOK_SECRET)")
-	o.subscriptions = envString(fs, "webhook-subscriptions", "COMFYQ_WEBHOOK_SUBSCRIPTIONS", "",
-		`global webhook subscriptions: a JSON array of {"url","events","secret","name"}, or @FILE`)
-	o.queue = envString(fs, "webhook-queue", "COMFYQ_WEBHOOK_QUEUE", webhook.DefaultQueue, "asynq queue of webhook deliveries")
-	o.horizon = envDuration(fs, "webhook-horizon", "COMFYQ_WEBHOOK_HORIZON", webhook.DefaultHorizon, "how long a failing webhook delivery is retried")
-	o.timeout = envDuration(fs, "webhook-timeout", "COMFYQ_WEBHOOK_TIMEOUT", webhook.DefaultAttemptTimeout, "timeout of one webhook delivery attempt")
-	o.concurrency = envInt(fs, "webhook-concurrency", "COMFYQ_WEBHOOK_CONCURRENCY", webhook.DefaultConcurrency, "webhook messages sent at once by this process")
-	o.deliver = envBool(fs, "webhook-deliver", "COMFYQ_WEBHOOK_DELIVER", true, "send webhook deliveries from this process (any process with the secret may)")
-	return o
+}
+
+// Validate checks what needs no Redis: the secrets, the subscriptions, the numbers.
+func (o *webhookOptions) Validate() error {
+	if _, err := webhook.ParseSecrets(o.Secrets); err != nil {
+		return usagef("--webhook-secret: %v", err)
+	}
+	if _, err := webhook.ParseSubscriptions(o.Subscriptions); err != nil {
+		return usagef("--webhook-subscriptions: %v", err)
+	}
+	if o.Concurrency <= 0 {
+		return usagef("--webhook-concurrency must be positive")
+	}
+	return nil
 }
 
 // open parses the webhook flags. It returns the Dispatcher, to give the worker
@@ -49,26 +59,23 @@ func addWebhookFlags(fs *flag.FlagSet) *webhookOptions {
 // function only waits for ctx: deliveries are still enqueued (nothing is lost)
 // and sent by a process that has the secret.
 func (o *webhookOptions) open(rdb redis.UniversalClient, allowPrivate bool, log *slog.Logger) (*webhook.Dispatcher, func(context.Context) error, error) {
-	secrets, err := webhook.ParseSecrets(o.secrets.value)
+	secrets, err := webhook.ParseSecrets(o.Secrets)
 	if err != nil {
 		return nil, nil, usagef("--webhook-secret: %v", err)
 	}
-	subs, err := webhook.ParseSubscriptions(*o.subscriptions)
+	subs, err := webhook.ParseSubscriptions(o.Subscriptions)
 	if err != nil {
 		return nil, nil, usagef("--webhook-subscriptions: %v", err)
 	}
-	if *o.concurrency <= 0 {
-		return nil, nil, usagef("--webhook-concurrency must be positive")
-	}
-	retry := webhook.RetryPolicy{Horizon: *o.horizon}
+	retry := webhook.RetryPolicy{Horizon: o.Horizon}
 	d, err := webhook.NewDispatcher(webhook.DispatcherConfig{
-		Redis: rdb, Subscriptions: subs, Queue: *o.queue, Retry: retry, Logger: log,
+		Redis: rdb, Subscriptions: subs, Queue: o.Queue, Retry: retry, Logger: log,
 	})
 	if err != nil {
 		return nil, nil, err
 	}
 	wait := func(ctx context.Context) error { <-ctx.Done(); return nil }
-	if !*o.deliver {
+	if !o.Deliver {
 		return d, wait, nil
 	}
 	if len(secrets) == 0 {
@@ -76,21 +83,15 @@ func (o *webhookOptions) open(rdb redis.UniversalClient, allowPrivate bool, log 
 		return d, wait, nil
 	}
 	cfg := webhook.DelivererConfig{
-		Redis: rdb, Secrets: secrets, Subscriptions: subs, Queue: *o.queue, Retry: retry,
+		Redis: rdb, Secrets: secrets, Subscriptions: subs, Queue: o.Queue, Retry: retry,
 		Policy:         netguard.Policy{AllowPrivate: allowPrivate},
-		AttemptTimeout: *o.timeout, Concurrency: *o.concurrency, Logger: log,
+		AttemptTimeout: o.Timeout, Concurrency: o.Concurrency, Logger: log,
 	}
 	if _, err := webhook.NewDeliverer(cfg); err != nil { // check the configuration now
 		return nil, nil, err
 	}
 	return d, func(ctx context.Context) error { return webhook.RunServer(ctx, rdb, cfg) }, nil
 }
-
-// secretFlag holds secrets; it never prints them (help shows no default).
-type secretFlag struct{ value string }
-
-func (s *secretFlag) String() string     { return "" }
-func (s *secretFlag) Set(v string) error { s.value = v; return nil }
 
 // withWebhooks runs the webhook delivery server beside run, until both end (the server
 // ends with ctx), and returns run's error, else the server's.

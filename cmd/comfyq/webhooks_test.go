@@ -4,16 +4,27 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"io"
 	"log/slog"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
+	"github.com/urfave/cli/v3"
 )
 
 const testWebhookSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+// parseWebhookFlags parses args as a command with the webhook flags would.
+func parseWebhookFlags(t *testing.T, args ...string) (*webhookOptions, string) {
+	t.Helper()
+	o := &webhookOptions{}
+	var help bytes.Buffer
+	cmd := &cli.Command{Name: "worker", Flags: o.flags(), Writer: &help,
+		Action: func(context.Context, *cli.Command) error { return nil }}
+	require.NoError(t, cmd.Run(context.Background(), append([]string{"worker"}, args...)))
+	return o, help.String()
+}
 
 func TestWebhookFlags(t *testing.T) {
 	t.Setenv("COMFYQ_WEBHOOK_SECRET", testWebhookSecret)
@@ -21,15 +32,13 @@ func TestWebhookFlags(t *testing.T) {
 	t.Cleanup(func() { rdb.Close() })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 
-	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
-	var help bytes.Buffer
-	fs.SetOutput(&help)
-	o := addWebhookFlags(fs)
-	fs.PrintDefaults()
-	require.Contains(t, help.String(), "COMFYQ_WEBHOOK_SECRET")
-	require.NotContains(t, help.String(), "MfKQ9r8", "help never shows the secret")
+	_, help := parseWebhookFlags(t, "--help")
+	require.Contains(t, help, "COMFYQ_WEBHOOK_SECRET")
+	require.NotContains(t, help, "MfKQ9r8", "help never shows the secret")
 
-	require.NoError(t, fs.Parse([]string{"--webhook-subscriptions", `[{"url": "https://a.example/h", "events": ["job.succeeded"]}]`}))
+	o, _ := parseWebhookFlags(t, "--webhook-subscriptions", `[{"url": "https://a.example/h", "events": ["job.succeeded"]}]`)
+	require.Equal(t, testWebhookSecret, o.Secrets, "the secret comes from the environment")
+	require.NoError(t, o.Validate())
 	d, run, err := o.open(rdb, false, log)
 	require.NoError(t, err)
 	require.NotNil(t, d)
@@ -40,9 +49,15 @@ func TestWebhookFlags(t *testing.T) {
 		{"--webhook-subscriptions", `[{"url": "ftp://x"}]`},
 		{"--webhook-concurrency", "0"},
 	} {
-		fs := flag.NewFlagSet("worker", flag.ContinueOnError)
-		o := addWebhookFlags(fs)
-		require.NoError(t, fs.Parse(args))
+		o, _ := parseWebhookFlags(t, args...)
+		var ue *usageError
+		require.True(t, errors.As(o.Validate(), &ue), "%v is refused at start", args)
+	}
+	for _, args := range [][]string{
+		{"--webhook-secret", "whsec_tooshort"},
+		{"--webhook-subscriptions", `[{"url": "ftp://x"}]`},
+	} {
+		o, _ := parseWebhookFlags(t, args...)
 		_, _, err := o.open(rdb, false, log)
 		var ue *usageError
 		require.True(t, errors.As(err, &ue), "%v: %v", args, err)
@@ -54,9 +69,8 @@ func TestWebhookFlags_noSecretEnqueuesOnly(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
 	t.Cleanup(func() { rdb.Close() })
 	var logs bytes.Buffer
-	fs := flag.NewFlagSet("api", flag.ContinueOnError)
-	o := addWebhookFlags(fs)
-	require.NoError(t, fs.Parse(nil))
+	o, _ := parseWebhookFlags(t)
+	require.NoError(t, o.Validate())
 	d, run, err := o.open(rdb, false, slog.New(slog.NewTextHandler(&logs, nil)))
 	require.NoError(t, err)
 	require.NotNil(t, d, "deliveries are still enqueued")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -17,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/urfave/cli/v3"
 
 	"github.com/comfyq/comfyq/internal/metrics"
 	"github.com/comfyq/comfyq/internal/netguard"
@@ -28,12 +28,13 @@ import (
 	"github.com/comfyq/comfyq/worker"
 )
 
-func init() {
-	register(&command{
-		name:    "worker",
-		summary: "run jobs on one or more ComfyUI nodes",
-		usage:   "--redis URL --storage URL --comfy http://host:8188 [--comfy …]",
-		help: `Attaches to ComfyUI nodes, pulls jobs from Redis, submits each prompt to its node,
+func workerCommand(b base) *cli.Command {
+	o := &workerOptions{base: b}
+	return &cli.Command{
+		Name:      "worker",
+		Usage:     "run jobs on one or more ComfyUI nodes",
+		ArgsUsage: "--redis URL --storage URL --comfy http://host:8188 [--comfy …]",
+		Description: `Attaches to ComfyUI nodes, pulls jobs from Redis, submits each prompt to its node,
 follows it over the WebSocket, streams the outputs into storage and writes the job's
 status back. Each node holds --depth jobs at once (one executing, the rest waiting in
 the node's own queue) so the GPU never idles between jobs.
@@ -41,108 +42,150 @@ the node's own queue) so the GPU never idles between jobs.
 --comfy takes a URL, or NAME=URL to name the node in logs and job records.
 SIGTERM or Ctrl-C drains: no new jobs; jobs on a GPU get --shutdown-grace to finish;
 jobs waiting in a node's queue are handed back. A second signal stops at once (running
-jobs are handed back and re-attached by the next worker).`,
-		flags: workerFlags,
-	})
+jobs are handed back and re-attached by the next worker).
+
+Example:
+
+  comfyq worker --redis redis://127.0.0.1:6379/0 --storage file:///srv/outputs \
+    --comfy gpu-1=http://10.0.0.5:8188 --comfy gpu-2=http://10.0.0.6:8188`,
+		Flags: flagList([]cli.Flag{
+			stringFlag(&o.RedisURL, "redis", "COMFYQ_REDIS_URL", "", "Redis URL (redis://, rediss://, redis-sentinel://)"),
+			stringFlag(&o.StorageURL, "storage", "COMFYQ_STORAGE_URL", "", "output storage: s3://bucket/prefix?endpoint=…&region=…&path_style=true or file:///dir"),
+			listFlag(&o.Nodes, "comfy", "COMFYQ_COMFY_URLS", "ComfyUI node: URL or NAME=URL"),
+			listFlag(&o.Headers, "comfy-header", "COMFYQ_COMFY_HEADERS", "header for node requests (auth proxies): 'Name: value' for every node, 'NODE=Name: value' for one"),
+			stringFlag(&o.Queues, "queues", "COMFYQ_QUEUES", "default=1", "queues and priorities, e.g. high=6,default=3"),
+			boolFlag(&o.StrictPriority, "strict-priority", "COMFYQ_STRICT_PRIORITY", false, "always drain higher-priority queues first"),
+			intFlag(&o.Depth, "depth", "COMFYQ_DEPTH", 2, "jobs held per node (pipelining); 1 turns pipelining off"),
+			durationFlag(&o.PollInterval, "poll-interval", "COMFYQ_POLL_INTERVAL", 100*time.Millisecond, "how often an idle worker checks Redis for new jobs"),
+			durationFlag(&o.StallTimeout, "stall-timeout", "COMFYQ_STALL_TIMEOUT", 30*time.Second, "check /history and /queue after this long without an event"),
+			durationFlag(&o.ShutdownGrace, "shutdown-grace", "COMFYQ_SHUTDOWN_GRACE", 10*time.Minute, "how long a drain waits for jobs running on a GPU"),
+			durationFlag(&o.HealthInterval, "health-interval", "COMFYQ_HEALTH_INTERVAL", 2*time.Second, "how often each node's /system_stats is probed"),
+			boolFlag(&o.UploadPreviews, "upload-previews", "COMFYQ_UPLOAD_PREVIEWS", false, "also copy temporary preview outputs to storage"),
+			boolFlag(&o.AllowPrivate, "allow-private-urls", "COMFYQ_ALLOW_PRIVATE_URLS", false, "let input URLs reach private and loopback addresses"),
+			durationFlag(&o.Retention, "retention", "COMFYQ_RETENTION", job.DefaultRetention, "how long job records are kept after their last change (give the API the same)"),
+			stringFlag(&o.MetricsAddr, "metrics-listen", "COMFYQ_METRICS_LISTEN", "", "serve Prometheus /metrics and /healthz on this address (e.g. :9091; off when empty)"),
+			stringFlag(&o.OutputPrefix, "output-prefix", "COMFYQ_OUTPUT_PREFIX", "jobs", "first segment of output keys"),
+		}, o.webhooks.flags(), o.log.flags()),
+		Action: action(o, nil),
+	}
 }
 
-func workerFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) error {
-	redisURL := envString(fs, "redis", "COMFYQ_REDIS_URL", "", "Redis URL (redis://, rediss://, redis-sentinel://)")
-	storageURL := envString(fs, "storage", "COMFYQ_STORAGE_URL", "", "output storage: s3://bucket/prefix?endpoint=…&region=…&path_style=true or file:///dir")
-	nodes := envList(fs, "comfy", "COMFYQ_COMFY_URLS", "ComfyUI node: URL or NAME=URL")
-	headers := envList(fs, "comfy-header", "COMFYQ_COMFY_HEADERS", "header for node requests (auth proxies): 'Name: value' for every node, 'NODE=Name: value' for one")
-	queues := envString(fs, "queues", "COMFYQ_QUEUES", "default=1", "queues and priorities, e.g. high=6,default=3")
-	strict := envBool(fs, "strict-priority", "COMFYQ_STRICT_PRIORITY", false, "always drain higher-priority queues first")
-	depth := envInt(fs, "depth", "COMFYQ_DEPTH", 2, "jobs held per node (pipelining); 1 turns pipelining off")
-	poll := envDuration(fs, "poll-interval", "COMFYQ_POLL_INTERVAL", 100*time.Millisecond, "how often an idle worker checks Redis for new jobs")
-	stall := envDuration(fs, "stall-timeout", "COMFYQ_STALL_TIMEOUT", 30*time.Second, "check /history and /queue after this long without an event")
-	grace := envDuration(fs, "shutdown-grace", "COMFYQ_SHUTDOWN_GRACE", 10*time.Minute, "how long a drain waits for jobs running on a GPU")
-	health := envDuration(fs, "health-interval", "COMFYQ_HEALTH_INTERVAL", 2*time.Second, "how often each node's /system_stats is probed")
-	previews := envBool(fs, "upload-previews", "COMFYQ_UPLOAD_PREVIEWS", false, "also copy temporary preview outputs to storage")
-	allowPrivate := envBool(fs, "allow-private-urls", "COMFYQ_ALLOW_PRIVATE_URLS", false, "let input URLs reach private and loopback addresses")
-	retention := envDuration(fs, "retention", "COMFYQ_RETENTION", job.DefaultRetention, "how long job records are kept after their last change (give the API the same)")
-	metricsAddr := envString(fs, "metrics-listen", "COMFYQ_METRICS_LISTEN", "", "serve Prometheus /metrics and /healthz on this address (e.g. :9091; off when empty)")
-	prefix := envString(fs, "output-prefix", "COMFYQ_OUTPUT_PREFIX", "jobs", "first segment of output keys")
-	wh := addWebhookFlags(fs)
-	logger := logFlags(fs)
-	return func(ctx context.Context, args []string) error {
-		if err := required("redis", "COMFYQ_REDIS_URL", *redisURL); err != nil {
-			return err
-		}
-		if err := required("storage", "COMFYQ_STORAGE_URL", *storageURL); err != nil {
-			return err
-		}
-		if len(nodes.values) == 0 {
-			return usagef("give at least one --comfy http://host:8188 (or set COMFYQ_COMFY_URLS)")
-		}
-		qs, err := parseQueues(*queues)
-		if err != nil {
-			return err
-		}
-		var ncs []worker.NodeConfig
-		for _, n := range nodes.values {
-			nc := worker.NodeConfig{URL: n, Header: http.Header{}}
-			if name, u, ok := strings.Cut(n, "="); ok && !strings.Contains(name, "/") {
-				nc.Name, nc.URL = name, u
-			}
-			ncs = append(ncs, nc)
-		}
-		// --comfy-header [NODE=]Name: value — for every node, or the named one.
-		for _, h := range headers.values {
-			k, v, ok := strings.Cut(h, ":")
-			if !ok {
-				return usagef("--comfy-header %q: want 'Name: value' or 'NODE=Name: value'", h)
-			}
-			node := ""
-			if n, name, ok := strings.Cut(k, "="); ok {
-				node, k = strings.TrimSpace(n), name
-			}
-			matched := false
-			for i := range ncs {
-				if node == "" || ncs[i].Name == node {
-					ncs[i].Header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
-					matched = true
-				}
-			}
-			if !matched {
-				return usagef("--comfy-header %q: no node is named %q (name nodes with --comfy NAME=URL)", h, node)
-			}
-		}
-		log := logger()
-		rdb, err := producer.OpenRedis(*redisURL)
-		if err != nil {
-			return err
-		}
-		defer rdb.Close()
-		store, err := storage.Open(ctx, *storageURL)
-		if err != nil {
-			return err
-		}
-		notifier, runWebhooks, err := wh.open(rdb, *allowPrivate, log)
-		if err != nil {
-			return err
-		}
-		w, err := worker.New(worker.Config{
-			Redis: rdb, Storage: store, Nodes: ncs, Queues: qs, StrictPriority: *strict,
-			Depth: *depth, PollInterval: *poll, Retention: *retention, StallTimeout: *stall, ShutdownGrace: *grace, HealthInterval: *health,
-			UploadPreviews: *previews, OutputPrefix: *prefix,
-			Inputs:   netguard.Policy{AllowPrivate: *allowPrivate},
-			Notifier: notifier,
-			Logger:   log,
-		})
-		if err != nil {
-			return err
-		}
-		if *metricsAddr != "" {
-			stop, err := serveMetrics(ctx, *metricsAddr, log)
-			if err != nil {
-				return err
-			}
-			defer stop()
-		}
-		log.Info("worker starting", "nodes", len(ncs), "queues", *queues, "depth", *depth, "storage", store.String())
-		return withWebhooks(ctx, runWebhooks, func() error { return w.Run(ctx, secondSignal(ctx)) })
+// workerOptions are the flags of comfyq worker.
+type workerOptions struct {
+	base
+	RedisURL, StorageURL                                      string
+	Nodes, Headers                                            []string
+	Queues                                                    string
+	StrictPriority, UploadPreviews, AllowPrivate              bool
+	Depth                                                     int
+	PollInterval, StallTimeout, ShutdownGrace, HealthInterval time.Duration
+	Retention                                                 time.Duration
+	MetricsAddr, OutputPrefix                                 string
+	webhooks                                                  webhookOptions
+	log                                                       logOptions
+
+	queues map[string]int
+	nodes  []worker.NodeConfig
+}
+
+func (o *workerOptions) Validate() error {
+	if err := required("redis", "COMFYQ_REDIS_URL", o.RedisURL); err != nil {
+		return err
 	}
+	if err := required("storage", "COMFYQ_STORAGE_URL", o.StorageURL); err != nil {
+		return err
+	}
+	o.Nodes, o.Headers = nonEmpty(o.Nodes), nonEmpty(o.Headers)
+	if len(o.Nodes) == 0 {
+		return usagef("give at least one --comfy http://host:8188 (or set COMFYQ_COMFY_URLS)")
+	}
+	if o.Depth < 1 {
+		return usagef("--depth %d: want 1 or more", o.Depth)
+	}
+	qs, err := parseQueues(o.Queues)
+	if err != nil {
+		return err
+	}
+	o.queues = qs
+	if o.nodes, err = nodeConfigs(o.Nodes, o.Headers); err != nil {
+		return err
+	}
+	if err := o.webhooks.Validate(); err != nil {
+		return err
+	}
+	return o.log.Validate()
+}
+
+// nodeConfigs reads --comfy [NAME=]URL and --comfy-header [NODE=]Name: value (for
+// every node, or the named one).
+func nodeConfigs(nodes, headers []string) ([]worker.NodeConfig, error) {
+	var ncs []worker.NodeConfig
+	for _, n := range nodes {
+		nc := worker.NodeConfig{URL: n, Header: http.Header{}}
+		if name, u, ok := strings.Cut(n, "="); ok && !strings.Contains(name, "/") {
+			nc.Name, nc.URL = name, u
+		}
+		ncs = append(ncs, nc)
+	}
+	for _, h := range headers {
+		k, v, ok := strings.Cut(h, ":")
+		if !ok {
+			return nil, usagef("--comfy-header %q: want 'Name: value' or 'NODE=Name: value'", h)
+		}
+		node := ""
+		if n, name, ok := strings.Cut(k, "="); ok {
+			node, k = strings.TrimSpace(n), name
+		}
+		matched := false
+		for i := range ncs {
+			if node == "" || ncs[i].Name == node {
+				ncs[i].Header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+				matched = true
+			}
+		}
+		if !matched {
+			return nil, usagef("--comfy-header %q: no node is named %q (name nodes with --comfy NAME=URL)", h, node)
+		}
+	}
+	return ncs, nil
+}
+
+func (o *workerOptions) Run(ctx context.Context) error {
+	log := o.log.logger()
+	rdb, err := producer.OpenRedis(o.RedisURL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	store, err := storage.Open(ctx, o.StorageURL)
+	if err != nil {
+		return err
+	}
+	notifier, runWebhooks, err := o.webhooks.open(rdb, o.AllowPrivate, log)
+	if err != nil {
+		return err
+	}
+	w, err := worker.New(worker.Config{
+		Redis: rdb, Storage: store, Nodes: o.nodes, Queues: o.queues, StrictPriority: o.StrictPriority,
+		Depth: o.Depth, PollInterval: o.PollInterval, Retention: o.Retention, StallTimeout: o.StallTimeout,
+		ShutdownGrace: o.ShutdownGrace, HealthInterval: o.HealthInterval,
+		UploadPreviews: o.UploadPreviews, OutputPrefix: o.OutputPrefix,
+		Inputs:   netguard.Policy{AllowPrivate: o.AllowPrivate},
+		Notifier: notifier,
+		Logger:   log,
+	})
+	if err != nil {
+		return err
+	}
+	if o.MetricsAddr != "" {
+		stop, err := serveMetrics(ctx, o.MetricsAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	log.Info("worker starting", "nodes", len(o.nodes), "queues", o.Queues, "depth", o.Depth, "storage", store.String())
+	return withWebhooks(ctx, runWebhooks, func() error { return w.Run(ctx, secondSignal(ctx)) })
 }
 
 // secondSignal returns a channel closed when a signal arrives after ctx ended (the

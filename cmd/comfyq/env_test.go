@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// workerArgs is a worker command line that gets past the flags and fails at once on
+// its storage URL, so that a test sees whether the flags were accepted.
+var workerArgs = []string{"worker", "--redis", "redis://127.0.0.1:1/0", "--storage", "nope://x", "--comfy", "http://127.0.0.1:1"}
+
+// TestBadEnvValueStops: a value of an environment variable that does not parse stops
+// the command with exit code 2 and a message naming the variable (it used to keep the
+// default silently). Not parallel: it sets environment variables.
+func TestBadEnvValueStops(t *testing.T) {
+	for _, tc := range []struct{ env, value string }{
+		{"COMFYQ_DEPTH", "two"},             // int
+		{"COMFYQ_STALL_TIMEOUT", "soon"},    // duration
+		{"COMFYQ_STRICT_PRIORITY", "maybe"}, // bool
+		{"COMFYQ_WEBHOOK_CONCURRENCY", "1.5"},
+	} {
+		t.Run(tc.env, func(t *testing.T) {
+			t.Setenv(tc.env, tc.value)
+			code, _, stderr := run(t, context.Background(), workerArgs...)
+			require.Equal(t, 2, code, stderr)
+			require.Contains(t, stderr, tc.env)
+			require.Contains(t, stderr, tc.value)
+			require.Contains(t, stderr, "comfyq worker --help")
+		})
+	}
+}
+
+func TestBadFlagValueStops(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		flag string
+		args []string
+	}{
+		{"depth", []string{"--depth", "two"}},
+		{"stall-timeout", []string{"--stall-timeout", "soon"}},
+		{"strict-priority", []string{"--strict-priority=maybe"}},
+	} {
+		code, _, stderr := run(t, context.Background(), append(append([]string{}, workerArgs...), tc.args...)...)
+		require.Equal(t, 2, code, stderr)
+		require.Contains(t, stderr, tc.flag)
+		require.Contains(t, stderr, "comfyq worker --help")
+	}
+}
+
+// TestFlagBeatsEnvBeatsDefault: the command line wins over the environment, which
+// wins over the default.
+func TestFlagBeatsEnvBeatsDefault(t *testing.T) {
+	t.Setenv("COMFYQ_DEPTH", "two")
+	code, _, stderr := run(t, context.Background(), append(append([]string{}, workerArgs...), "--depth", "1")...)
+	require.Equal(t, 1, code, "--depth 1 is used and the bad variable is not read: the worker fails on its storage: %s", stderr)
+	require.NotContains(t, stderr, "COMFYQ_DEPTH")
+
+	t.Setenv("COMFYQ_DEPTH", "0")
+	code, _, stderr = run(t, context.Background(), workerArgs...)
+	require.Equal(t, 2, code, stderr)
+	require.Contains(t, stderr, "--depth 0", "the variable replaces the default 2")
+
+	t.Setenv("COMFYQ_DEPTH", "")
+	t.Setenv("COMFYQ_LOG_LEVEL", "loud")
+	code, _, stderr = run(t, context.Background(), workerArgs...)
+	require.Equal(t, 2, code, stderr)
+	require.Contains(t, stderr, `--log-level "loud"`)
+}
+
+// TestListEnv: a list variable is comma-separated, and the command line replaces it.
+func TestListEnv(t *testing.T) {
+	t.Setenv("COMFYQ_COMFY_URLS", "a=http://127.0.0.1:1, b=http://127.0.0.1:2,")
+	t.Setenv("COMFYQ_COMFY_HEADERS", "c=X-Key: 1")
+	code, _, stderr := run(t, context.Background(), "worker", "--redis", "redis://127.0.0.1:1/0", "--storage", "nope://x")
+	require.Equal(t, 2, code)
+	require.Contains(t, stderr, `no node is named "c"`, "both nodes come from the variable, named a and b")
+	code, _, stderr = run(t, context.Background(), "worker", "--redis", "redis://127.0.0.1:1/0", "--storage", "nope://x",
+		"--comfy", "c=http://127.0.0.1:3")
+	require.Equal(t, 1, code, "the command line's node replaces the variable's: %s", stderr)
+}
