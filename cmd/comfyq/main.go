@@ -28,6 +28,11 @@ func main() {
 
 var version = "dev"
 
+func init() {
+	// comfyq --version prints what comfyq version prints.
+	cli.VersionPrinter = func(cmd *cli.Command) { fmt.Fprintln(cmd.Root().Writer, "comfyq", cmd.Root().Version) }
+}
+
 // base is what every command has besides its flags: where it writes.
 type base struct {
 	Out, Err io.Writer

@@ -176,3 +176,12 @@ func TestHelpExplainsEveryCommand(t *testing.T) {
 		}
 	}
 }
+
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		code, out, _ := run(t, context.Background(), args...)
+		require.Equal(t, 0, code)
+		require.Equal(t, "comfyq "+version+"\n", out, args)
+	}
+}
