@@ -72,11 +72,20 @@ func TestFlagBeatsEnvBeatsDefault(t *testing.T) {
 // TestListEnv: a list variable is comma-separated, and the command line replaces it.
 func TestListEnv(t *testing.T) {
 	t.Setenv("COMFYQ_COMFY_URLS", "a=http://127.0.0.1:1, b=http://127.0.0.1:2,")
-	t.Setenv("COMFYQ_COMFY_HEADERS", "c=X-Key: 1")
+	t.Setenv("COMFYQ_COMFY_HEADERS", "b=X-Key: 1")
 	code, _, stderr := run(t, context.Background(), "worker", "--redis", "redis://127.0.0.1:1/0", "--storage", "nope://x")
-	require.Equal(t, 2, code)
-	require.Contains(t, stderr, `no node is named "c"`, "both nodes come from the variable, named a and b")
+	require.Equal(t, 1, code, "node b comes from the variable, so its header is accepted; the worker fails on its storage: %s", stderr)
 	code, _, stderr = run(t, context.Background(), "worker", "--redis", "redis://127.0.0.1:1/0", "--storage", "nope://x",
 		"--comfy", "c=http://127.0.0.1:3")
-	require.Equal(t, 1, code, "the command line's node replaces the variable's: %s", stderr)
+	require.Equal(t, 2, code, "the command line's node replaces the variable's, so no node is named b: %s", stderr)
+	require.Contains(t, stderr, `no node is named "b"`)
+}
+
+// TestListFlagKeepsCommas: on the command line a list flag's value is one item, so a
+// header value with a comma stays whole; only the variable is split.
+func TestListFlagKeepsCommas(t *testing.T) {
+	t.Parallel()
+	code, _, stderr := run(t, context.Background(), "worker", "--redis", "redis://127.0.0.1:1/0", "--storage", "nope://x",
+		"--comfy", "a=http://127.0.0.1:1", "--comfy-header", "a=Accept: text/html, application/json")
+	require.Equal(t, 1, code, "the header is accepted whole; the worker fails on its storage: %s", stderr)
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"os"
 	"strings"
@@ -48,20 +50,51 @@ func durationFlag(p *time.Duration, name, env string, def time.Duration, usage s
 		HideDefault: def == 0}
 }
 
-// listFlag is a repeatable flag. Its environment variable, if any, is a
-// comma-separated list, replaced as a whole by the flag on the command line. The
-// library splits on commas per command, so the command-line values of such a flag are
-// split too; commands whose lists have no variable (submit --param, --set) set
-// DisableSliceFlagSeparator so that values keep their commas.
+// listFlag is a repeatable flag; a value on the command line is one item, commas
+// and all. Its environment variable, if any, is a comma-separated list, replaced as
+// a whole by the flag on the command line.
 func listFlag(p *[]string, name, env, usage string) cli.Flag {
-	if env != "" {
-		usage += " (repeatable; comma-separated)"
-	} else {
-		usage += " (repeatable)"
-	}
-	return &cli.StringSliceFlag{Name: name, Sources: sources(env), Usage: usage, Destination: p,
+	f := &cli.StringSliceFlag{Name: name, Usage: usage + " (repeatable)", Destination: p,
 		Config: cli.StringConfig{TrimSpace: true}}
+	if env != "" {
+		src := &listEnvSource{key: env}
+		f.Usage = usage + " (repeatable; the variable is comma-separated)"
+		f.Sources = cli.NewValueSourceChain(src)
+		f.Action = func(context.Context, *cli.Command, []string) error {
+			if src.used { // the library took the variable as one item: split it
+				var items []string
+				for _, v := range *p {
+					for _, item := range strings.Split(v, ",") {
+						if item = strings.TrimSpace(item); item != "" {
+							items = append(items, item)
+						}
+					}
+				}
+				*p = items
+			}
+			return nil
+		}
+	}
+	return f
 }
+
+// listEnvSource is an environment variable as the source of a list flag; it
+// remembers whether the flag's value came from it.
+type listEnvSource struct {
+	key  string
+	used bool
+}
+
+func (s *listEnvSource) Lookup() (string, bool) {
+	v, ok := os.LookupEnv(s.key)
+	s.used = ok && v != ""
+	return v, ok
+}
+
+func (s *listEnvSource) String() string   { return fmt.Sprintf("environment variable %q", s.key) }
+func (s *listEnvSource) GoString() string { return fmt.Sprintf("&listEnvSource{key: %q}", s.key) }
+func (s *listEnvSource) IsFromEnv() bool  { return true }
+func (s *listEnvSource) Key() string      { return s.key }
 
 // nonEmpty drops the empty items of a list ("a,,b" or a trailing comma).
 func nonEmpty(l []string) []string {

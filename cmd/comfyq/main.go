@@ -93,6 +93,8 @@ func newRoot(b base) *cli.Command {
 		if c.OnUsageError == nil {
 			c.OnUsageError = onUsageError
 		}
+		// A list flag's value on the command line is one item: --param prompt="a, b".
+		c.DisableSliceFlagSeparator = true
 	}
 	return root
 }

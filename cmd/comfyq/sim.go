@@ -46,7 +46,6 @@ KSampler=torch.OutOfMemoryError) makes that node raise; --view-delay and
 Example:
 
   comfyq sim --listen 127.0.0.1:8188 --step-delay 20ms --fail-node KSampler=torch.OutOfMemoryError --control`,
-		DisableSliceFlagSeparator: true, // --fail-node CLASS=Type:message keeps its commas
 		Flags: flagList([]cli.Flag{
 			stringFlag(&o.Listen, "listen", "COMFYQ_SIM_LISTEN", "127.0.0.1:8188", "address to listen on"),
 			durationFlag(&o.NodeDelay, "node-delay", "COMFYQ_SIM_NODE_DELAY", d.NodeDelay, "time each executed node takes"),

@@ -41,7 +41,6 @@ Examples:
 
   comfyq submit --redis redis://127.0.0.1:6379/0 --workflow flux.api.json --set 6.inputs.text="a red fox" --wait
   comfyq submit --api http://127.0.0.1:8080 --api-key KEY --template txt2img --param prompt="a red fox" --param seed=7`,
-		DisableSliceFlagSeparator: true, // --param prompt="a, b" keeps its comma
 		Flags: flagList([]cli.Flag{
 			stringFlag(&o.RedisURL, "redis", "COMFYQ_REDIS_URL", "", "Redis URL"),
 		}, apiClientFlags(&o.APIURL, &o.APIKey, "API key for --api"), []cli.Flag{

@@ -105,7 +105,6 @@ Examples:
   comfyq template add txt2img --workflow txt2img.ui.json --api http://127.0.0.1:8080 --api-key ADMIN_KEY
   comfyq template add portrait --workflow p.json --param seed=KSampler.inputs.seed --param prompt=6.inputs.text
   comfyq template list --redis redis://127.0.0.1:6379/0`,
-		DisableSliceFlagSeparator: true, // --param NAME=T1,T2 is split by paramSpecs
 		Flags: flagList([]cli.Flag{
 			stringFlag(&o.RedisURL, "redis", "COMFYQ_REDIS_URL", "", "Redis URL (instead of --api)"),
 		}, apiClientFlags(&o.APIURL, &o.APIKey, "API key for --api (an admin key to add or remove)"), []cli.Flag{
