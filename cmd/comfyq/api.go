@@ -97,7 +97,7 @@ func (o *apiOptions) Validate() error {
 }
 
 func (o *apiOptions) Run(ctx context.Context) error {
-	log := o.log.logger()
+	log := o.log.logger(o.Err)
 	rdb, err := producer.OpenRedis(o.RedisURL)
 	if err != nil {
 		return err

@@ -82,7 +82,7 @@ func (o *benchOptions) Validate() error {
 }
 
 func (o *benchOptions) Run(ctx context.Context) error {
-	log := o.log.logger()
+	log := o.log.logger(o.Err)
 	cfg := bench.Config{
 		RedisURL: o.RedisURL, StorageURL: o.StorageURL,
 		Jobs: o.Jobs, Nodes: o.Nodes, Depth: o.Depth, Producers: o.Producers,

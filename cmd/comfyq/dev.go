@@ -94,7 +94,7 @@ func (o *devOptions) Validate() error {
 }
 
 func (o *devOptions) Run(ctx context.Context) error {
-	log := o.log.logger()
+	log := o.log.logger(o.Err)
 	start := time.Now()
 	d := &devEnv{log: log}
 	defer d.close()
@@ -139,9 +139,6 @@ func (o *devOptions) Run(ctx context.Context) error {
 			}
 			ncs = append(ncs, worker.NodeConfig{URL: u, Name: "sim-" + strconv.Itoa(i)})
 		}
-	}
-	if len(ncs) == 0 {
-		return usagef("no ComfyUI node: give --sim-nodes 1 or more, or --comfy URL")
 	}
 	objectInfo := api.CacheObjectInfo(func(ctx context.Context) (comfy.ObjectInfo, error) {
 		c, err := comfy.New(comfy.Config{BaseURL: ncs[0].URL})
@@ -265,7 +262,7 @@ func (d *devEnv) redis(ctx context.Context, url, dir string) (redis.UniversalCli
 		if err != nil {
 			return nil, "", err
 		}
-		d.cleanup = append(d.cleanup, func() { rs.Stop() })
+		d.cleanup = append(d.cleanup, func() { _ = rs.Stop() })
 		rdb, err := producer.OpenRedis(rs.URL())
 		if err != nil {
 			return nil, "", err

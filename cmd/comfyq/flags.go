@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -130,13 +131,14 @@ func (o *logOptions) Validate() error {
 	return nil
 }
 
-// logger builds the logger; call it after Validate.
-func (o *logOptions) logger() *slog.Logger {
+// logger builds the logger writing to w (the command's standard error); call it
+// after Validate.
+func (o *logOptions) logger(w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: o.level}
 	if o.Format == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+		return slog.New(slog.NewJSONHandler(w, opts))
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // flagList joins flag groups.

@@ -90,7 +90,7 @@ func (o *simOptions) Validate() error {
 }
 
 func (o *simOptions) Run(ctx context.Context) error {
-	log := o.log.logger()
+	log := o.log.logger(o.Err)
 	sim, err := comfysim.New(comfysim.Options{
 		NodeDelay: o.NodeDelay, StepDelay: o.StepDelay, VideoSize: o.VideoSize, AudioSize: o.AudioSize,
 		Models: o.Models, PreviewMethod: o.PreviewMethod, CacheMode: o.Cache, Dir: o.Dir, Logger: log,

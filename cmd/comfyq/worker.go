@@ -151,7 +151,7 @@ func nodeConfigs(nodes, headers []string) ([]worker.NodeConfig, error) {
 }
 
 func (o *workerOptions) Run(ctx context.Context) error {
-	log := o.log.logger()
+	log := o.log.logger(o.Err)
 	rdb, err := producer.OpenRedis(o.RedisURL)
 	if err != nil {
 		return err
