@@ -126,7 +126,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var ue *usageError
 	if errors.As(err, &ue) || ce == nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
-		if cmdName != "" {
+		switch cmdName {
+		case "":
+		case "help":
+			fmt.Fprintln(stderr, "Run 'comfyq help' for the commands.")
+		default:
 			fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", name)
 		}
 		return 2
