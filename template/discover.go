@@ -22,15 +22,45 @@ const DefaultTitlePrefix = "Input: "
 // then inferred from the workflow's values. It never fails; a workflow with nothing
 // recognisable has no parameters.
 func Discover(wf comfy.Workflow, info comfy.ObjectInfo, titlePrefix string) []Param {
+	params, _ := discover(wf, info, titlePrefix)
+	return params
+}
+
+// MadeName tells how discovery named a parameter that a node's title does not name by
+// itself: the node titled "Input: size" on EmptyLatentImage has several widget inputs and
+// none called size, so its inputs become size_width, size_height, size_batch_size; a name
+// that two nodes want is suffixed. The registration response lists them so that the
+// user sees the names to submit.
+type MadeName struct {
+	// Param is the parameter's name.
+	Param string `json:"param"`
+	// Node and Input are the (first) input the parameter sets.
+	Node  string `json:"node"`
+	Input string `json:"input"`
+	// Title is the node's title.
+	Title string `json:"title"`
+}
+
+// discover is Discover, also returning the names made from titles (see MadeName).
+func discover(wf comfy.Workflow, info comfy.ObjectInfo, titlePrefix string) ([]Param, []MadeName) {
 	if titlePrefix == "" {
 		titlePrefix = DefaultTitlePrefix
 	}
 	d := &discoverer{wf: wf, info: info}
-	params := d.titled(titlePrefix)
+	params, titles := d.titled(titlePrefix)
 	if len(params) == 0 {
-		params = d.heuristic()
+		return uniqueNames(d.heuristic()), nil
 	}
-	return uniqueNames(params)
+	params = uniqueNames(params)
+	var made []MadeName
+	for i, p := range params {
+		if p.Name == titles[i].name {
+			continue
+		}
+		node, input, _ := comfy.SplitPath(p.Targets[0])
+		made = append(made, MadeName{Param: p.Name, Node: node, Input: input, Title: titles[i].title})
+	}
+	return params, made
 }
 
 // uniqueNames suffixes repeated names (_2, _3, …) so that a template never declares a
@@ -79,9 +109,14 @@ func sanitizeName(s string) string {
 // ("choose file to upload": "image"); ComfyUI ignores them.
 var uploadPseudoInputs = map[string]bool{"upload": true, "choose file to upload": true}
 
-// titled implements convention 1: nodes titled prefix+name.
-func (d *discoverer) titled(prefix string) []Param {
+// titleName is the name a titled node asks for, beside the parameter made from it.
+type titleName struct{ title, name string }
+
+// titled implements convention 1: nodes titled prefix+name. It returns, beside each
+// parameter, the title it came from and the name that title asks for.
+func (d *discoverer) titled(prefix string) ([]Param, []titleName) {
 	var out []Param
+	var titles []titleName
 	index := map[string]int{}
 	for _, id := range d.wf.NodeIDs() {
 		n := d.wf[id]
@@ -100,6 +135,10 @@ func (d *discoverer) titled(prefix string) []Param {
 			if p, ok := d.param(id, input); ok {
 				found = append(found, p)
 			}
+		}
+		if p, ok := namedInput(found, base); ok {
+			// "Input: color" on EmptyImage: the title names the input the user means.
+			found = []Param{p}
 		}
 		for _, p := range found {
 			p.Name = base
@@ -121,9 +160,24 @@ func (d *discoverer) titled(prefix string) []Param {
 			}
 			index[p.Name] = len(out)
 			out = append(out, p)
+			titles = append(titles, titleName{title: n.Title(), name: base})
 		}
 	}
-	return out
+	return out, titles
+}
+
+// namedInput returns the parameter, among one node's, of the input called name: exactly
+// so, else ignoring case ("Input: Color" means color).
+func namedInput(params []Param, name string) (Param, bool) {
+	for _, fold := range []bool{false, true} {
+		for _, p := range params {
+			_, input, _ := comfy.SplitPath(p.Targets[0])
+			if input == name || (fold && strings.EqualFold(input, name)) {
+				return p, true
+			}
+		}
+	}
+	return Param{}, false
 }
 
 // widgetInputs lists the inputs of a node that could be parameters, in the class's

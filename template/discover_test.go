@@ -1,6 +1,8 @@
 package template
 
 import (
+	"encoding/json"
+
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -160,6 +162,45 @@ func TestDiscoverTitles(t *testing.T) {
 	require.Equal(t, []string{"6.inputs.text"}, params[0].Targets)
 }
 
+func TestDiscoverTitleNamesAnInput(t *testing.T) {
+	t.Parallel()
+	wf := parseWF(t, `{
+ "1": {"class_type": "EmptyImage", "inputs": {"width": 512, "height": 512, "batch_size": 1, "color": 0}, "_meta": {"title": "Input: color"}},
+ "2": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1, "color": 255}, "_meta": {"title": "Input: Width"}},
+ "3": {"class_type": "EmptyImage", "inputs": {"width": ["9", 0], "height": 8, "batch_size": 1, "color": 7}, "_meta": {"title": "Input: width"}},
+ "4": {"class_type": "EmptyLatentImage", "inputs": {"width": 512, "height": 512, "batch_size": 1}, "_meta": {"title": "Input: size"}},
+ "9": {"class_type": "PrimitiveInt", "inputs": {"value": 8}}
+}`)
+	params, made := discover(wf, loadInfo(t), "")
+	require.Equal(t, []string{
+		"color", "Width",
+		"width_height", "width_batch_size", "width_color",
+		"size_width", "size_height", "size_batch_size",
+	}, names(params))
+	p := paramsByName(t, params)
+	require.Equal(t, []string{"1.inputs.color"}, p["color"].Targets, "the title names the input: it alone is the parameter")
+	require.Equal(t, TypeInteger, p["color"].Type)
+	require.Equal(t, json.Number("16777215"), p["color"].ExactMaximum(), "typed by the real object_info")
+	require.Equal(t, []string{"2.inputs.width"}, p["Width"].Targets, "the name matches ignoring case, and keeps the title's spelling")
+	require.Equal(t, []string{"3.inputs.height"}, p["width_height"].Targets, "the named input is a link: every constant input is a parameter")
+
+	require.Equal(t, []MadeName{
+		{Param: "width_height", Node: "3", Input: "height", Title: "Input: width"},
+		{Param: "width_batch_size", Node: "3", Input: "batch_size", Title: "Input: width"},
+		{Param: "width_color", Node: "3", Input: "color", Title: "Input: width"},
+		{Param: "size_width", Node: "4", Input: "width", Title: "Input: size"},
+		{Param: "size_height", Node: "4", Input: "height", Title: "Input: size"},
+		{Param: "size_batch_size", Node: "4", Input: "batch_size", Title: "Input: size"},
+	}, made, "the names no title gives by itself")
+
+	tmpl, err := compile(Definition{Name: "x"}, wf, loadInfo(t))
+	require.NoError(t, err)
+	require.Equal(t, made, tmpl.ParamsMade, "the template carries them to the registration response")
+	tmpl, err = compile(Definition{Name: "x", Params: []ParamSpec{{Name: "c", Targets: []string{"1.inputs.color"}}}}, wf, loadInfo(t))
+	require.NoError(t, err)
+	require.Empty(t, tmpl.ParamsMade, "declared parameters are named by the user")
+}
+
 func TestDiscoverTitleNames(t *testing.T) {
 	t.Parallel()
 	wf := parseWF(t, `{
@@ -188,8 +229,18 @@ func TestDiscoverNamesAreUnique(t *testing.T) {
 	params := Discover(wf, nil, "")
 	require.Len(t, paramsByName(t, params), len(params))
 	require.Equal(t, []string{"a_b", "a_c", "a_b_2", "a_b_3", "a_b_4"}, names(params))
+	_, made := discover(wf, nil, "")
+	require.Equal(t, []string{"a_b", "a_c", "a_b_2", "a_b_3", "a_b_4"}, madeNames(made), "suffixed names are made names too")
 	_, err := compile(Definition{Name: "x"}, wf, nil)
 	require.NoError(t, err)
 
 	require.Equal(t, []string{"x", "x_3", "x_2", "x_4"}, names(uniqueNames([]Param{{Name: "x"}, {Name: "x"}, {Name: "x_2"}, {Name: "x"}})))
+}
+
+func madeNames(made []MadeName) []string {
+	out := make([]string, 0, len(made))
+	for _, m := range made {
+		out = append(out, m.Param)
+	}
+	return out
 }

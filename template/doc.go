@@ -21,12 +21,19 @@
 //
 // When a Definition declares no parameters, Discover finds them:
 //
-//  1. Titled nodes. Every constant input of a node titled "Input: <name>" (the prefix is
-//     Definition.TitlePrefix) is a parameter: <name> when the node has one such input,
-//     <name>_<input> when it has several. Inputs that are links, lists, hidden or unknown
-//     to the class's object_info are left out. A LoadImage titled "Input: photo" gives
-//     the image parameter photo. Several nodes with the same title and type share one
-//     parameter (a prompt fed to an SDXL base and refiner).
+//  1. Titled nodes. A node titled "Input: <name>" (the prefix is Definition.TitlePrefix)
+//     gives parameters from its constant inputs. When <name> is one of them (exactly,
+//     else ignoring case), that input alone is the parameter <name>: "Input: color" on
+//     EmptyImage gives color, and width, height and batch_size stay as the workflow has
+//     them. Otherwise every constant input is a parameter: <name> when the node has one
+//     such input, <name>_<input> when it has several ("Input: size" on
+//     EmptyLatentImage gives size_width, size_height, size_batch_size). Inputs that are
+//     links, lists, hidden or unknown to the class's object_info are left out. A
+//     LoadImage titled "Input: photo" gives the image parameter photo. Several nodes
+//     with the same title and type share one parameter (a prompt fed to an SDXL base
+//     and refiner); a name two nodes want for different types is suffixed with the
+//     node id. Template.ParamsMade (params_made in the registration response) lists
+//     every name made up this way, with its node, input and title.
 //  2. The sampler heuristic, when no node is titled. The first KSampler,
 //     KSamplerAdvanced or SamplerCustom (in node id order) whose positive input reaches
 //     a text encoder is the primary sampler. Its positive and negative links are

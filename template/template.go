@@ -58,6 +58,11 @@ type Template struct {
 	Params    []Param        `json:"params"`
 	CreatedAt time.Time      `json:"created_at"`
 	UpdatedAt time.Time      `json:"updated_at"`
+
+	// ParamsMade lists the discovered parameters whose names no title gives by itself
+	// (see MadeName); it is empty when the parameters were declared or every titled
+	// node named its parameter.
+	ParamsMade []MadeName `json:"params_made,omitempty"`
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
@@ -312,7 +317,7 @@ func (t *Template) UnmarshalJSON(data []byte) error {
 func compile(def Definition, wf comfy.Workflow, info comfy.ObjectInfo) (*Template, error) {
 	t := &Template{Name: def.Name, Description: def.Description, Workflow: wf}
 	if len(def.Params) == 0 {
-		t.Params = Discover(wf, info, def.TitlePrefix)
+		t.Params, t.ParamsMade = discover(wf, info, def.TitlePrefix)
 	} else {
 		if len(def.Params) > MaxParams {
 			return nil, &job.SpecError{Code: CodeInvalidTemplate, Field: "params", Message: fmt.Sprintf("at most %d parameters", MaxParams)}

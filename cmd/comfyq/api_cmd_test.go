@@ -59,6 +59,20 @@ func TestAPICommands(t *testing.T) {
 	require.Equal(t, 1, code)
 	require.Contains(t, stderr, "no node of the workflow is titled")
 
+	// A title naming an input makes that input the parameter; other names are reported.
+	titled := filepath.Join(t.TempDir(), "titled.json")
+	require.NoError(t, os.WriteFile(titled, []byte(`{
+ "1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1, "color": 0}, "_meta": {"title": "Input: color"}},
+ "2": {"class_type": "EmptyLatentImage", "inputs": {"width": 512, "height": 512, "batch_size": 1}, "_meta": {"title": "Input: size"}},
+ "3": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}}
+}`), 0o644))
+	code, out, stderr = run(t, ctx, "template", "add", "colors", "--workflow", titled, "--api", apiURL, "--api-key", cliAdminKey)
+	require.Equal(t, 0, code, "stderr: %s", stderr)
+	require.Regexp(t, `(?m)^  color\s+integer`, out)
+	require.NotContains(t, out, "color_width")
+	require.Contains(t, out, "names made")
+	require.Contains(t, out, `size_width  from input width of node 2 ("Input: size")`)
+
 	code, out, _ = run(t, ctx, "template", "list", "--api", apiURL, "--api-key", cliUserKey)
 	require.Equal(t, 0, code)
 	require.Contains(t, out, "txt2img")

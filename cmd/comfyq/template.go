@@ -192,6 +192,7 @@ func (o *templateOptions) Run(ctx context.Context) error {
 		}
 		fmt.Fprintf(w, "template %s version %d\n", ti.Name, ti.Version)
 		printParams(w, ti.Template)
+		printMade(w, ti.Template)
 		return nil
 	case "list", "ls":
 		ts, err := backend.list(ctx)
@@ -367,6 +368,18 @@ func printParams(w io.Writer, t *template.Template) {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", p.Name, p.Type, def, rng, strings.Join(p.Targets, ","))
 	}
 	tw.Flush()
+}
+
+// printMade says which parameter names discovery made up (template.MadeName), so that
+// the user of "Input: size" learns to submit size_width.
+func printMade(w io.Writer, t *template.Template) {
+	if len(t.ParamsMade) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "names made (no title names these inputs by itself):")
+	for _, m := range t.ParamsMade {
+		fmt.Fprintf(w, "  %s  from input %s of node %s (%q)\n", m.Param, m.Input, m.Node, m.Title)
+	}
 }
 
 func shorten(s string, n int) string {
