@@ -33,7 +33,7 @@ type instance struct {
 	queue       []*queueItem
 	running     *queueItem
 	taskCounter int
-	history     historyStore
+	history     object // PromptQueue.history: a prompt id seen again keeps its first position
 	flags       map[string]any
 	sockets     map[string]*wsConn
 	// clientID/hasClient are PromptServer.client_id (None when !hasClient),
@@ -320,46 +320,6 @@ func (inst *instance) nextNumber(front bool) *big.Int {
 	return big.NewInt(n)
 }
 
-// --- history ---
-
-// historyStore is PromptQueue.history: a dict in insertion order; a prompt id
-// seen again keeps its first position.
-type historyStore struct {
-	keys []string
-	m    map[string]*object
-}
-
-func (h *historyStore) len() int { return len(h.keys) }
-
-func (h *historyStore) set(id string, e *object) {
-	if h.m == nil {
-		h.m = map[string]*object{}
-	}
-	if _, ok := h.m[id]; !ok {
-		h.keys = append(h.keys, id)
-	}
-	h.m[id] = e
-}
-
-func (h *historyStore) delete(id string) {
-	if _, ok := h.m[id]; !ok {
-		return
-	}
-	delete(h.m, id)
-	for i, k := range h.keys {
-		if k == id {
-			h.keys = append(h.keys[:i:i], h.keys[i+1:]...)
-			return
-		}
-	}
-}
-
-func (h *historyStore) popFirst() {
-	if len(h.keys) > 0 {
-		h.delete(h.keys[0])
-	}
-}
-
 // taskDone stores the history entry and broadcasts status.
 func (inst *instance) taskDone(it *queueItem, outputs, meta *object, statusStr string, completed bool, messages []any) bool {
 	inst.mu.Lock()
@@ -368,8 +328,8 @@ func (inst *instance) taskDone(it *queueItem, outputs, meta *object, statusStr s
 		return false
 	}
 	inst.running = nil
-	if inst.history.len() > maxHistorySize {
-		inst.history.popFirst()
+	if inst.history.Len() > maxHistorySize {
+		inst.history.Delete(inst.history.Keys()[0])
 	}
 	entry := obj(
 		"prompt", it.tuple(true),
@@ -377,7 +337,7 @@ func (inst *instance) taskDone(it *queueItem, outputs, meta *object, statusStr s
 		"status", obj("status_str", statusStr, "completed", completed, "messages", messages),
 		"meta", meta,
 	)
-	inst.history.set(it.promptID, entry)
+	inst.history.Set(it.promptID, entry)
 	inst.queueUpdatedLocked()
 	return true
 }

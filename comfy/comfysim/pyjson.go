@@ -73,7 +73,12 @@ func (o *object) Has(k string) bool {
 	return ok
 }
 
+// Set adds k at the end, or replaces its value where it is. The zero object is
+// ready to use.
 func (o *object) Set(k string, v any) {
+	if o.vals == nil {
+		o.vals = map[string]any{}
+	}
 	if _, ok := o.vals[k]; !ok {
 		o.keys = append(o.keys, k)
 	}

@@ -106,11 +106,12 @@ func (s *Server) handleGetHistory(w http.ResponseWriter, r *http.Request, _ stri
 	out := newObject()
 	h := &inst.history
 	if offset < 0 && hasMax {
-		offset = h.len() - maxItems
+		offset = h.Len() - maxItems
 	}
-	for i, k := range h.keys {
+	for i, k := range h.Keys() {
 		if i >= offset {
-			out.Set(k, h.m[k])
+			v, _ := h.Get(k)
+			out.Set(k, v)
 			if hasMax && out.Len() >= maxItems {
 				break
 			}
@@ -134,7 +135,7 @@ func (s *Server) handleGetHistoryItem(w http.ResponseWriter, _ *http.Request, id
 	inst := s.current()
 	inst.mu.Lock()
 	out := newObject()
-	if e, ok := inst.history.m[id]; ok {
+	if e, ok := inst.history.Get(id); ok {
 		out.Set(id, e)
 	}
 	inst.mu.Unlock()
@@ -156,11 +157,11 @@ func (s *Server) handlePostHistory(w http.ResponseWriter, r *http.Request, _ str
 	inst := s.current()
 	inst.mu.Lock()
 	if clear {
-		inst.history = historyStore{}
+		inst.history = object{}
 	}
 	for _, id := range del {
 		if sid, ok := id.(string); ok {
-			inst.history.delete(sid)
+			inst.history.Delete(sid)
 		}
 	}
 	inst.mu.Unlock()
