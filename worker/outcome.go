@@ -1,0 +1,201 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/comfyq/comfyq/comfy"
+	"github.com/comfyq/comfyq/job"
+	"github.com/hibiken/asynq"
+)
+
+// fail records an attempt's error and tells asynq whether to retry.
+func (r *run) fail(ctx context.Context, err error) error {
+	wctx := context.WithoutCancel(ctx)
+	c := r.c
+	switch {
+	case errors.Is(err, errCanceled):
+		r.stopPrompt(wctx)
+		r.finishCanceled(wctx, "canceled")
+		return nil
+	case errors.Is(err, errHandBack):
+		r.requeue(wctx, nil)
+		return err
+	case errors.Is(err, errNodeDown), errors.Is(err, comfy.ErrUnavailable):
+		r.log.Warn("node unavailable: handing the job back", "err", err)
+		r.requeue(wctx, &job.Error{Code: job.CodeNodeUnavailable, Message: err.Error(), Retryable: true})
+		return fmt.Errorf("%w: %w", errNodeDown, err)
+	case errors.Is(err, errTimeout):
+		r.stopPrompt(wctx)
+		r.finish(wctx, job.StatusFailed, &job.Error{Code: job.CodeTimeout,
+			Message: fmt.Sprintf("the job ran longer than its timeout of %ds and was interrupted", r.p.TimeoutS)})
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
+	jerr := toJobError(err)
+	if jerr.Code == job.CodeExecutionError {
+		var ee *comfy.ExecutionError
+		if errors.As(err, &ee) && ee.IsOOM() {
+			r.log.Warn("out of memory on the node: asking it to free memory before the retry")
+			_ = c.Free(wctx, true, true)
+		}
+	}
+	retry := !r.last && jerr.Code != job.CodeValidationFailed && jerr.Code != job.CodeInvalidWorkflow
+	if !retry {
+		r.log.Error("job failed", "code", jerr.Code, "err", err, "attempt", r.attempt)
+		r.finish(wctx, job.StatusFailed, jerr)
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
+	r.log.Warn("attempt failed, will retry", "code", jerr.Code, "err", err, "attempt", r.attempt)
+	jerr.Retryable = true
+	r.requeue(wctx, jerr)
+	return err
+}
+
+// stopPrompt removes the job's prompt from the node: from its queue if pending, by an
+// interrupt aimed at this prompt only if running.
+func (r *run) stopPrompt(ctx context.Context) {
+	c := r.c
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := c.DeleteFromQueue(ctx, r.id); err != nil {
+		r.log.Warn("could not remove the prompt from the node's queue", "err", err)
+	}
+	if err := c.Interrupt(ctx, r.id); err != nil {
+		r.log.Warn("could not interrupt the prompt", "err", err)
+	}
+}
+
+// requeue puts the record back to queued for the next attempt.
+func (r *run) requeue(ctx context.Context, e *job.Error) {
+	_, _ = r.w.store.Update(ctx, r.id, func(j *job.Job) error {
+		j.Status = job.StatusQueued
+		j.Progress = nil
+		if e != nil {
+			j.Error = e
+		}
+		return nil
+	})
+}
+
+func (r *run) finishCanceled(ctx context.Context, msg string) {
+	r.finish(ctx, job.StatusCanceled, &job.Error{Code: job.CodeCanceled, Message: msg})
+}
+
+// finish moves the record to a terminal state and notifies.
+func (r *run) finish(ctx context.Context, status job.Status, e *job.Error) {
+	j, err := r.w.store.Update(ctx, r.id, func(j *job.Job) error {
+		now := time.Now().UTC()
+		j.Status = status
+		j.Error = e
+		j.FinishedAt = &now
+		j.Timings = r.timings(j, now, 0)
+		if status != job.StatusSucceeded {
+			j.Progress = nil
+		}
+		return nil
+	})
+	if err != nil {
+		r.log.Error("could not record the job's end", "status", status, "err", err)
+		return
+	}
+	event := job.WebhookFailed
+	if status == job.StatusCanceled {
+		event = job.WebhookCanceled
+	}
+	r.notify(ctx, event, j)
+}
+
+func (r *run) succeed(ctx context.Context, outputs []job.Output, uploadMS int64) error {
+	j, err := r.w.store.Update(ctx, r.id, func(j *job.Job) error {
+		now := time.Now().UTC()
+		j.Status = job.StatusSucceeded
+		j.Outputs = outputs
+		j.Error = nil
+		j.FinishedAt = &now
+		j.Timings = r.timings(j, now, uploadMS)
+		p := job.Progress{Fraction: 1}
+		r.mu.Lock()
+		if r.progress != nil {
+			snap := r.progress.snapshot()
+			p.NodesTotal, p.NodesDone = snap.NodesTotal, snap.NodesTotal
+		}
+		r.mu.Unlock()
+		j.Progress = &p
+		return nil
+	})
+	if errors.Is(err, job.ErrTerminal) {
+		// Canceled while uploading: the cancel wins, the outputs stay in storage.
+		r.log.Info("job ended while its outputs uploaded", "status", j.Status)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("worker: record success: %w", err)
+	}
+	r.log.Info("job succeeded", "outputs", len(outputs), "execution_ms", j.Timings.ExecutionMS, "upload_ms", uploadMS)
+	r.notify(ctx, job.WebhookSucceeded, j)
+	return nil
+}
+
+func (r *run) timings(j *job.Job, now time.Time, uploadMS int64) *job.Timings {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t := &job.Timings{TotalMS: now.Sub(j.CreatedAt).Milliseconds(), UploadMS: uploadMS}
+	if j.StartedAt != nil {
+		t.QueuedMS = j.StartedAt.Sub(j.CreatedAt).Milliseconds()
+		end := r.execEnded
+		if end.IsZero() {
+			end = now
+		}
+		t.ExecutionMS = max(end.Sub(*j.StartedAt).Milliseconds(), 0)
+	}
+	return t
+}
+
+// toJobError maps an attempt's error to the job's error code.
+func toJobError(err error) *job.Error {
+	var je *job.Error
+	if errors.As(err, &je) {
+		return je
+	}
+	var ve *comfy.ValidationError
+	if errors.As(err, &ve) {
+		e := &job.Error{Code: job.CodeValidationFailed, Message: ve.Error()}
+		if len(ve.NodeErrors) > 0 {
+			e.NodeErrors, _ = json.Marshal(ve.NodeErrors)
+		}
+		return e
+	}
+	var ee *comfy.ExecutionError
+	if errors.As(err, &ee) {
+		tb := ee.Traceback
+		if len(tb) > 20 {
+			tb = tb[len(tb)-20:]
+		}
+		return &job.Error{Code: job.CodeExecutionError, Message: ee.ExceptionMessage, NodeID: ee.NodeID,
+			NodeClass: ee.NodeType, ExceptionType: ee.ExceptionType, Traceback: tb}
+	}
+	if errors.Is(err, comfy.ErrInterrupted) {
+		return &job.Error{Code: job.CodeExecutionError, Message: "the prompt was interrupted on the node by someone else"}
+	}
+	if errors.Is(err, comfy.ErrPromptLost) {
+		return &job.Error{Code: job.CodeNodeUnavailable, Message: "the node lost the prompt repeatedly (restarting?)"}
+	}
+	return &job.Error{Code: job.CodeInternal, Message: err.Error()}
+}
+
+func (r *run) nodeErr(err error) error {
+	if errors.Is(err, comfy.ErrUnavailable) {
+		return fmt.Errorf("%w: %w", errNodeDown, err)
+	}
+	return err
+}
+
+func (r *run) storeErr(err error) error {
+	if errors.Is(err, job.ErrTerminal) {
+		return nil
+	}
+	return fmt.Errorf("worker: update job: %w", err)
+}
