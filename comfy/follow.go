@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/comfyq/comfyq/internal/retry"
 )
 
 // FollowOptions tune Follow and Run. The zero value is ready to use.
@@ -261,23 +263,22 @@ func (c *Client) follow(ctx context.Context, sub *Subscription, id string, o Fol
 	}
 }
 
-// awaitHistory reads /history/{id}, retrying briefly while it is still {}.
+// awaitHistory reads /history/{id}, retrying briefly while it is still {}: seven reads,
+// 25 ms apart doubling up to 800 ms.
 func (c *Client) awaitHistory(ctx context.Context, id string) (*HistoryEntry, error) {
-	delay := 25 * time.Millisecond
-	for attempt := 0; ; attempt++ {
-		h, err := c.History(ctx, id)
-		if err == nil || !errors.Is(err, ErrNotFound) || attempt == 6 {
-			return h, err
-		}
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
-		case <-t.C:
-		}
-		delay *= 2
-	}
+	var h *HistoryEntry
+	err := retry.Do(ctx, awaitHistoryPolicy, func(ctx context.Context) error {
+		var err error
+		h, err = c.History(ctx, id)
+		return err
+	})
+	return h, err
+}
+
+var awaitHistoryPolicy = retry.Policy{
+	Backoff:     retry.Backoff{Initial: 25 * time.Millisecond},
+	MaxAttempts: 7,
+	Retryable:   func(err error) bool { return errors.Is(err, ErrNotFound) },
 }
 
 func followResult(h *HistoryEntry) (*HistoryEntry, error) {

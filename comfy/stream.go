@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/comfyq/comfyq/internal/retry"
 	"github.com/gorilla/websocket"
 )
 
@@ -462,16 +462,8 @@ func (s *stream) markReady() {
 // backoff returns the delay before dial attempt n+1: ReconnectMin doubled per failed
 // attempt up to ReconnectMax, with equal jitter (half fixed, half random).
 func (s *stream) backoff(attempt int) time.Duration {
-	lo, hi := s.c.cfg.ReconnectMin, s.c.cfg.ReconnectMax
-	d := lo
-	for i := 1; i < attempt && d < hi; i++ {
-		d *= 2
-	}
-	if d > hi {
-		d = hi
-	}
-	half := d / 2
-	return half + rand.N(half+1)
+	b := retry.Backoff{Initial: s.c.cfg.ReconnectMin, Max: s.c.cfg.ReconnectMax, Jitter: retry.EqualJitter}
+	return b.Delay(attempt)
 }
 
 func (s *stream) sleep(d time.Duration) bool {

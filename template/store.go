@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/comfyq/comfyq/comfy"
+	"github.com/comfyq/comfyq/internal/retry"
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/producer"
 )
@@ -51,8 +52,11 @@ func NewStore(rdb redis.UniversalClient, cfg StoreConfig) *Store {
 
 func key(name string) string { return KeyPrefix + name }
 
-// maxWatchRetries bounds the optimistic-transaction retries of one registration.
-const maxWatchRetries = 50
+// watchRetry retries a registration's optimistic transaction at once, 50 times at most.
+var watchRetry = retry.Policy{
+	MaxAttempts: 50,
+	Retryable:   func(err error) bool { return errors.Is(err, redis.TxFailedErr) },
+}
 
 // Put registers a template, creating it or replacing it: the version is the previous
 // version plus one (1 when new), assigned atomically however many replicas register the
@@ -73,42 +77,39 @@ func (s *Store) put(ctx context.Context, def Definition, create bool) (*Template
 		return nil, err
 	}
 	k := key(t.Name)
-	for range maxWatchRetries {
-		err = s.rdb.Watch(ctx, func(tx *redis.Tx) error {
-			now := s.cfg.Now().UTC()
-			t.Version, t.CreatedAt, t.UpdatedAt = 1, now, now
-			prev, err := tx.Get(ctx, k).Bytes()
-			switch {
-			case errors.Is(err, redis.Nil):
-			case err != nil:
-				return err
-			case create:
-				return ErrExists
-			default:
-				var old struct {
-					Version   int       `json:"version"`
-					CreatedAt time.Time `json:"created_at"`
-				}
-				if err := json.Unmarshal(prev, &old); err != nil {
-					return fmt.Errorf("template: decode stored %s: %w", t.Name, err)
-				}
-				t.Version, t.CreatedAt = old.Version+1, old.CreatedAt
-			}
-			data, err := json.Marshal(t)
-			if err != nil {
-				return fmt.Errorf("template: encode %s: %w", t.Name, err)
-			}
-			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-				p.Set(ctx, k, data, 0)
-				p.ZAdd(ctx, IndexKey, redis.Z{Score: 0, Member: t.Name})
-				return nil
-			})
+	// Optimistic: another registration of the name in between makes Watch fail; try again.
+	put := func(tx *redis.Tx) error {
+		now := s.cfg.Now().UTC()
+		t.Version, t.CreatedAt, t.UpdatedAt = 1, now, now
+		prev, err := tx.Get(ctx, k).Bytes()
+		switch {
+		case errors.Is(err, redis.Nil):
+		case err != nil:
 			return err
-		}, k)
-		if !errors.Is(err, redis.TxFailedErr) {
-			break
+		case create:
+			return ErrExists
+		default:
+			var old struct {
+				Version   int       `json:"version"`
+				CreatedAt time.Time `json:"created_at"`
+			}
+			if err := json.Unmarshal(prev, &old); err != nil {
+				return fmt.Errorf("template: decode stored %s: %w", t.Name, err)
+			}
+			t.Version, t.CreatedAt = old.Version+1, old.CreatedAt
 		}
+		data, err := json.Marshal(t)
+		if err != nil {
+			return fmt.Errorf("template: encode %s: %w", t.Name, err)
+		}
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Set(ctx, k, data, 0)
+			p.ZAdd(ctx, IndexKey, redis.Z{Score: 0, Member: t.Name})
+			return nil
+		})
+		return err
 	}
+	err = retry.Do(ctx, watchRetry, func(ctx context.Context) error { return s.rdb.Watch(ctx, put, k) })
 	switch {
 	case errors.Is(err, ErrExists):
 		return nil, fmt.Errorf("%w: %q", ErrExists, t.Name)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/comfyq/comfyq/comfy"
+	"github.com/comfyq/comfyq/internal/retry"
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/storage"
 )
@@ -61,27 +62,27 @@ func (r *run) upload(ctx context.Context, nodeID string, f comfy.OutputFile, use
 			fmt.Sprintf("%s_%d%s", strings.TrimSuffix(name, ext), i, ext))
 	}
 	used[key] = true
-	var lastErr error
-	for try := 0; try <= r.w.cfg.UploadRetries; try++ {
-		if try > 0 {
-			d := time.Duration(1<<min(try-1, 5)) * time.Second
-			r.log.Warn("output upload failed, retrying", "key", key, "err", lastErr, "in", d)
-			select {
-			case <-ctx.Done():
-				return job.Output{}, ctx.Err()
-			case <-time.After(d):
-			}
-		}
-		o, err := r.copyOnce(ctx, nodeID, f, key)
-		if err == nil {
-			return o, nil
-		}
-		if ctx.Err() != nil {
-			return job.Output{}, ctx.Err()
-		}
-		lastErr = err
+	// 1 s, 2 s, 4 s … 32 s between tries, UploadRetries times.
+	policy := retry.Policy{
+		Backoff:     retry.Backoff{Initial: time.Second, Max: 32 * time.Second},
+		MaxAttempts: r.w.cfg.UploadRetries + 1,
+		OnRetry: func(_ int, err error, d time.Duration) {
+			r.log.Warn("output upload failed, retrying", "key", key, "err", err, "in", d)
+		},
 	}
-	return job.Output{}, &job.Error{Code: job.CodeUploadFailed, Message: fmt.Sprintf("copy %s to storage: %v", f.Filename, lastErr)}
+	var o job.Output
+	err = retry.Do(ctx, policy, func(ctx context.Context) error {
+		var err error
+		o, err = r.copyOnce(ctx, nodeID, f, key)
+		return err
+	})
+	switch {
+	case err == nil:
+		return o, nil
+	case ctx.Err() != nil:
+		return job.Output{}, ctx.Err()
+	}
+	return job.Output{}, &job.Error{Code: job.CodeUploadFailed, Message: fmt.Sprintf("copy %s to storage: %v", f.Filename, err)}
 }
 
 func (r *run) copyOnce(ctx context.Context, nodeID string, f comfy.OutputFile, key string) (job.Output, error) {
