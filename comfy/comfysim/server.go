@@ -1,7 +1,6 @@
 package comfysim
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -471,19 +470,4 @@ func readJSON(r *http.Request) (any, error) {
 		return nil, errJSON
 	}
 	return decodeJSON(r.Body)
-}
-
-// sleepCtx waits d or until ctx is done.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

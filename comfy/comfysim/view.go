@@ -14,12 +14,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/comfyq/comfyq/internal/retry"
 )
 
 // handleView is GET /view (server.py view_image).
 func (s *Server) handleView(w http.ResponseWriter, r *http.Request, _ string) {
 	delay, failStatus, cutAfter := s.takeViewFault()
-	if err := sleepCtx(r.Context(), delay); err != nil {
+	if err := retry.Sleep(r.Context(), delay); err != nil {
 		return
 	}
 	if failStatus != 0 {
