@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/comfyq/comfyq/internal/retry"
 	"github.com/comfyq/comfyq/storage"
 )
 
@@ -30,16 +31,7 @@ func WithLatency(s storage.Store, d time.Duration) storage.Store {
 	return &LatencyStore{Store: s, Latency: d}
 }
 
-func (l *LatencyStore) wait(ctx context.Context) error {
-	t := time.NewTimer(l.Latency)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+func (l *LatencyStore) wait(ctx context.Context) error { return retry.Sleep(ctx, l.Latency) }
 
 // Put waits, then puts.
 func (l *LatencyStore) Put(ctx context.Context, key string, r io.Reader, opts storage.PutOptions) (storage.Object, error) {
