@@ -58,6 +58,9 @@ func (c *outputCache) setPrompt(keys map[string]string, nodeIDs []string) {
 				}
 			}
 		}
+	case "ram_pressure":
+		// RAMPressureCache keeps entries until memory runs low; the
+		// simulator holds descriptions, not tensors, so it never does.
 	default: // classic: keep only the keys of the current prompt
 		live := make(map[string]bool, len(keys))
 		for _, k := range keys {

@@ -86,8 +86,9 @@ func loadCatalog() (*object, error) {
 }
 
 // buildClasses makes the server's class table: the embedded entries with
-// the configured checkpoint names in CheckpointLoaderSimple's combo.
-func buildClasses(models []string) (map[string]*classDef, []string, error) {
+// the configured checkpoint names in CheckpointLoaderSimple's combo, in the
+// object_info shape of the simulated version.
+func buildClasses(models []string, version string) (map[string]*classDef, []string, error) {
 	cat, err := loadCatalog()
 	if err != nil {
 		return nil, nil, err
@@ -107,6 +108,9 @@ func buildClasses(models []string) (map[string]*classDef, []string, error) {
 		impl, ok := nodeImpls[name]
 		if !ok {
 			return nil, nil, fmt.Errorf("comfysim: no implementation for %s", name)
+		}
+		if version != Version0364 {
+			def.info = objectInfo038(def.info, def.v3)
 		}
 		impl(def)
 		classes[name] = def

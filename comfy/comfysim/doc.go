@@ -1,5 +1,10 @@
-// Package comfysim is a protocol-faithful simulator of a ComfyUI 0.3.64 node,
-// for tests, benchmarks, demos and `comfyq sim`.
+// Package comfysim is a protocol-faithful simulator of a ComfyUI node, for
+// tests, benchmarks, demos and `comfyq sim`. Options.ComfyUIVersion picks the
+// release: 0.3.64 (the zero value) or 0.38.1, which adds the jobs API
+// (/api/jobs, atomic cancel), canonical-UUID prompt ids, the sensitive sixth
+// queue element, the 0.38 object_info fields, system_stats and feature flags,
+// missing_node_type errors and RAM-pressure caching; the differences and
+// their sources are listed in docs/comfyui-protocol-versions.md.
 //
 // A Server is an http.Handler that serves the HTTP API and the /ws
 // WebSocket exactly as docs/comfyui-protocol.md describes them: the same

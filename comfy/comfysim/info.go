@@ -7,8 +7,9 @@ import (
 	"strings"
 )
 
-// Version is the ComfyUI version the simulator reports.
-const Version = "0.3.64"
+// Version is the ComfyUI version a simulator with the default options
+// reports; Server.Version gives the one a server speaks.
+const Version = Version0364
 
 func (s *Server) handleObjectInfo(w http.ResponseWriter, _ *http.Request, _ string) {
 	out := newObject()
@@ -29,6 +30,10 @@ func (s *Server) handleObjectInfoClass(w http.ResponseWriter, _ *http.Request, c
 // handleSystemStats answers with the shape of a real 0.3.64 node with one
 // CUDA device.
 func (s *Server) handleSystemStats(w http.ResponseWriter, _ *http.Request, _ string) {
+	if s.jobsAPI() {
+		s.handleSystemStats038(w)
+		return
+	}
 	const gib = 1 << 30
 	writeJSON(w, http.StatusOK, obj(
 		"system", obj(
@@ -57,7 +62,7 @@ func (s *Server) handleSystemStats(w http.ResponseWriter, _ *http.Request, _ str
 }
 
 func (s *Server) handleFeatures(w http.ResponseWriter, _ *http.Request, _ string) {
-	writeJSON(w, http.StatusOK, serverFeatures())
+	writeJSON(w, http.StatusOK, s.serverFeatures())
 }
 
 func (s *Server) handleEmbeddings(w http.ResponseWriter, _ *http.Request, _ string) {
@@ -101,7 +106,7 @@ func (s *Server) handleModelFolder(w http.ResponseWriter, _ *http.Request, folde
 
 // handleIndex stands in for the web frontend.
 func (s *Server) handleIndex(w http.ResponseWriter, _ *http.Request, _ string) {
-	const page = "<!DOCTYPE html><html><head><title>ComfyUI</title></head><body>comfysim: a simulated ComfyUI " + Version + " node</body></html>\n"
+	page := "<!DOCTYPE html><html><head><title>ComfyUI</title></head><body>comfysim: a simulated ComfyUI " + s.Version() + " node</body></html>\n"
 	w.Header().Set("Content-Type", "text/html")
 	writeTextTyped(w, http.StatusOK, "text/html", page)
 }
@@ -138,4 +143,46 @@ func (s *Server) seedInput() error {
 		return nil
 	}
 	return os.WriteFile(p, examplePNG(), 0o644)
+}
+
+// handleSystemStats038 is server.py@0.38's system_stats: os is sys.platform,
+// comfy_package_versions and deploy_environment are new, devices lists every
+// torch device with the primary one first.
+func (s *Server) handleSystemStats038(w http.ResponseWriter) {
+	const gib = 1 << 30
+	// FrontendManager.get_comfy_package_versions: the comfy* pins of
+	// requirements.txt, with what is installed.
+	pkgs := []any{}
+	for _, p := range [][2]string{
+		{"comfyui-frontend-package", "1.53.6"}, {"comfyui-workflow-templates", "0.11.73"},
+		{"comfyui-embedded-docs", "0.5.12"}, {"comfy-kitchen", "0.2.36"}, {"comfy-aimdo", "0.5.5"},
+	} {
+		pkgs = append(pkgs, obj("name", p[0], "installed", p[1], "required", p[1]))
+	}
+	writeJSON(w, http.StatusOK, obj(
+		"system", obj(
+			"os", "linux",
+			"ram_total", int64(24*gib),
+			"ram_free", int64(20*gib),
+			"comfyui_version", s.Version(),
+			"required_frontend_version", "1.53.6",
+			"installed_templates_version", "0.11.73",
+			"required_templates_version", "0.11.73",
+			"comfy_package_versions", pkgs,
+			"python_version", "3.12.3 (main, Aug 14 2025, 17:47:21) [GCC 13.3.0]",
+			"pytorch_version", "2.8.0+cu128",
+			"embedded_python", false,
+			"deploy_environment", "local-git", // comfy/deploy_environment.py's default
+			"argv", []any{"main.py", "--listen", "127.0.0.1", "--port", "8188"},
+		),
+		"devices", []any{obj(
+			"name", "cuda:0 NVIDIA GeForce RTX 4090 : cudaMallocAsync",
+			"type", "cuda",
+			"index", 0,
+			"vram_total", int64(25386352640),
+			"vram_free", int64(24961302528),
+			"torch_vram_total", int64(0),
+			"torch_vram_free", int64(0),
+		)},
+	))
 }

@@ -183,6 +183,9 @@ type queueItem struct {
 	prompt   *object
 	extra    *object
 	outputs  []string
+	// sensitive is 0.38's sixth element: the secret extra_data keys, never
+	// served (nil with 0.3.64, which keeps them in extra).
+	sensitive *object
 }
 
 // tuple is the item as /queue and history show it.

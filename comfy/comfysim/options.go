@@ -14,6 +14,11 @@ var ErrInvalidOptions = errors.New("comfysim: invalid options")
 // Options configure a simulated ComfyUI node. The zero value is valid: every
 // field falls back to the default documented on it.
 type Options struct {
+	// ComfyUIVersion is the ComfyUI release whose protocol is simulated:
+	// Version0364 ("0.3.64", the default, so that existing callers keep the
+	// behaviour they were written against) or Version0381 ("0.38.1").
+	// `comfyq sim` and `comfyq dev` default to NewestVersion.
+	ComfyUIVersion string
 	// NodeDelay is the time each executed node other than KSampler takes.
 	// Default 1ms. Negative is invalid.
 	NodeDelay time.Duration
@@ -37,10 +42,13 @@ type Options struct {
 	// preview per step: binary type 1 frames, or type 4 (with metadata) to
 	// clients that negotiated supports_preview_metadata.
 	PreviewMethod string
-	// CacheMode is the execution cache between prompts: "classic" (default,
-	// ComfyUI 0.3.64's default: keep only results the current prompt reuses),
-	// "lru" (keep up to CacheSize results across prompts, --cache-lru) or
-	// "none" (keep nothing, --cache-none).
+	// CacheMode is the execution cache between prompts: "classic" (keep
+	// only results the current prompt reuses; ComfyUI 0.3.64's default and
+	// so the default with Version0364), "ram_pressure" (keep every result
+	// across prompts, evicting only under memory pressure, which a simulator
+	// never has; 0.38's default and so the default with Version0381), "lru"
+	// (keep up to CacheSize results across prompts, --cache-lru) or "none"
+	// (keep nothing, --cache-none).
 	CacheMode string
 	// CacheSize is the number of node results kept when CacheMode is "lru".
 	// Default 100.
@@ -55,14 +63,15 @@ type Options struct {
 // DefaultOptions returns the options New uses for zero fields, spelled out.
 func DefaultOptions() Options {
 	return Options{
-		NodeDelay:     time.Millisecond,
-		StepDelay:     time.Millisecond,
-		VideoSize:     64 << 10,
-		AudioSize:     16 << 10,
-		Models:        []string{"sim-v1-5.safetensors"},
-		PreviewMethod: "none",
-		CacheMode:     "classic",
-		CacheSize:     100,
+		NodeDelay:      time.Millisecond,
+		StepDelay:      time.Millisecond,
+		ComfyUIVersion: Version0364,
+		VideoSize:      64 << 10,
+		AudioSize:      16 << 10,
+		Models:         []string{"sim-v1-5.safetensors"},
+		PreviewMethod:  "none",
+		CacheMode:      "classic",
+		CacheSize:      100,
 	}
 }
 
@@ -77,6 +86,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.CacheSize < 0 {
 		return o, fmt.Errorf("%w: negative CacheSize", ErrInvalidOptions)
+	}
+	switch {
+	case o.ComfyUIVersion == "":
+		o.ComfyUIVersion = d.ComfyUIVersion
+	case !validVersion(o.ComfyUIVersion):
+		return o, fmt.Errorf("%w: ComfyUIVersion %q (want one of %v)", ErrInvalidOptions, o.ComfyUIVersion, Versions())
 	}
 	if o.NodeDelay == 0 {
 		o.NodeDelay = d.NodeDelay
@@ -104,9 +119,12 @@ func (o Options) withDefaults() (Options, error) {
 	switch o.CacheMode {
 	case "":
 		o.CacheMode = d.CacheMode
-	case "classic", "none", "lru":
+		if o.ComfyUIVersion != Version0364 {
+			o.CacheMode = "ram_pressure"
+		}
+	case "classic", "none", "lru", "ram_pressure":
 	default:
-		return o, fmt.Errorf("%w: CacheMode %q (want classic, none or lru)", ErrInvalidOptions, o.CacheMode)
+		return o, fmt.Errorf("%w: CacheMode %q (want classic, ram_pressure, none or lru)", ErrInvalidOptions, o.CacheMode)
 	}
 	if o.CacheSize == 0 {
 		o.CacheSize = d.CacheSize

@@ -3,6 +3,7 @@ package comfysim
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -67,7 +68,16 @@ func (s *Server) handlePostPrompt(w http.ResponseWriter, r *http.Request, _ stri
 	}
 	promptID := uuid.NewString()
 	if v, ok := data.Get("prompt_id"); ok {
-		promptID = pyStr(v)
+		switch {
+		case !s.jobsAPI():
+			promptID = pyStr(v)
+		case v == nil: // 0.38: an explicit null lets the server mint the id
+		case validJobID(v):
+			promptID = v.(string)
+		default:
+			s.rejectPrompt(w, invalidPromptIDError())
+			return
+		}
 	}
 	partial, hasPartial := data.Get("partial_execution_targets")
 	valid, verr, outputs, nodeErrors, err := s.validatePrompt(promptV, partial, hasPartial)
@@ -87,12 +97,32 @@ func (s *Server) handlePostPrompt(w http.ResponseWriter, r *http.Request, _ stri
 	if c, ok := data.Get("client_id"); ok {
 		extra.Set("client_id", c)
 	}
+	var sensitive *object
+	if s.jobsAPI() {
+		if !extra.Has("comfy_usage_source") {
+			if src := r.Header.Get("Comfy-Usage-Source"); src != "" {
+				extra.Set("comfy_usage_source", src)
+			}
+		}
+	}
 	if !valid {
 		s.rejectPrompt(w, obj("error", verr, "node_errors", nodeErrors))
 		return
 	}
+	if s.jobsAPI() {
+		// server.py@0.38 moves the secrets into a sixth queue element that
+		// /queue, /api/jobs and history never show, and stamps create_time.
+		sensitive = newObject()
+		for _, k := range sensitiveExtraDataKeys {
+			if v, ok := extra.Get(k); ok {
+				sensitive.Set(k, v)
+				extra.Delete(k)
+			}
+		}
+		extra.Set("create_time", time.Now().UnixMilli())
+	}
 	prompt := promptV.(*object)
-	inst.put(&queueItem{number: number, promptID: promptID, prompt: prompt, extra: extra, outputs: outputs})
+	inst.put(&queueItem{number: number, promptID: promptID, prompt: prompt, extra: extra, outputs: outputs, sensitive: sensitive})
 	s.updateStats(func(st *Stats) { st.PromptsAccepted++ })
 	s.log.Debug("comfysim: prompt queued", "prompt_id", promptID)
 	writeJSON(w, http.StatusOK, obj("prompt_id", promptID, "number", number, "node_errors", nodeErrors))

@@ -19,7 +19,7 @@ import (
 // maxUploadSize is ComfyUI's --max-upload-size default (100 MB) in bytes.
 const maxUploadSize = 100 * 1024 * 1024
 
-// Server is a simulated ComfyUI 0.3.64 node. It is an http.Handler serving
+// Server is a simulated ComfyUI node (0.3.64 or 0.38.1, Options.ComfyUIVersion). It is an http.Handler serving
 // the HTTP API and the /ws WebSocket, with one executor goroutine.
 type Server struct {
 	opts    Options
@@ -60,7 +60,7 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	classes, order, err := buildClasses(sortedPy(o.Models))
+	classes, order, err := buildClasses(sortedPy(o.Models), o.ComfyUIVersion)
 	if err != nil {
 		return nil, err
 	}
@@ -271,8 +271,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	path := r.URL.Path
-	if strings.HasPrefix(path, "/api/") {
+	prefixed := strings.HasPrefix(path, "/api/")
+	if prefixed {
 		path = path[len("/api"):]
+	}
+	if s.routeJobs(w, r, path, prefixed) {
+		return
 	}
 	s.route(w, r, path)
 }

@@ -61,6 +61,11 @@ func (s *Server) validatePrompt(promptV any, partial any, hasPartial bool) (bool
 	for _, x := range prompt.Keys() {
 		nodeV, _ := prompt.Get(x)
 		node, isObj := nodeV.(*object)
+		if s.jobsAPI() {
+			if verr, err := missingNodeType(s, x, nodeV); verr != nil || err != nil {
+				return false, verr, nil, newObject(), err
+			}
+		}
 		if !isObj {
 			switch n := nodeV.(type) {
 			case string:
@@ -638,4 +643,59 @@ func validationTraceback() []any {
 	return []any{
 		"  File \"/ComfyUI/execution.py\", line 818, in validate_inputs\n    o_class_type = prompt[o_id]['class_type']\n                   ~~~~~~^^^^^^\n",
 	}
+}
+
+// missingNodeType is execution.py@0.38 validate_prompt's first loop: a node
+// without class_type or of an unknown class is a missing_node_type error
+// naming the node's _meta.title. A node or _meta that is not a dict makes
+// the .get calls raise (500).
+func missingNodeType(s *Server, id string, nodeV any) (*object, error) {
+	node, ok := nodeV.(*object)
+	if !ok {
+		return nil, errInternal
+	}
+	title := func(def any) (any, error) {
+		m, ok := node.Get("_meta")
+		if !ok {
+			return def, nil
+		}
+		mo, ok := m.(*object)
+		if !ok {
+			return nil, errInternal
+		}
+		if t, ok := mo.Get("title"); ok {
+			return t, nil
+		}
+		return def, nil
+	}
+	ct, ok := node.Get("class_type")
+	if !ok {
+		t, err := title(nil)
+		if err != nil {
+			return nil, err
+		}
+		label := "ID #" + id
+		if pyTruthy(t) {
+			label = pyStr(t)
+		}
+		return obj("type", "missing_node_type",
+			"message", "Node '"+label+"' has no class_type. The workflow may be corrupted or a custom node is missing.",
+			"details", "Node ID '#"+id+"'",
+			"extra_info", obj("node_id", id, "class_type", nil, "node_title", t)), nil
+	}
+	switch ct.(type) {
+	case []any, *object:
+		return nil, errInternal // unhashable
+	}
+	if name, isStr := ct.(string); isStr && s.classes[name] != nil {
+		return nil, nil
+	}
+	t, err := title(ct)
+	if err != nil {
+		return nil, err
+	}
+	return obj("type", "missing_node_type",
+		"message", "Node '"+pyStr(t)+"' not found. The custom node may not be installed.",
+		"details", "Node ID '#"+id+"'",
+		"extra_info", obj("node_id", id, "class_type", ct, "node_title", t)), nil
 }

@@ -166,7 +166,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 				c.mu.Lock()
 				c.flags = flags
 				c.mu.Unlock()
-				inst.emit("feature_flags", serverFeatures(), sid)
+				inst.emit("feature_flags", s.serverFeatures(), sid)
 			}
 		}
 		first = false
@@ -182,7 +182,16 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	c.abort()
 }
 
-// serverFeatures is comfy_api/feature_flags.get_server_features().
-func serverFeatures() *object {
+// serverFeatures is comfy_api/feature_flags.get_server_features(). 0.38
+// adds model type tags, the manager extension, node replacements and the
+// assets switch (main.py sets it false without the database dependencies,
+// which a simulator stands for).
+func (s *Server) serverFeatures() *object {
+	if s.jobsAPI() {
+		return obj("supports_preview_metadata", true, "supports_model_type_tags", true,
+			"max_upload_size", pyFloat(maxUploadSize),
+			"extension", obj("manager", obj("supports_v4", true)),
+			"node_replacements", true, "assets", false)
+	}
 	return obj("supports_preview_metadata", true, "max_upload_size", pyFloat(maxUploadSize))
 }
