@@ -283,7 +283,7 @@ func (d *devEnv) redis(ctx context.Context, url, dir string) (redis.UniversalCli
 
 // sim starts simulated node i on a free loopback port and returns its URL.
 func (d *devEnv) sim(i int, stepDelay time.Duration) (string, error) {
-	s, err := comfysim.New(comfysim.Options{StepDelay: stepDelay, NodeDelay: 5 * time.Millisecond,
+	s, err := comfysim.New(comfysim.Options{ComfyUIVersion: comfysim.NewestVersion, StepDelay: stepDelay, NodeDelay: 5 * time.Millisecond,
 		Logger: d.log.With("sim", i)})
 	if err != nil {
 		return "", err

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,7 +24,8 @@ func simCommand(b base) *cli.Command {
 		Name:      "sim",
 		Usage:     "run a simulated ComfyUI node (for tests, demos and benchmarks)",
 		ArgsUsage: "[--listen 127.0.0.1:8188] [--node-delay 1ms] [--step-delay 1ms] …",
-		Description: `Serves a protocol-faithful ComfyUI 0.3.64 simulator: the same HTTP endpoints,
+		Description: `Serves a protocol-faithful ComfyUI simulator (--comfyui-version 0.3.64 or
+0.38.1, default the newest): the same HTTP endpoints,
 WebSocket messages, errors, caching and history, for a set of model-free and
 simulated node classes (EmptyImage, LoadImage, ImageInvert, ImageScale, SaveImage,
 PreviewImage, CheckpointLoaderSimple, CLIPTextEncode, EmptyLatentImage, KSampler,
@@ -48,13 +50,15 @@ Example:
   comfyq sim --listen 127.0.0.1:8188 --step-delay 20ms --fail-node KSampler=torch.OutOfMemoryError --control`,
 		Flags: flagList([]cli.Flag{
 			stringFlag(&o.Listen, "listen", "COMFYQ_SIM_LISTEN", "127.0.0.1:8188", "address to listen on"),
+			stringFlag(&o.Version, "comfyui-version", "COMFYQ_SIM_COMFYUI_VERSION", comfysim.NewestVersion,
+				"ComfyUI release to simulate: "+strings.Join(comfysim.Versions(), " or ")),
 			durationFlag(&o.NodeDelay, "node-delay", "COMFYQ_SIM_NODE_DELAY", d.NodeDelay, "time each executed node takes"),
 			durationFlag(&o.StepDelay, "step-delay", "COMFYQ_SIM_STEP_DELAY", d.StepDelay, "time each KSampler step takes"),
 			int64Flag(&o.VideoSize, "video-size", "", d.VideoSize, "bytes of each video output"),
 			int64Flag(&o.AudioSize, "audio-size", "", d.AudioSize, "bytes of each audio output"),
 			listFlag(&o.Models, "model", "", "checkpoint name offered by CheckpointLoaderSimple (default sim-v1-5.safetensors)"),
 			stringFlag(&o.PreviewMethod, "preview-method", "", d.PreviewMethod, "none, or auto to send a JPEG preview per sampler step"),
-			stringFlag(&o.Cache, "cache", "", d.CacheMode, "execution cache: classic, lru or none"),
+			stringFlag(&o.Cache, "cache", "", "", "execution cache: classic, ram_pressure, lru or none (default: the version's, classic for 0.3.64, ram_pressure for 0.38.1)"),
 			listFlag(&o.FailNodes, "fail-node", "", "make a node raise: CLASS_OR_ID=ExceptionType[:message]"),
 			durationFlag(&o.ViewDelay, "view-delay", "", 0, "delay before answering each /view request"),
 			intFlag(&o.ViewFailCount, "view-fail-count", "", 0, "fail the next N /view requests with 500"),
@@ -68,16 +72,19 @@ Example:
 // simOptions are the flags of comfyq sim.
 type simOptions struct {
 	base
-	Listen, PreviewMethod, Cache, Dir string
-	NodeDelay, StepDelay, ViewDelay   time.Duration
-	VideoSize, AudioSize              int64
-	Models, FailNodes                 []string
-	ViewFailCount                     int
-	Control                           bool
-	log                               logOptions
+	Listen, Version, PreviewMethod, Cache, Dir string
+	NodeDelay, StepDelay, ViewDelay            time.Duration
+	VideoSize, AudioSize                       int64
+	Models, FailNodes                          []string
+	ViewFailCount                              int
+	Control                                    bool
+	log                                        logOptions
 }
 
 func (o *simOptions) Validate() error {
+	if !slices.Contains(comfysim.Versions(), o.Version) {
+		return usagef("--comfyui-version %q: want %s", o.Version, strings.Join(comfysim.Versions(), " or "))
+	}
 	for _, f := range o.FailNodes {
 		if node, exc, ok := strings.Cut(f, "="); !ok || node == "" || exc == "" {
 			return usagef("--fail-node %q: want CLASS_OR_ID=ExceptionType[:message]", f)
@@ -92,7 +99,8 @@ func (o *simOptions) Validate() error {
 func (o *simOptions) Run(ctx context.Context) error {
 	log := o.log.logger(o.Err)
 	sim, err := comfysim.New(comfysim.Options{
-		NodeDelay: o.NodeDelay, StepDelay: o.StepDelay, VideoSize: o.VideoSize, AudioSize: o.AudioSize,
+		ComfyUIVersion: o.Version,
+		NodeDelay:      o.NodeDelay, StepDelay: o.StepDelay, VideoSize: o.VideoSize, AudioSize: o.AudioSize,
 		Models: o.Models, PreviewMethod: o.PreviewMethod, CacheMode: o.Cache, Dir: o.Dir, Logger: log,
 	})
 	if err != nil {
@@ -120,7 +128,7 @@ func (o *simOptions) Run(ctx context.Context) error {
 		return fmt.Errorf("listen on %s: %w", o.Listen, err)
 	}
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
-	log.Info("simulated ComfyUI node listening", "url", "http://"+ln.Addr().String(), "files", sim.Dir())
+	log.Info("simulated ComfyUI node listening", "comfyui_version", sim.Version(), "url", "http://"+ln.Addr().String(), "files", sim.Dir())
 	fmt.Fprintf(o.Out, "comfysim listening on http://%s\n", ln.Addr())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
