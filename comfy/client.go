@@ -67,6 +67,7 @@ type Client struct {
 
 	closed    atomic.Bool
 	closeOnce sync.Once
+	caps      atomic.Pointer[Capabilities] // set by DetectCapabilities
 	stream    *stream
 }
 

@@ -373,6 +373,7 @@ func TestNodeOutputFiles(t *testing.T) {
 	  "gifs":[{"filename":"v.mp4","subfolder":"","type":"output","format":"video/h264-mp4","frame_rate":8}],
 	  "3d":[{"filename":"m.glb","subfolder":"3d","type":"output"}],
 	  "result":["m.glb",{"camera":1}],
+	  "model":["3d/n.obj","not-3d.txt"],
 	  "text":["hello","world"],
 	  "latents":[{"filename":"l.latent","subfolder":"","type":"output"}],
 	  "custom":[{"filename":null},{"nofile":1},17,"s"],
@@ -384,7 +385,8 @@ func TestNodeOutputFiles(t *testing.T) {
 		got = append(got, f.Key+":"+f.Subfolder+"/"+f.Filename+":"+f.Type)
 	}
 	require.Equal(t, []string{"3d:3d/m.glb:output", "audio:audio/x.flac:output", "gifs:/v.mp4:output",
-		"images:s/a.webp:output", "images:/b.webp:temp", "latents:/l.latent:output"}, got)
+		"images:s/a.webp:output", "images:/b.webp:temp", "latents:/l.latent:output",
+		"model:3d/n.obj:output", "result:/m.glb:output"}, got, "3D files given as strings count, as 0.38's jobs API normalises them")
 	require.Equal(t, "video/h264-mp4", files[2].Format)
 	require.True(t, files[3].Animated)
 	require.True(t, files[4].Animated)

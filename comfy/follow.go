@@ -85,7 +85,13 @@ func (l PromptLocation) String() string {
 // returned) or absent. It reads /queue before /history: ComfyUI writes the history
 // entry before it removes the prompt from the queue, so a prompt finishing between the
 // two reads is never reported absent.
+//
+// On a node whose capabilities (DetectCapabilities) include the jobs API, it asks GET
+// /api/jobs/{id} instead, in one request.
 func (c *Client) Locate(ctx context.Context, promptID string) (PromptLocation, *HistoryEntry, error) {
+	if c.Capabilities().JobsAPI {
+		return c.locateJob(ctx, promptID)
+	}
 	q, err := c.Queue(ctx)
 	if err != nil {
 		return PromptAbsent, nil, err

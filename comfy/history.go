@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -256,6 +257,22 @@ func (o NodeOutput) Files() []OutputFile {
 		}
 		for i, item := range items {
 			item = bytes.TrimSpace(item)
+			if len(item) > 0 && item[0] == '"' {
+				// A 3D file given as a bare file name (Preview3D's "result", custom
+				// nodes): an output file, as 0.38's jobs API normalises it
+				// (comfy_execution/jobs.py normalize_output_item).
+				// The name is relative to output/; unlike jobs.py, a directory part is
+				// moved to Subfolder, because /view keeps only the filename's basename.
+				var name string
+				if json.Unmarshal(item, &name) == nil && has3DExtension(name) {
+					sub, base := "", name
+					if i := strings.LastIndexAny(name, `/\`); i >= 0 {
+						sub, base = name[:i], name[i+1:]
+					}
+					out = append(out, OutputFile{Key: key, FileRef: FileRef{Filename: base, Subfolder: sub, Type: "output"}})
+				}
+				continue
+			}
 			if len(item) == 0 || item[0] != '{' {
 				continue
 			}
@@ -283,6 +300,19 @@ func (o NodeOutput) Files() []OutputFile {
 		}
 	}
 	return out
+}
+
+// threeDExtensions are comfy_execution/jobs.py's THREE_D_EXTENSIONS.
+var threeDExtensions = []string{".obj", ".fbx", ".gltf", ".glb", ".usdz"}
+
+func has3DExtension(name string) bool {
+	l := strings.ToLower(name)
+	for _, e := range threeDExtensions {
+		if strings.HasSuffix(l, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // Text returns the strings under the "text" key (PreviewAny and similar nodes).
