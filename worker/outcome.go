@@ -55,16 +55,13 @@ func (r *run) fail(ctx context.Context, err error) error {
 }
 
 // stopPrompt removes the job's prompt from the node: from its queue if pending, by an
-// interrupt aimed at this prompt only if running.
+// interrupt aimed at this prompt only if running (comfy.Client.Cancel: atomically
+// through the jobs API where the node has it).
 func (r *run) stopPrompt(ctx context.Context) {
-	c := r.c
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := c.DeleteFromQueue(ctx, r.id); err != nil {
-		r.log.Warn("could not remove the prompt from the node's queue", "err", err)
-	}
-	if err := c.Interrupt(ctx, r.id); err != nil {
-		r.log.Warn("could not interrupt the prompt", "err", err)
+	if _, err := r.c.Cancel(ctx, r.id); err != nil {
+		r.log.Warn("could not cancel the prompt on the node", "err", err)
 	}
 }
 

@@ -103,8 +103,9 @@ type node struct {
 	comfy *comfy.Client
 	log   *slog.Logger
 
-	healthy atomic.Bool
-	srv     *asynq.Server
+	healthy   atomic.Bool
+	capsStale atomic.Bool // a probe failed since capabilities were detected
+	srv       *asynq.Server
 }
 
 // supervise probes the node and runs an asynq server only while the node is healthy,
@@ -149,8 +150,13 @@ func (n *node) supervise(ctx, base context.Context) {
 func (n *node) probe(ctx context.Context) bool {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	_, err := n.comfy.SystemStats(ctx)
-	return err == nil
+	st, err := n.comfy.SystemStats(ctx)
+	if err != nil {
+		n.capsStale.Store(true)
+		return false
+	}
+	n.learn(ctx, st.System.ComfyUIVersion)
+	return true
 }
 
 func (n *node) start(base context.Context) error {

@@ -9,7 +9,8 @@
 //
 // # Who feeds what
 //
-//	comfyq_node_up, comfyq_node_jobs_in_flight          the worker, per ComfyUI node
+//	comfyq_node_up, comfyq_node_jobs_in_flight,
+//	comfyq_node_info                                    the worker, per ComfyUI node
 //	comfyq_webhook_deliveries_total,
 //	comfyq_webhook_delivery_duration_seconds           the webhook delivery task
 //	comfyq_jobs_finished_total, comfyq_job_*_seconds    the API server, from the terminal
@@ -50,6 +51,13 @@ var (
 		Namespace: Namespace, Name: "node_jobs_in_flight",
 		Help: "Jobs held by the ComfyUI node: executing or waiting in its queue.",
 	}, []string{"node"})
+	// NodeInfo is 1 for the version and capabilities the worker last detected on a
+	// node (an info metric: join on node to label other series). Labels: node,
+	// comfyui_version, jobs_api ("true" when the node serves ComfyUI 0.38's jobs API).
+	NodeInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: Namespace, Name: "node_info",
+		Help: "ComfyUI version and capabilities detected on the node (value 1).",
+	}, []string{"node", "comfyui_version", "jobs_api"})
 )
 
 // Webhook results, the values of the result label of WebhookDeliveries.
@@ -111,7 +119,7 @@ var (
 // Collectors returns every collector this package defines.
 func Collectors() []prometheus.Collector {
 	return append([]prometheus.Collector{
-		NodeUp, NodeJobsInFlight,
+		NodeUp, NodeJobsInFlight, NodeInfo,
 		WebhookDeliveries, WebhookDeliveryDuration,
 		JobsFinished, JobQueuedDuration, JobExecutionDuration, JobUploadDuration, JobTotalDuration,
 	}, WebhookCollectors()...)
