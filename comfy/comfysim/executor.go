@@ -364,23 +364,39 @@ func (r *run) executeNode(id string) *failure {
 // runNode runs the class function, or the injected fault.
 func (r *run) runNode(rc *runCtx, def *classDef) ([]any, *object, error) {
 	if f, ok := r.s.faultFor(rc.nodeID, def.name); ok {
-		if err := r.delay(r.s.opts.NodeDelay); err != nil {
+		if err := r.work(r.s.opts.NodeDelay); err != nil {
 			return nil, nil, err
 		}
 		return nil, nil, &pyError{typ: f.exceptionType, msg: f.message}
 	}
 	if def.name != "KSampler" {
-		if err := r.delay(r.s.opts.NodeDelay); err != nil {
+		if err := r.work(r.s.opts.NodeDelay); err != nil {
 			return nil, nil, err
 		}
 	}
 	return def.run(rc)
 }
 
-// delay waits d, the simulated work of a node or a sampler step. An
-// interrupt ends it early (ComfyUI notices one only when a node starts and
-// at each sampler step; the messages are the same, long delays need not be
-// waited out), and a crash aborts it.
+// work waits d, the simulated work of a node other than a sampler. As in
+// ComfyUI, an interrupt does not stop a node that is running: it is seen when
+// the next node starts. A crash aborts it.
+func (r *run) work(d time.Duration) error {
+	if d <= 0 {
+		return r.ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-r.ctx.Done():
+		return r.ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// delay waits d, a sampler step. An interrupt ends it early (ComfyUI
+// notices one at each sampler step; the messages are the same), and a crash
+// aborts it.
 func (r *run) delay(d time.Duration) error {
 	if d <= 0 {
 		return r.ctx.Err()

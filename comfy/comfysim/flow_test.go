@@ -256,17 +256,20 @@ func TestHistoryPaging(t *testing.T) {
 	require.Empty(t, keys("/history"))
 }
 
-// TestInterruptDuringLongNode: a node's simulated work ends at an interrupt.
+// TestInterruptDuringLongNode: as in ComfyUI, an interrupt does not stop the
+// node that is running; the next node's start sees it.
 func TestInterruptDuringLongNode(t *testing.T) {
 	t.Parallel()
-	b := setup(t, comfysim.Options{NodeDelay: time.Hour})
+	b := setup(t, comfysim.Options{NodeDelay: 300 * time.Millisecond})
 	ws := dialWS(t, b.base, "c")
 	ws.next()
 	p := b.queue(t, map[string]any{"prompt": emptyImageSave("long"), "client_id": "c"})
 	ws.until(func(m msg) bool { return m.Type == "executing" && m.Data["node"] == "1" })
 	_, _ = b.postRaw(t, "/interrupt", nil)
 	ms := ws.untilDone(p)
-	require.Equal(t, []string{"execution_interrupted", "status", "executing"}, types(ms))
-	require.Equal(t, "1", ms[0].Data["node_id"])
-	require.Equal(t, []any{}, ms[0].Data["executed"])
+	require.Equal(t, []string{"progress_state", "progress_state", "executing", "execution_interrupted", "status", "executing"}, types(ms))
+	require.Equal(t, "2", ms[3].Data["node_id"], "node 1 ran to its end")
+	require.Equal(t, []any{"1"}, ms[3].Data["executed"])
+	require.Eventually(t, func() bool { return b.sim.Stats().PromptsInterrupted == 1 }, waitTimeout, pollInterval)
+	require.Equal(t, int64(1), b.sim.Stats().NodesExecuted)
 }
