@@ -24,6 +24,8 @@ var simulatedClasses = []string{
 	"CreateVideo", "SaveVideo", "SaveWEBM",
 	"EmptyLatentAudio", "VAEDecodeAudio", "SaveAudio",
 	"PreviewAny",
+	"ImageBatch", "ImageBlur", "ImageCrop", "ImageCompositeMasked", "SolidMask", "JoinImageWithAlpha",
+	"ImageAddNoise", "RepeatImageBatch", "SaveAnimatedWEBP", "SaveAnimatedPNG",
 }
 
 // inputDef is one input of a class, as get_input_info sees it.

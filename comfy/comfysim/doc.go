@@ -18,7 +18,10 @@
 //	EmptyImage, LoadImage, ImageInvert, ImageScale, SaveImage, PreviewImage,
 //	CheckpointLoaderSimple, CLIPTextEncode, EmptyLatentImage, KSampler,
 //	VAEDecode, VAELoader, CreateVideo, SaveVideo, SaveWEBM,
-//	EmptyLatentAudio, VAEDecodeAudio, SaveAudio, PreviewAny
+//	EmptyLatentAudio, VAEDecodeAudio, SaveAudio, PreviewAny,
+//	ImageBatch, ImageBlur, ImageCrop, ImageCompositeMasked, SolidMask,
+//	JoinImageWithAlpha, ImageAddNoise, RepeatImageBatch, SaveAnimatedWEBP,
+//	SaveAnimatedPNG
 //
 // Images travel between nodes as a small description (size, batch, colour
 // or loaded pixels), not as tensors; SaveImage and PreviewImage write real
@@ -47,7 +50,7 @@
 // prompt key order (ComfyUI uses a set, whose order Python leaves
 // arbitrary). Each non-sampler node takes Options.NodeDelay, each KSampler
 // step Options.StepDelay. An interrupt is seen when a node starts and at
-// each sampler step, as in ComfyUI, and also during those delays.
+// each sampler step, as in ComfyUI: a node that is running finishes first.
 //
 // Caching follows execution.py: a node's key is its class, its IS_CHANGED
 // result (LoadImage: the file's SHA-256) and its inputs, constants by value
@@ -68,8 +71,8 @@
 //     `current_outputs`, the inputs checked by validation) the simulator
 //     uses prompt key order or input_order: same members, deterministic
 //     order.
-//   - NodeDelay and StepDelay end early on an interrupt; ComfyUI notices one
-//     only when a node starts and at sampler steps. Messages are the same.
+//   - StepDelay ends early on an interrupt; ComfyUI notices one at the next
+//     sampler step. Messages are the same.
 //   - LoadImage refuses paths outside input/, output/ and temp/.
 //   - GET /view?preview=webp returns a lossless WebP (no WebP encoder is
 //     available in Go's standard library; quality is ignored).

@@ -95,7 +95,7 @@ func TestObjectInfoServed(t *testing.T) {
 	require.NoError(t, dec.Decode(&want))
 
 	_, got := b.get(t, "/object_info")
-	require.Len(t, got, 19)
+	require.Len(t, got, 29)
 	for name, entry := range got {
 		w := want[name]
 		if name == "CheckpointLoaderSimple" {

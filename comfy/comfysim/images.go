@@ -19,10 +19,65 @@ type imageVal struct {
 	rgb         [3]float32  // uniform colour when src is nil
 	src         image.Image // loaded pixels (LoadImage), sampled to w×h
 	inverts     int         // ImageInvert applications
+	// fn, when set, defines every batch item's pixels in normalised
+	// coordinates (u, v in [0, 1)), RGBA: the image nodes of nodes_image.go
+	// compose it. src and rgb are then unused.
+	fn func(b int, u, v float64) [4]float32
+	// channels is 4 for an RGBA image (JoinImageWithAlpha), else 3.
+	channels int
 }
 
-// pixel returns the float RGB value at (x, y).
+// chans is the size of the last tensor dimension.
+func (im *imageVal) chans() int {
+	if im.channels == 4 {
+		return 4
+	}
+	return 3
+}
+
+// atN is the RGBA value of batch item b at normalised (u, v).
+func (im *imageVal) atN(b int, u, v float64) [4]float32 {
+	var p [4]float32
+	if im.fn != nil {
+		p = im.fn(b, u, v)
+	} else {
+		x := min(int(u*float64(im.w)), im.w-1)
+		y := min(int(v*float64(im.h)), im.h-1)
+		q := im.pixelBase(max(x, 0), max(y, 0))
+		p = [4]float32{q[0], q[1], q[2], 1}
+	}
+	if im.fn != nil {
+		for i := 0; i < im.inverts; i++ {
+			p = [4]float32{1 - p[0], 1 - p[1], 1 - p[2], 1 - p[3]}
+		}
+	}
+	return p
+}
+
+// at is the RGBA value of batch item b at pixel (x, y).
+func (im *imageVal) at(b, x, y int) [4]float32 {
+	if im.fn == nil {
+		q := im.pixel(x, y)
+		return [4]float32{q[0], q[1], q[2], 1}
+	}
+	return im.atN(b, (float64(x)+0.5)/float64(im.w), (float64(y)+0.5)/float64(im.h))
+}
+
+// pixel returns the float RGB value at (x, y) of the first batch item.
 func (im *imageVal) pixel(x, y int) [3]float32 {
+	if im.fn != nil {
+		p := im.at(0, x, y)
+		return [3]float32{p[0], p[1], p[2]}
+	}
+	p := im.pixelBase(x, y)
+	for i := 0; i < im.inverts; i++ {
+		p = [3]float32{1 - p[0], 1 - p[1], 1 - p[2]}
+	}
+	return p
+}
+
+// pixelBase is pixel before inversions, for images without fn.
+func (im *imageVal) pixelBase(x, y int) [3]float32 {
 	var p [3]float32
 	if im.src == nil {
 		p = im.rgb
@@ -32,9 +87,6 @@ func (im *imageVal) pixel(x, y int) [3]float32 {
 		sy := b.Min.Y + y*b.Dy()/max(im.h, 1)
 		c := color.NRGBAModel.Convert(im.src.At(sx, sy)).(color.NRGBA)
 		p = [3]float32{float32(c.R) / 255, float32(c.G) / 255, float32(c.B) / 255}
-	}
-	for i := 0; i < im.inverts; i++ {
-		p = [3]float32{1 - p[0], 1 - p[1], 1 - p[2]}
 	}
 	return p
 }
@@ -52,14 +104,25 @@ func toByte(v float32) uint8 {
 
 // rgbImage adapts an imageVal to image.Image without allocating its pixels,
 // so very large images are encoded row by row.
-type rgbImage struct{ im *imageVal }
+type rgbImage struct {
+	im *imageVal
+	b  int // batch item
+}
 
 func (r rgbImage) ColorModel() color.Model { return color.NRGBAModel }
 func (r rgbImage) Bounds() image.Rectangle { return image.Rect(0, 0, r.im.w, r.im.h) }
-func (r rgbImage) Opaque() bool            { return true }
+func (r rgbImage) Opaque() bool            { return r.im.chans() == 3 }
 func (r rgbImage) At(x, y int) color.Color {
-	p := r.im.pixel(x, y)
-	return color.NRGBA{toByte(p[0]), toByte(p[1]), toByte(p[2]), 255}
+	if r.im.fn == nil {
+		p := r.im.pixel(x, y)
+		return color.NRGBA{toByte(p[0]), toByte(p[1]), toByte(p[2]), 255}
+	}
+	p := r.im.at(r.b, x, y)
+	a := uint8(255)
+	if r.im.chans() == 4 {
+		a = toByte(p[3])
+	}
+	return color.NRGBA{toByte(p[0]), toByte(p[1]), toByte(p[2]), a}
 }
 
 // encodePNG writes an RGB PNG with tEXt chunks placed after IHDR, as PIL

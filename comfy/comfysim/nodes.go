@@ -63,7 +63,19 @@ type clipVal struct{ name string }
 type vaeVal struct{ name string }
 type condVal struct{ text string }
 
-type maskVal struct{ w, h, batch int }
+// maskVal is a MASK: value everywhere, or fn (normalised coordinates).
+type maskVal struct {
+	w, h, batch int
+	value       float32
+	fn          func(b int, u, v float64) float32
+}
+
+func (m maskVal) atN(b int, u, v float64) float32 {
+	if m.fn != nil {
+		return m.fn(b, u, v)
+	}
+	return m.value
+}
 
 // latentVal is a LATENT: an image latent (w, h in latent pixels) or an
 // audio latent (length).
@@ -103,10 +115,10 @@ func (c condVal) pyStr() string {
 		torchStr([]int{1, 768}, hashedLeaf(c.text+"p")) + "}]]"
 }
 func (m maskVal) pyStr() string {
-	return torchStr([]int{m.batch, m.h, m.w}, func(int) float32 { return 0 })
+	return torchStr([]int{m.batch, m.h, m.w}, func(int) float32 { return m.value })
 }
 func (im *imageVal) pyStr() string {
-	return torchStr([]int{im.batch, im.h, im.w, 3}, func(i int) float32 { return im.pixel(0, 0)[i] })
+	return torchStr([]int{im.batch, im.h, im.w, im.chans()}, func(i int) float32 { return im.at(0, 0, 0)[i] })
 }
 func (l *latentVal) pyStr() string {
 	if l.audio {
@@ -506,7 +518,7 @@ func saveImages(rc *runCtx, im *imageVal, prefix, dir, typ string, level png.Com
 			texts = append(texts, [2]string{k, string(encodePy(v))})
 		}
 	}
-	data, err := encodePNG(rgbImage{im}, texts, level)
+	data, err := encodePNG(rgbImage{im: im}, texts, level)
 	if err != nil {
 		return nil, raise("OSError", "%v", err)
 	}
@@ -515,6 +527,11 @@ func saveImages(rc *runCtx, im *imageVal, prefix, dir, typ string, level png.Com
 	for i := 0; i < im.batch; i++ {
 		if err := rc.r.ctx.Err(); err != nil {
 			return nil, err
+		}
+		if im.fn != nil && i > 0 { // batch items differ (ImageBatch, noise, …)
+			if data, err = encodePNG(rgbImage{im: im, b: i}, texts, level); err != nil {
+				return nil, raise("OSError", "%v", err)
+			}
 		}
 		name := strings.ReplaceAll(sp.filename, "%batch_num%", strconv.Itoa(i))
 		file := fmt.Sprintf("%s_%05d_.png", name, counter)
