@@ -374,7 +374,13 @@ func (r *run) runNode(rc *runCtx, def *classDef) ([]any, *object, error) {
 			return nil, nil, err
 		}
 	}
-	return def.run(rc)
+	outputs, ui, err := def.run(rc)
+	if err == nil {
+		if o := r.s.uiFor(rc.nodeID, def.name); o != nil {
+			ui = o
+		}
+	}
+	return outputs, ui, err
 }
 
 // work waits d, the simulated work of a node other than a sampler. As in

@@ -40,6 +40,7 @@ type Server struct {
 	faultMu   sync.Mutex
 	nodeFault map[string]nodeFault
 	viewFault ViewFault
+	nodeUI    map[string]*object // SetNodeUI overrides
 
 	vmu     sync.Mutex
 	virtual map[string]*virtualFile // absolute path → virtual output file
