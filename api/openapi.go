@@ -446,6 +446,9 @@ func componentSchemas() obj {
 			"sha256":       typed("string", ""),
 			"content_type": typed("string", ""),
 			"text":         typed("string", ""),
+			"type":         obj{"type": "string", "enum": []string{"output", "temp"}, "description": "a saved output, or a temp preview (PreviewImage)"},
+			"animated":     typed("boolean", "the node marked the image animated"),
+			"format":       typed("string", "the format a custom node declared, e.g. video/h264-mp4"),
 		}, "node_id", "kind"),
 		"JobError": object("Why a job failed.", obj{
 			"code":           obj{"type": "string", "description": "invalid_workflow, validation_failed, execution_error, timeout, canceled, node_unavailable, upload_failed, internal"},

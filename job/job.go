@@ -94,6 +94,14 @@ type Output struct {
 	SHA256      string `json:"sha256,omitempty"`
 	ContentType string `json:"content_type,omitempty"`
 	Text        string `json:"text,omitempty"`
+	// Type is where ComfyUI kept the file: "output" for a saved output, "temp" for a
+	// preview (PreviewImage and the like). Empty for text.
+	Type string `json:"type,omitempty"`
+	// Animated is set for images the node marked animated (animated WEBP/PNG, video).
+	Animated bool `json:"animated,omitempty"`
+	// Format is the file's declared format, as custom nodes give it
+	// (VideoHelperSuite: "video/h264-mp4").
+	Format string `json:"format,omitempty"`
 }
 
 // Timings are the durations of a job's phases, in milliseconds.

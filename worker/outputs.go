@@ -100,7 +100,7 @@ func (r *run) copyOnce(ctx context.Context, nodeID string, f comfy.OutputFile, k
 		return job.Output{}, fmt.Errorf("short copy: %d of %d bytes", obj.Size, file.Size)
 	}
 	o := job.Output{NodeID: nodeID, Kind: outputKind(f, ctype), Filename: f.Filename, Key: key,
-		Size: obj.Size, SHA256: obj.SHA256, ContentType: ctype}
+		Size: obj.Size, SHA256: obj.SHA256, ContentType: ctype, Type: f.Type, Animated: f.Animated, Format: f.Format}
 	if u, err := r.w.cfg.Storage.URL(ctx, key, r.w.cfg.URLTTL); err == nil {
 		o.URL = u
 	}
