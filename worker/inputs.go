@@ -2,10 +2,13 @@ package worker
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"path"
 	"sort"
 	"strings"
@@ -15,8 +18,15 @@ import (
 	"github.com/comfyq/comfyq/storage"
 )
 
-// uploadInputs uploads each input file of the job to the node under a name unique to the
-// job and wires the name into its target input.
+// uploadInputs uploads each input file of the job to the node and wires the name into
+// its target input.
+//
+// ComfyUI has no route that deletes a file from input/, so inputs cannot be removed when
+// the job ends. They are named after their content instead ("comfyq-<sha256>.ext",
+// without overwrite): ComfyUI's upload keeps an existing file with identical bytes and
+// returns its name (server.py image_upload, compare_image_hash), so a node holds each
+// distinct input once however many jobs use it, and a prompt resubmitted after a node
+// restart still finds its input.
 func (r *run) uploadInputs(ctx context.Context, wf comfy.Workflow) error {
 	targets := make([]string, 0, len(r.p.Images))
 	for t := range r.p.Images {
@@ -29,12 +39,16 @@ func (r *run) uploadInputs(ctx context.Context, wf comfy.Workflow) error {
 		if err != nil {
 			return &job.Error{Code: job.CodeInvalidWorkflow, Message: fmt.Sprintf("input %s: %v", target, err)}
 		}
-		ref, err := r.c.UploadImage(ctx, comfy.UploadRequest{
-			Name:      "comfyq_" + r.id + "_" + name,
-			Body:      body,
-			Overwrite: true,
-		})
+		spooled, sum, err := spool(body)
 		body.Close()
+		if err != nil {
+			return fmt.Errorf("worker: read input %s: %w", target, err)
+		}
+		ref, err := r.c.UploadImage(ctx, comfy.UploadRequest{
+			Name: "comfyq-" + sum[:32] + path.Ext(name),
+			Body: spooled,
+		})
+		spooled.Close()
 		if err != nil {
 			return r.nodeErr(fmt.Errorf("upload input %s to the node: %w", target, err))
 		}
@@ -96,4 +110,24 @@ func inputName(name string) string {
 		name += ".png"
 	}
 	return name
+}
+
+// spool copies an input into a temporary file, hashing it on the way, so that it can be
+// named after its content before the upload. Closing the file removes it.
+func spool(body io.Reader) (io.ReadCloser, string, error) {
+	f, err := os.CreateTemp("", "comfyq-input-*")
+	if err != nil {
+		return nil, "", err
+	}
+	_ = os.Remove(f.Name()) // unlinked now, gone when closed
+	h := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(f, h), body); err != nil {
+		f.Close()
+		return nil, "", err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		f.Close()
+		return nil, "", err
+	}
+	return f, hex.EncodeToString(h.Sum(nil)), nil
 }

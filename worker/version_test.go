@@ -1,8 +1,11 @@
 package worker_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -10,6 +13,7 @@ import (
 
 	"github.com/comfyq/comfyq/comfy/comfysim"
 	"github.com/comfyq/comfyq/job"
+	"github.com/comfyq/comfyq/worker"
 )
 
 // testComfyUIVersion is the ComfyUI version the worker suite's simulator speaks unless a
@@ -70,4 +74,75 @@ func TestEveryVersion(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestCustomNodeOutputShapes: the output shapes of custom nodes are collected the same
+// way on both versions, whether the node reports them raw (/history) or normalised
+// (0.38's /api/jobs/{id}): VideoHelperSuite's gifs with a format, an animated flag,
+// a 3D file given as a bare string, text; each file record says its type.
+func TestCustomNodeOutputShapes(t *testing.T) {
+	t.Parallel()
+	for _, v := range comfysim.Versions() {
+		t.Run(v, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, setupOpts{sim: comfysim.Options{ComfyUIVersion: v}, worker: func(c *worker.Config) { c.UploadPreviews = true }})
+			for name, data := range map[string]string{"clip.mp4": "mp4 bytes", "anim.webp": "RIFFxxxxWEBP", "mesh.glb": "glTF"} {
+				require.NoError(t, b.sim.WriteOutputFile("", name, []byte(data)))
+			}
+			require.NoError(t, b.sim.SetNodeUI("SaveImage", map[string]any{
+				"gifs":     []any{map[string]any{"filename": "clip.mp4", "subfolder": "", "type": "output", "format": "video/h264-mp4", "frame_rate": 8}},
+				"images":   []any{map[string]any{"filename": "anim.webp", "subfolder": "", "type": "output"}},
+				"animated": []any{true},
+				"result":   []any{"mesh.glb", map[string]any{"camera": 1}},
+				"text":     []any{"hello"},
+			}))
+			wf := `{
+			 "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}},
+			 "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "custom"}},
+			 "3": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}}
+			}`
+			j := b.wait(t, b.submit(t, job.Spec{Workflow: json.RawMessage(wf)}).ID)
+			require.Equal(t, job.StatusSucceeded, j.Status, "error: %+v", j.Error)
+			byName := map[string]job.Output{}
+			for _, o := range j.Outputs {
+				byName[o.Filename+o.Text] = o
+			}
+			require.Equal(t, job.KindText, byName["hello"].Kind)
+			require.Equal(t, "video/h264-mp4", byName["clip.mp4"].Format)
+			require.Equal(t, job.KindVideo, byName["clip.mp4"].Kind)
+			require.True(t, byName["anim.webp"].Animated)
+			require.Equal(t, "output", byName["mesh.glb"].Type, "a 3D file given as a string is an output file")
+			require.Equal(t, []byte("glTF"), b.object(t, byName["mesh.glb"].Key))
+			var temp int
+			for _, o := range j.Outputs {
+				if o.Type == "temp" {
+					temp++
+					require.Equal(t, "3", o.NodeID)
+				}
+			}
+			require.Equal(t, 1, temp, "the PreviewImage file is recorded as temp")
+		})
+	}
+}
+
+// TestInputsNamedByContent: ComfyUI cannot delete inputs, so the worker names them
+// after their content; jobs sharing an input leave one file on the node.
+func TestInputsNamedByContent(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	first := b.wait(t, b.submit(t, job.Spec{Workflow: json.RawMessage(emptyImageWorkflow)}).ID)
+	require.Equal(t, job.StatusSucceeded, first.Status)
+	wf := `{"1": {"class_type": "LoadImage", "inputs": {"image": "x.png"}},
+	 "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
+	 "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "in"}}}`
+	for range 3 {
+		j := b.wait(t, b.submit(t, job.Spec{Workflow: json.RawMessage(wf),
+			Images: map[string]job.ImageSource{"1.inputs.image": {Key: first.Outputs[0].Key}}}).ID)
+		require.Equal(t, job.StatusSucceeded, j.Status, "error: %+v", j.Error)
+	}
+	uploaded, err := filepath.Glob(filepath.Join(b.sim.Dir(), "input", "comfyq-*"))
+	require.NoError(t, err)
+	require.Len(t, uploaded, 1, "three jobs, one input file")
+	sum := sha256.Sum256(b.object(t, first.Outputs[0].Key))
+	require.Equal(t, "comfyq-"+hex.EncodeToString(sum[:])[:32]+".png", filepath.Base(uploaded[0]))
 }
