@@ -21,34 +21,43 @@ import (
 	"github.com/comfyq/comfyq/comfy/comfysim/simtest"
 )
 
-// TestConformance runs one set of protocol tests against the simulator, always, and
-// against a real ComfyUI when COMFYQ_TEST_COMFY_URL names one (for example
-// http://127.0.0.1:8188 of a ComfyUI 0.3.64 started with --cpu). The workflows are
-// model-free, so any ComfyUI install runs them. What they check is what §10 of
-// docs/comfyui-protocol.md recorded from a real server.
+// TestConformance runs one set of protocol tests against the simulator of every
+// ComfyUI version it knows, always, and against a real ComfyUI when
+// COMFYQ_TEST_COMFY_URL names one (for example http://127.0.0.1:8188 of a ComfyUI
+// 0.3.64 or 0.38 started with --cpu). The workflows are model-free, so any ComfyUI
+// install runs them. What they check is what §10 of docs/comfyui-protocol.md recorded
+// from a real server; where versions differ the suite asks the node what it speaks.
 func TestConformance(t *testing.T) {
-	t.Run("comfysim", func(t *testing.T) {
-		t.Parallel()
-		_, base := simtest.NewServer(t, comfysim.Options{})
-		runConformance(t, base)
-	})
+	for _, v := range comfysim.Versions() {
+		t.Run("comfysim-"+v, func(t *testing.T) {
+			t.Parallel()
+			// Nodes take 30ms, so a running prompt can be interrupted between them.
+			sim, base := simtest.NewServer(t, comfysim.Options{ComfyUIVersion: v, NodeDelay: 30 * time.Millisecond})
+			runConformance(t, base, sim.Crash)
+		})
+	}
 	t.Run("comfyui", func(t *testing.T) {
 		base := os.Getenv("COMFYQ_TEST_COMFY_URL")
 		if base == "" {
-			t.Skip("COMFYQ_TEST_COMFY_URL not set: set it to a ComfyUI 0.3.64 base URL to run the conformance suite against a real node")
+			t.Skip("COMFYQ_TEST_COMFY_URL not set: set it to a ComfyUI base URL (0.3.64 or 0.38) to run the conformance suite against a real node")
 		}
-		runConformance(t, base)
+		runConformance(t, base, nil)
 	})
 }
 
 // runConformance runs the suite against one node. Subtests run in order: the cache
 // test relies on the prompt before it (ComfyUI's classic cache keeps only what the
 // previous prompt used). File names get a random prefix: a real node keeps its files.
-func runConformance(t *testing.T, base string) {
+// restart, when not nil, restarts the node (the simulator's Crash); the restart case
+// runs only then.
+func runConformance(t *testing.T, base string, restart func()) {
 	c := newClient(t, base)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	tag := randomTag()
+	caps, err := c.DetectCapabilities(ctx)
+	require.NoError(t, err)
+	t.Logf("node: ComfyUI %s, jobs API %v", caps.Version, caps.JobsAPI)
 
 	var first *comfy.HistoryEntry
 	var firstID string
@@ -169,6 +178,10 @@ func runConformance(t *testing.T, base string) {
 		var ve *comfy.ValidationError
 		require.ErrorAs(t, err, &ve)
 		require.Equal(t, 400, ve.StatusCode)
+		if caps.JobsAPI { // 0.38 (execution.py validate_prompt)
+			require.JSONEq(t, `{"error":{"type":"missing_node_type","message":"Node 'NoSuchNode' not found. The custom node may not be installed.","details":"Node ID '#1'","extra_info":{"node_id":"1","class_type":"NoSuchNode","node_title":"NoSuchNode"}},"node_errors":{}}`, string(ve.Raw))
+			return
+		}
 		require.JSONEq(t, `{"error":{"type":"invalid_prompt","message":"Cannot execute because node NoSuchNode does not exist.","details":"Node ID '#1'","extra_info":{}},"node_errors":{}}`, string(ve.Raw))
 	})
 
@@ -194,6 +207,8 @@ func runConformance(t *testing.T, base string) {
 		require.NoError(t, err)
 		require.Equal(t, []string{"width", "height", "batch_size", "color"}, info.InputOrder.Required)
 	})
+
+	runConformanceMore(t, ctx, c, caps, tag, restart)
 }
 
 func randomTag() string {
