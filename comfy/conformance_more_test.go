@@ -20,11 +20,11 @@ func longChain(t testing.TB, size int) comfy.Workflow {
 	var b strings.Builder
 	fmt.Fprintf(&b, `{"1":{"class_type":"EmptyImage","inputs":{"width":%d,"height":%d,"batch_size":1,"color":255}}`, size, size)
 	prev := "1"
-	for i := 2; i <= 6; i++ {
+	for i := 2; i <= 13; i++ {
 		fmt.Fprintf(&b, `,"%d":{"class_type":"ImageBlur","inputs":{"image":["%s",0],"blur_radius":31,"sigma":10.0}}`, i, prev)
 		prev = fmt.Sprint(i)
 	}
-	fmt.Fprintf(&b, `,"7":{"class_type":"PreviewImage","inputs":{"images":["%s",0]}}}`, prev)
+	fmt.Fprintf(&b, `,"14":{"class_type":"PreviewImage","inputs":{"images":["%s",0]}}}`, prev)
 	return mustWorkflow(t, b.String())
 }
 

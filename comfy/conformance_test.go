@@ -31,8 +31,8 @@ func TestConformance(t *testing.T) {
 	for _, v := range comfysim.Versions() {
 		t.Run("comfysim-"+v, func(t *testing.T) {
 			t.Parallel()
-			// Nodes take 30ms, so a running prompt can be interrupted between them.
-			sim, base := simtest.NewServer(t, comfysim.Options{ComfyUIVersion: v, NodeDelay: 30 * time.Millisecond})
+			// Nodes take 50ms, so a running prompt can be interrupted between them.
+			sim, base := simtest.NewServer(t, comfysim.Options{ComfyUIVersion: v, NodeDelay: 50 * time.Millisecond})
 			runConformance(t, base, sim.Crash)
 		})
 	}
