@@ -6,12 +6,15 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/comfyq/comfyq/comfy/comfysim"
+	"github.com/comfyq/comfyq/internal/metrics"
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/worker"
 )
@@ -145,4 +148,41 @@ func TestInputsNamedByContent(t *testing.T) {
 	require.Len(t, uploaded, 1, "three jobs, one input file")
 	sum := sha256.Sum256(b.object(t, first.Outputs[0].Key))
 	require.Equal(t, "comfyq-"+hex.EncodeToString(sum[:])[:32]+".png", filepath.Base(uploaded[0]))
+}
+
+// TestNodeCapabilitiesMetric: the worker detects each node's version and jobs API at
+// attach and exports them as comfyq_node_info.
+func TestNodeCapabilitiesMetric(t *testing.T) {
+	t.Parallel()
+	for _, v := range comfysim.Versions() {
+		t.Run(v, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, setupOpts{noWorker: true, sim: comfysim.Options{ComfyUIVersion: v}})
+			name := "caps-" + v
+			b.stop = startWorker(t, b, func(c *worker.Config) { c.Nodes[0].Name = name })
+			jobsAPI := strconv.FormatBool(v != comfysim.Version0364)
+			reg := prometheus.NewRegistry()
+			require.NoError(t, reg.Register(metrics.NodeInfo))
+			require.Eventually(t, func() bool {
+				families, err := reg.Gather()
+				if err != nil {
+					return false
+				}
+				for _, f := range families {
+					for _, m := range f.GetMetric() {
+						labels := map[string]string{}
+						for _, l := range m.GetLabel() {
+							labels[l.GetName()] = l.GetValue()
+						}
+						if labels["node"] == name {
+							return labels["comfyui_version"] == v && labels["jobs_api"] == jobsAPI && m.GetGauge().GetValue() == 1
+						}
+					}
+				}
+				return false
+			}, 10*time.Second, 10*time.Millisecond)
+			j := b.wait(t, b.submit(t, job.Spec{Workflow: json.RawMessage(emptyImageWorkflow)}).ID)
+			require.Equal(t, job.StatusSucceeded, j.Status, "error: %+v", j.Error)
+		})
+	}
 }
