@@ -12,14 +12,15 @@ import (
 
 	"github.com/comfyq/comfyq/comfy"
 	"github.com/comfyq/comfyq/job"
+	"github.com/comfyq/comfyq/jobstore"
 	"github.com/comfyq/comfyq/producer"
 )
 
 // Redis keys: the template JSON (with its version) under KeyPrefix+name, and the
 // names in the sorted set IndexKey (all scores 0, so members sort by name).
 const (
-	KeyPrefix = job.KeyPrefix + "template:"
-	IndexKey  = job.KeyPrefix + "templates"
+	KeyPrefix = jobstore.KeyPrefix + "template:"
+	IndexKey  = jobstore.KeyPrefix + "templates"
 )
 
 // StoreConfig configures a Store.

@@ -143,7 +143,7 @@ func TestStoreRefusesBadDefinitions(t *testing.T) {
 	cases := []struct {
 		name  string
 		def   Definition
-		code  string
+		code  job.Code
 		field string
 	}{
 		{"bad name", Definition{Name: "Bad Name", Workflow: wf}, CodeInvalidTemplate, "name"},

@@ -69,7 +69,7 @@ type Config struct {
 	// before the attempt fails with upload_failed (default 3).
 	UploadRetries int
 	// Retention is how long job records are kept after their last change (default
-	// job.DefaultRetention, 7 days); give the API and producers the same.
+	// jobstore.DefaultRetention, 7 days); give the API and producers the same.
 	Retention time.Duration
 	// RetryBackoff is the delay before the second attempt of a failed job; each further
 	// attempt waits twice as long, plus jitter, at most 2 minutes (default 2s).

@@ -14,6 +14,7 @@ import (
 	"github.com/comfyq/comfyq/comfy"
 	"github.com/comfyq/comfyq/internal/metrics"
 	"github.com/comfyq/comfyq/job"
+	"github.com/comfyq/comfyq/jobstore"
 )
 
 // run is one attempt of one job on one node.
@@ -388,7 +389,7 @@ func (r *run) onEvent(ev comfy.Event) {
 	if due {
 		j, err := r.w.store.Update(context.Background(), r.id, func(j *job.Job) error {
 			if j.Status != job.StatusRunning {
-				return job.ErrSkip
+				return jobstore.ErrSkip
 			}
 			j.Progress = &snap
 			return nil

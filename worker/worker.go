@@ -15,6 +15,7 @@ import (
 	"github.com/comfyq/comfyq/comfy"
 	"github.com/comfyq/comfyq/internal/metrics"
 	"github.com/comfyq/comfyq/job"
+	"github.com/comfyq/comfyq/jobstore"
 )
 
 // Notifier is told of a job's lifecycle events (job.started, job.succeeded, …), for
@@ -26,7 +27,7 @@ type Notifier interface {
 // Worker runs jobs on its ComfyUI nodes.
 type Worker struct {
 	cfg   Config
-	store *job.Store
+	store *jobstore.Store
 	log   *slog.Logger
 	nodes []*node
 
@@ -41,7 +42,7 @@ func New(cfg Config) (*Worker, error) {
 	}
 	w := &Worker{
 		cfg:      cfg,
-		store:    job.NewStore(cfg.Redis, job.StoreConfig{Retention: cfg.Retention}),
+		store:    jobstore.New(cfg.Redis, jobstore.Config{Retention: cfg.Retention}),
 		log:      cfg.Logger,
 		draining: make(chan struct{}),
 	}

@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/comfyq/comfyq/api"
+	"github.com/comfyq/comfyq/api/apiclient"
 	"github.com/comfyq/comfyq/comfy"
 	"github.com/comfyq/comfyq/job"
+	"github.com/comfyq/comfyq/jobstore"
 	"github.com/comfyq/comfyq/producer"
 	"github.com/comfyq/comfyq/storage"
 	_ "github.com/comfyq/comfyq/storage/file"
@@ -58,7 +60,7 @@ func apiFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) error {
 	maxBody := envInt(fs, "max-body", "COMFYQ_MAX_BODY", api.DefaultMaxBodyBytes, "largest request body in bytes")
 	maxImage := envInt(fs, "max-image", "COMFYQ_MAX_IMAGE", api.DefaultMaxImageBytes, "largest inline (base64) image in bytes, decoded")
 	urlTTL := envDuration(fs, "url-ttl", "COMFYQ_URL_TTL", api.DefaultURLTTL, "lifetime of presigned output URLs")
-	retention := envDuration(fs, "retention", "COMFYQ_RETENTION", job.DefaultRetention, "how long job records are kept")
+	retention := envDuration(fs, "retention", "COMFYQ_RETENTION", jobstore.DefaultRetention, "how long job records are kept")
 	wh := addWebhookFlags(fs)
 	logger := logFlags(fs)
 	return func(ctx context.Context, args []string) error {
@@ -130,29 +132,6 @@ func cachedObjectInfo(src string) func(ctx context.Context) (comfy.ObjectInfo, e
 	return api.CacheObjectInfo(objectInfoSource(src), ttl)
 }
 
-// jobBackend is what submit, status and cancel need, from Redis directly (producer) or
-// from an API server (--api).
-type jobBackend interface {
-	Enqueue(ctx context.Context, spec job.Spec) (*job.Job, error)
-	Get(ctx context.Context, id string) (*job.Job, error)
-	Watch(ctx context.Context, id string) (<-chan job.Event, error)
-	Cancel(ctx context.Context, id string) (*job.Job, error)
-	Close() error
-}
-
-// apiBackend adapts an API client to jobBackend.
-type apiBackend struct{ *api.Client }
-
-func (b apiBackend) Enqueue(ctx context.Context, spec job.Spec) (*job.Job, error) {
-	acc, err := b.Client.Enqueue(ctx, spec, spec.IdempotencyKey)
-	if err != nil {
-		return nil, err
-	}
-	return b.Client.Get(ctx, acc.ID)
-}
-
-func (b apiBackend) Close() error { return nil }
-
 // apiFlagsFor adds --api and --api-key to a command that also works on Redis.
 func apiClientFlags(fs *flag.FlagSet, keyHelp string) (apiURL, apiKey *string) {
 	apiURL = envString(fs, "api", "COMFYQ_API_URL", "", "comfyq API server URL, used instead of --redis")
@@ -161,13 +140,9 @@ func apiClientFlags(fs *flag.FlagSet, keyHelp string) (apiURL, apiKey *string) {
 }
 
 // openJobs connects to an API server when apiURL is set, else to Redis.
-func openJobs(apiURL, apiKey, redisURL string, cfg producer.Config) (jobBackend, error) {
+func openJobs(apiURL, apiKey, redisURL string, cfg producer.Config) (job.Client, error) {
 	if apiURL != "" {
-		c, err := api.NewClient(apiURL, apiKey, nil)
-		if err != nil {
-			return nil, err
-		}
-		return apiBackend{c}, nil
+		return apiclient.New(apiURL, apiKey, nil)
 	}
 	if redisURL == "" {
 		return nil, usagef("give --redis URL (or COMFYQ_REDIS_URL), or --api URL (or COMFYQ_API_URL)")
@@ -178,7 +153,7 @@ func openJobs(apiURL, apiKey, redisURL string, cfg producer.Config) (jobBackend,
 
 // describeAPIError renders an API error other than a refused submission.
 func describeAPIError(err error) error {
-	var ae *api.APIError
+	var ae *apiclient.APIError
 	if errors.As(err, &ae) && (ae.Status == 401 || ae.Status == 403) {
 		return fmt.Errorf("%s: %s (check --api-key or COMFYQ_API_KEY)", ae.Code, ae.Message)
 	}

@@ -137,7 +137,7 @@ func submitFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) erro
 
 // waitAndReport follows a job to its end, showing progress on a terminal, and prints
 // the result. The exit code tells the final state.
-func waitAndReport(ctx context.Context, p jobBackend, id string, asJSON bool) error {
+func waitAndReport(ctx context.Context, p job.Client, id string, asJSON bool) error {
 	events, err := p.Watch(ctx, id)
 	if err != nil {
 		return err

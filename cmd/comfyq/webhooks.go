@@ -10,7 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/comfyq/comfyq/internal/netguard"
-	"github.com/comfyq/comfyq/webhook"
+	"github.com/comfyq/comfyq/webhook/delivery"
 )
 
 // webhookOptions are the webhook flags of the commands whose processes see job
@@ -35,10 +35,10 @@ func addWebhookFlags(fs *flag.FlagSet) *webhookOptions {
 	fs.Var(o.secrets, "webhook-secret", "webhook signing secret(s): whsec_…, comma-separated during a rotation (env COMFYQ_WEBHOOK_SECRET)")
 	o.subscriptions = envString(fs, "webhook-subscriptions", "COMFYQ_WEBHOOK_SUBSCRIPTIONS", "",
 		`global webhook subscriptions: a JSON array of {"url","events","secret","name"}, or @FILE`)
-	o.queue = envString(fs, "webhook-queue", "COMFYQ_WEBHOOK_QUEUE", webhook.DefaultQueue, "asynq queue of webhook deliveries")
-	o.horizon = envDuration(fs, "webhook-horizon", "COMFYQ_WEBHOOK_HORIZON", webhook.DefaultHorizon, "how long a failing webhook delivery is retried")
-	o.timeout = envDuration(fs, "webhook-timeout", "COMFYQ_WEBHOOK_TIMEOUT", webhook.DefaultAttemptTimeout, "timeout of one webhook delivery attempt")
-	o.concurrency = envInt(fs, "webhook-concurrency", "COMFYQ_WEBHOOK_CONCURRENCY", webhook.DefaultConcurrency, "webhook messages sent at once by this process")
+	o.queue = envString(fs, "webhook-queue", "COMFYQ_WEBHOOK_QUEUE", delivery.DefaultQueue, "asynq queue of webhook deliveries")
+	o.horizon = envDuration(fs, "webhook-horizon", "COMFYQ_WEBHOOK_HORIZON", delivery.DefaultHorizon, "how long a failing webhook delivery is retried")
+	o.timeout = envDuration(fs, "webhook-timeout", "COMFYQ_WEBHOOK_TIMEOUT", delivery.DefaultAttemptTimeout, "timeout of one webhook delivery attempt")
+	o.concurrency = envInt(fs, "webhook-concurrency", "COMFYQ_WEBHOOK_CONCURRENCY", delivery.DefaultConcurrency, "webhook messages sent at once by this process")
 	o.deliver = envBool(fs, "webhook-deliver", "COMFYQ_WEBHOOK_DELIVER", true, "send webhook deliveries from this process (any process with the secret may)")
 	return o
 }
@@ -48,20 +48,20 @@ func addWebhookFlags(fs *flag.FlagSet) *webhookOptions {
 // until ctx ends. Without a secret, or with --webhook-deliver=false, that
 // function only waits for ctx: deliveries are still enqueued (nothing is lost)
 // and sent by a process that has the secret.
-func (o *webhookOptions) open(rdb redis.UniversalClient, allowPrivate bool, log *slog.Logger) (*webhook.Dispatcher, func(context.Context) error, error) {
-	secrets, err := webhook.ParseSecrets(o.secrets.value)
+func (o *webhookOptions) open(rdb redis.UniversalClient, allowPrivate bool, log *slog.Logger) (*delivery.Dispatcher, func(context.Context) error, error) {
+	secrets, err := delivery.ParseSecrets(o.secrets.value)
 	if err != nil {
 		return nil, nil, usagef("--webhook-secret: %v", err)
 	}
-	subs, err := webhook.ParseSubscriptions(*o.subscriptions)
+	subs, err := delivery.ParseSubscriptions(*o.subscriptions)
 	if err != nil {
 		return nil, nil, usagef("--webhook-subscriptions: %v", err)
 	}
 	if *o.concurrency <= 0 {
 		return nil, nil, usagef("--webhook-concurrency must be positive")
 	}
-	retry := webhook.RetryPolicy{Horizon: *o.horizon}
-	d, err := webhook.NewDispatcher(webhook.DispatcherConfig{
+	retry := delivery.RetryPolicy{Horizon: *o.horizon}
+	d, err := delivery.NewDispatcher(delivery.DispatcherConfig{
 		Redis: rdb, Subscriptions: subs, Queue: *o.queue, Retry: retry, Logger: log,
 	})
 	if err != nil {
@@ -75,15 +75,15 @@ func (o *webhookOptions) open(rdb redis.UniversalClient, allowPrivate bool, log 
 		log.Warn("webhooks are enqueued but not sent: set COMFYQ_WEBHOOK_SECRET (whsec_…) to send them")
 		return d, wait, nil
 	}
-	cfg := webhook.DelivererConfig{
+	cfg := delivery.DelivererConfig{
 		Redis: rdb, Secrets: secrets, Subscriptions: subs, Queue: *o.queue, Retry: retry,
 		Policy:         netguard.Policy{AllowPrivate: allowPrivate},
 		AttemptTimeout: *o.timeout, Concurrency: *o.concurrency, Logger: log,
 	}
-	if _, err := webhook.NewDeliverer(cfg); err != nil { // check the configuration now
+	if _, err := delivery.NewDeliverer(cfg); err != nil { // check the configuration now
 		return nil, nil, err
 	}
-	return d, func(ctx context.Context) error { return webhook.RunServer(ctx, rdb, cfg) }, nil
+	return d, func(ctx context.Context) error { return delivery.RunServer(ctx, rdb, cfg) }, nil
 }
 
 // secretFlag holds secrets; it never prints them (help shows no default).

@@ -20,7 +20,7 @@ import (
 
 	"github.com/comfyq/comfyq/internal/metrics"
 	"github.com/comfyq/comfyq/internal/netguard"
-	"github.com/comfyq/comfyq/job"
+	"github.com/comfyq/comfyq/jobstore"
 	"github.com/comfyq/comfyq/producer"
 	"github.com/comfyq/comfyq/storage"
 	_ "github.com/comfyq/comfyq/storage/file"
@@ -60,7 +60,7 @@ func workerFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) erro
 	health := envDuration(fs, "health-interval", "COMFYQ_HEALTH_INTERVAL", 2*time.Second, "how often each node's /system_stats is probed")
 	previews := envBool(fs, "upload-previews", "COMFYQ_UPLOAD_PREVIEWS", false, "also copy temporary preview outputs to storage")
 	allowPrivate := envBool(fs, "allow-private-urls", "COMFYQ_ALLOW_PRIVATE_URLS", false, "let input URLs reach private and loopback addresses")
-	retention := envDuration(fs, "retention", "COMFYQ_RETENTION", job.DefaultRetention, "how long job records are kept after their last change (give the API the same)")
+	retention := envDuration(fs, "retention", "COMFYQ_RETENTION", jobstore.DefaultRetention, "how long job records are kept after their last change (give the API the same)")
 	metricsAddr := envString(fs, "metrics-listen", "COMFYQ_METRICS_LISTEN", "", "serve Prometheus /metrics and /healthz on this address (e.g. :9091; off when empty)")
 	prefix := envString(fs, "output-prefix", "COMFYQ_OUTPUT_PREFIX", "jobs", "first segment of output keys")
 	wh := addWebhookFlags(fs)

@@ -1,4 +1,4 @@
-package webhook
+package delivery
 
 import (
 	"bytes"
@@ -20,6 +20,8 @@ import (
 	"github.com/comfyq/comfyq/internal/metrics"
 	"github.com/comfyq/comfyq/internal/netguard"
 	"github.com/comfyq/comfyq/job"
+	"github.com/comfyq/comfyq/jobstore"
+	"github.com/comfyq/comfyq/webhook"
 )
 
 // Defaults of DelivererConfig.
@@ -44,13 +46,13 @@ type DelivererConfig struct {
 	// sets it).
 	Redis redis.UniversalClient
 	// Store records the delivery log in job records. Default
-	// job.NewStore(Redis, job.StoreConfig{}).
-	Store *job.Store
+	// jobstore.New(Redis, jobstore.Config{}).
+	Store *jobstore.Store
 	// Secrets sign the messages of jobs' own webhooks and of subscriptions
 	// without secrets of their own (COMFYQ_WEBHOOK_SECRET). Every message
 	// carries one signature per secret: keep the old one here during a
 	// rotation. Required.
-	Secrets []Secret
+	Secrets []webhook.Secret
 	// Subscriptions are the global subscriptions, as given to the
 	// Dispatcher; the Deliverer takes their secrets from here.
 	Subscriptions []Subscription
@@ -93,9 +95,9 @@ type DelivererConfig struct {
 type Deliverer struct {
 	cfg     DelivererConfig
 	rdb     redis.UniversalClient
-	store   *job.Store
+	store   *jobstore.Store
 	client  *http.Client
-	signers map[string]Signer // by subscription name; "" = the default secrets
+	signers map[string]webhook.Signer // by subscription name; "" = the default secrets
 	order   predecessorCheck
 	log     *slog.Logger
 }
@@ -113,7 +115,7 @@ func NewDeliverer(cfg DelivererConfig) (*Deliverer, error) {
 		return nil, err
 	}
 	if cfg.Store == nil {
-		cfg.Store = job.NewStore(cfg.Redis, job.StoreConfig{})
+		cfg.Store = jobstore.New(cfg.Redis, jobstore.Config{})
 	}
 	if cfg.AttemptTimeout <= 0 {
 		cfg.AttemptTimeout = DefaultAttemptTimeout
@@ -143,12 +145,12 @@ func NewDeliverer(cfg DelivererConfig) (*Deliverer, error) {
 	cfg.Policy.MaxRedirects = 0
 	cfg.Policy.Timeout = cfg.AttemptTimeout
 
-	signers := map[string]Signer{"": {Secrets: cfg.Secrets}}
+	signers := map[string]webhook.Signer{"": {Secrets: cfg.Secrets}}
 	for _, s := range cfg.Subscriptions {
 		if hasSecret(s.Secrets) {
-			signers[s.name()] = Signer{Secrets: s.Secrets}
+			signers[s.name()] = webhook.Signer{Secrets: s.Secrets}
 		} else {
-			signers[s.name()] = Signer{Secrets: cfg.Secrets}
+			signers[s.name()] = webhook.Signer{Secrets: cfg.Secrets}
 		}
 	}
 	return &Deliverer{
@@ -165,7 +167,7 @@ func NewDeliverer(cfg DelivererConfig) (*Deliverer, error) {
 	}, nil
 }
 
-func hasSecret(secrets []Secret) bool {
+func hasSecret(secrets []webhook.Secret) bool {
 	for _, s := range secrets {
 		if !s.IsZero() {
 			return true
