@@ -44,7 +44,7 @@ type Config struct {
 	ObjectInfo func(ctx context.Context) (comfy.ObjectInfo, error)
 	// Templates resolves template submissions. Without it, template submissions are
 	// refused.
-	Templates TemplateResolver
+	Templates job.TemplateResolver
 	// Notifier is told when Cancel ends a job that no worker held (webhooks).
 	Notifier Notifier
 	// Logger defaults to slog.Default().
@@ -54,21 +54,6 @@ type Config struct {
 // Notifier receives job lifecycle events (webhook.Dispatcher implements it).
 type Notifier interface {
 	Notify(ctx context.Context, event string, j *job.Job)
-}
-
-// TemplateResolver turns a template name and parameters into a workflow.
-type TemplateResolver interface {
-	// Resolve returns the template's workflow with params applied, the template version,
-	// and the input paths of the template's image parameters by name.
-	Resolve(ctx context.Context, name string, params map[string]any) (*Resolved, error)
-}
-
-// Resolved is a template applied to parameters.
-type Resolved struct {
-	Workflow comfy.Workflow
-	Version  int
-	// ImageTargets maps an image parameter name to its input paths.
-	ImageTargets map[string][]string
 }
 
 // Client submits and follows jobs.
@@ -231,7 +216,10 @@ func (c *Client) resolve(ctx context.Context, spec *job.Spec) (*job.Payload, int
 		if err != nil {
 			return nil, 0, err
 		}
-		wf, version, imageTargets = res.Workflow, res.Version, res.ImageTargets
+		if wf, err = comfy.ParseWorkflow(res.Workflow); err != nil {
+			return nil, 0, workflowError(err)
+		}
+		version, imageTargets = res.Version, res.ImageTargets
 	default:
 		var err error
 		wf, err = c.parseWorkflow(ctx, spec.Workflow, extra)
