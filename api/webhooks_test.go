@@ -14,7 +14,6 @@ import (
 
 	"github.com/comfyq/comfyq/api"
 	"github.com/comfyq/comfyq/comfy/comfysim"
-	"github.com/comfyq/comfyq/internal/netguard"
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/webhook"
 	"github.com/comfyq/comfyq/webhook/delivery"
@@ -81,7 +80,7 @@ func TestWebhooksThroughTheAPI(t *testing.T) {
 	go func() {
 		defer close(delivererDone)
 		delivery.RunServer(ctx, b.rdb, delivery.DelivererConfig{Redis: b.rdb, Secrets: secrets,
-			Policy: netguard.Policy{AllowPrivate: true}, Logger: testLogger()})
+			AllowPrivateURLs: true, Logger: testLogger()})
 	}()
 	// Stop the deliverer before its Redis client closes (asynq panics otherwise).
 	t.Cleanup(func() { cancel(); <-delivererDone })

@@ -13,7 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/comfyq/comfyq/comfy/comfysim"
-	"github.com/comfyq/comfyq/internal/netguard"
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/webhook"
 	"github.com/comfyq/comfyq/webhook/delivery"
@@ -89,7 +88,7 @@ func TestWebhookReceiverDown(t *testing.T) {
 	delivered := make(chan error, 1)
 	go func() {
 		delivered <- delivery.RunServer(ctx, c.rdb, delivery.DelivererConfig{
-			Secrets: []webhook.Secret{secret}, Policy: netguard.Policy{AllowPrivate: true},
+			Secrets: []webhook.Secret{secret}, AllowPrivateURLs: true,
 			AttemptTimeout: 2 * time.Second, Retry: retry, OrderingDelay: 50 * time.Millisecond,
 			PollInterval: 50 * time.Millisecond, Logger: testLogger(t),
 		})

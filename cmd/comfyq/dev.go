@@ -22,7 +22,6 @@ import (
 	"github.com/comfyq/comfyq/api"
 	"github.com/comfyq/comfyq/comfy"
 	"github.com/comfyq/comfyq/comfy/comfysim"
-	"github.com/comfyq/comfyq/internal/netguard"
 	"github.com/comfyq/comfyq/producer"
 	"github.com/comfyq/comfyq/storage"
 	"github.com/comfyq/comfyq/template"
@@ -163,7 +162,7 @@ func devFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) error {
 			return fmt.Errorf("listen on %s: %w", *listen, err)
 		}
 		w, err := worker.New(worker.Config{Redis: rdb, Storage: store, Nodes: ncs, Logger: log, Notifier: notifier,
-			Inputs: netguard.Policy{AllowPrivate: true}, ShutdownGrace: 10 * time.Second})
+			Inputs: worker.InputPolicy{AllowPrivate: true}, ShutdownGrace: 10 * time.Second})
 		if err != nil {
 			ln.Close()
 			return err

@@ -9,7 +9,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/comfyq/comfyq/internal/netguard"
 	"github.com/comfyq/comfyq/webhook/delivery"
 )
 
@@ -77,8 +76,8 @@ func (o *webhookOptions) open(rdb redis.UniversalClient, allowPrivate bool, log 
 	}
 	cfg := delivery.DelivererConfig{
 		Redis: rdb, Secrets: secrets, Subscriptions: subs, Queue: *o.queue, Retry: retry,
-		Policy:         netguard.Policy{AllowPrivate: allowPrivate},
-		AttemptTimeout: *o.timeout, Concurrency: *o.concurrency, Logger: log,
+		AllowPrivateURLs: allowPrivate,
+		AttemptTimeout:   *o.timeout, Concurrency: *o.concurrency, Logger: log,
 	}
 	if _, err := delivery.NewDeliverer(cfg); err != nil { // check the configuration now
 		return nil, nil, err

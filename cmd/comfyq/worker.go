@@ -19,7 +19,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/comfyq/comfyq/internal/metrics"
-	"github.com/comfyq/comfyq/internal/netguard"
 	"github.com/comfyq/comfyq/jobstore"
 	"github.com/comfyq/comfyq/producer"
 	"github.com/comfyq/comfyq/storage"
@@ -126,7 +125,7 @@ func workerFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) erro
 			Redis: rdb, Storage: store, Nodes: ncs, Queues: qs, StrictPriority: *strict,
 			Depth: *depth, PollInterval: *poll, Retention: *retention, StallTimeout: *stall, ShutdownGrace: *grace, HealthInterval: *health,
 			UploadPreviews: *previews, OutputPrefix: *prefix,
-			Inputs:   netguard.Policy{AllowPrivate: *allowPrivate},
+			Inputs:   worker.InputPolicy{AllowPrivate: *allowPrivate},
 			Notifier: notifier,
 			Logger:   log,
 		})

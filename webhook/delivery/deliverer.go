@@ -56,11 +56,11 @@ type DelivererConfig struct {
 	// Subscriptions are the global subscriptions, as given to the
 	// Dispatcher; the Deliverer takes their secrets from here.
 	Subscriptions []Subscription
-	// Policy guards destinations: loopback, private, link-local and metadata
-	// addresses are refused unless Policy.AllowPrivate
-	// (COMFYQ_ALLOW_PRIVATE_URLS). Redirects are never followed and
-	// Policy.Timeout is replaced by AttemptTimeout, whatever is set here.
-	Policy netguard.Policy
+	// AllowPrivateURLs lets destinations be loopback, private, link-local and
+	// metadata addresses (COMFYQ_ALLOW_PRIVATE_URLS); by default they are
+	// refused, before sending and at connect time. Redirects are never
+	// followed.
+	AllowPrivateURLs bool
 	// AttemptTimeout bounds one attempt, connecting to reading the answer.
 	// Default DefaultAttemptTimeout (10s).
 	AttemptTimeout time.Duration
@@ -97,6 +97,7 @@ type Deliverer struct {
 	rdb     redis.UniversalClient
 	store   *jobstore.Store
 	client  *http.Client
+	policy  netguard.Policy
 	signers map[string]webhook.Signer // by subscription name; "" = the default secrets
 	order   predecessorCheck
 	log     *slog.Logger
@@ -142,8 +143,7 @@ func NewDeliverer(cfg DelivererConfig) (*Deliverer, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	cfg.Policy.MaxRedirects = 0
-	cfg.Policy.Timeout = cfg.AttemptTimeout
+	policy := netguard.Policy{AllowPrivate: cfg.AllowPrivateURLs, Timeout: cfg.AttemptTimeout}
 
 	signers := map[string]webhook.Signer{"": {Secrets: cfg.Secrets}}
 	for _, s := range cfg.Subscriptions {
@@ -157,7 +157,8 @@ func NewDeliverer(cfg DelivererConfig) (*Deliverer, error) {
 		cfg:     cfg,
 		rdb:     cfg.Redis,
 		store:   cfg.Store,
-		client:  cfg.Policy.Client(),
+		client:  policy.Client(),
+		policy:  policy,
 		signers: signers,
 		order: predecessorCheck{
 			rdb: cfg.Redis, inspector: asynq.NewInspectorFromRedisClient(cfg.Redis), queue: cfg.Queue,
@@ -298,7 +299,7 @@ func (d *Deliverer) send(ctx context.Context, p *taskPayload) outcome {
 	// Check the destination again: the policy may have changed since the
 	// submission, and a host name may resolve elsewhere now. The dialer
 	// checks the address actually connected to as well.
-	if err := d.cfg.Policy.CheckURL(ctx, p.URL); err != nil {
+	if err := d.policy.CheckURL(ctx, p.URL); err != nil {
 		if errors.Is(err, netguard.ErrForbiddenAddress) || errors.Is(err, netguard.ErrInvalidURL) {
 			return outcome{err: fmt.Errorf("destination refused: %w", err), permanent: true}
 		}

@@ -27,7 +27,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/comfyq/comfyq/internal/metrics"
-	"github.com/comfyq/comfyq/internal/netguard"
 	"github.com/comfyq/comfyq/internal/testenv"
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/jobstore"
@@ -183,8 +182,8 @@ func setupDelivery(t *testing.T, subs ...delivery.Subscription) *deliveryBundle 
 		},
 		delivCfg: delivery.DelivererConfig{
 			Redis: rdb, Secrets: []webhook.Secret{secret}, Subscriptions: subs,
-			Policy:         netguard.Policy{AllowPrivate: true},
-			AttemptTimeout: 5 * time.Second, Retry: retry,
+			AllowPrivateURLs: true,
+			AttemptTimeout:   5 * time.Second, Retry: retry,
 			OrderingDelay: 20 * time.Millisecond, PollInterval: 20 * time.Millisecond, Logger: logger,
 		},
 		inspector: asynq.NewInspectorFromRedisClient(rdb),
@@ -528,7 +527,7 @@ func TestDelivery_redirectNotFollowed(t *testing.T) {
 func TestDelivery_forbiddenDestinations(t *testing.T) {
 	t.Parallel()
 	b := setupDelivery(t)
-	b.delivCfg.Policy = netguard.Policy{} // the production default: no private addresses
+	b.delivCfg.AllowPrivateURLs = false // the production default: no private addresses
 	rc := newReceiver(t)
 	b.startDeliverer(t)
 

@@ -8,7 +8,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/comfyq/comfyq/internal/netguard"
 	"github.com/comfyq/comfyq/webhook"
 	"github.com/comfyq/comfyq/webhook/delivery"
 )
@@ -40,9 +39,9 @@ func Example_delivery() {
 	_ = dispatcher // worker.Config{Notifier: dispatcher}, producer.Config{Notifier: dispatcher}
 
 	err = delivery.RunServer(ctx, rdb, delivery.DelivererConfig{
-		Secrets:       secrets,
-		Subscriptions: subs,
-		Policy:        netguard.Policy{AllowPrivate: os.Getenv("COMFYQ_ALLOW_PRIVATE_URLS") == "true"},
+		Secrets:          secrets,
+		Subscriptions:    subs,
+		AllowPrivateURLs: os.Getenv("COMFYQ_ALLOW_PRIVATE_URLS") == "true",
 	})
 	if err != nil {
 		fmt.Println(err)
