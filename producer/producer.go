@@ -109,6 +109,8 @@ func OpenRedis(rawURL string) (redis.UniversalClient, error) {
 	return rdb, nil
 }
 
+var _ job.Client = (*Client)(nil)
+
 // Store returns the job store the client uses.
 func (c *Client) Store() *jobstore.Store { return c.store }
 
