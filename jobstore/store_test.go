@@ -3,6 +3,7 @@ package jobstore_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -136,6 +137,41 @@ func TestStoreWatch(t *testing.T) {
 		seen = append(seen, ev.Type+":"+string(ev.Job.Status))
 	}
 	require.Equal(t, []string{"status:running", "progress:running", "status:succeeded"}, seen)
+}
+
+// Every watcher of a process shares one pattern subscription (the hub), instead of a
+// Redis connection each.
+func TestStoreWatchersShareOneSubscription(t *testing.T) {
+	t.Parallel()
+	s, rdb := setup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var ids []string
+	for i := 0; i < 5; i++ {
+		j := newJob(t)
+		_, _, err := s.Create(ctx, j, "")
+		require.NoError(t, err)
+		ids = append(ids, j.ID)
+		events, err := s.Watch(ctx, j.ID)
+		require.NoError(t, err)
+		require.Equal(t, job.StatusQueued, (<-events).Job.Status)
+	}
+	// The test's Redis is its own (testenv.NewRedis): every client in it is ours.
+	clients, err := rdb.ClientList(ctx).Result()
+	require.NoError(t, err)
+	require.Equal(t, 1, strings.Count(clients, " psub=1 "), "one PSUBSCRIBE connection for every watcher:\n%s", clients)
+	require.NotContains(t, clients, " sub=1 ", "no SUBSCRIBE per watcher")
+	for _, id := range ids {
+		require.Equal(t, 1, s.Hub().Watchers(id))
+	}
+	other := jobstore.New(rdb, jobstore.Config{Hub: s.Hub()})
+	events, err := other.Watch(ctx, ids[0])
+	require.NoError(t, err)
+	<-events
+	require.Equal(t, 2, s.Hub().Watchers(ids[0]), "a store given the hub uses it")
+	cancel()
+	require.Eventually(t, func() bool { return s.Hub().Watchers(ids[0]) == 0 }, 5*time.Second, 10*time.Millisecond,
+		"a watch whose context ends unsubscribes")
 }
 
 func TestStoreList(t *testing.T) {
