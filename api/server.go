@@ -116,7 +116,7 @@ type Config struct {
 	Version string
 	// Webhooks enqueues webhook events (cancel of a queued job) and replays a job's
 	// deliveries (POST /v1/jobs/{id}/webhooks/replay). Optional: without it the replay
-	// route answers 501. webhook.Dispatcher implements it.
+	// route answers 501. delivery.Dispatcher implements it.
 	Webhooks Webhooks
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger

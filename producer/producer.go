@@ -51,7 +51,7 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Notifier receives job lifecycle events (webhook.Dispatcher implements it).
+// Notifier receives job lifecycle events (delivery.Dispatcher implements it).
 type Notifier interface {
 	Notify(ctx context.Context, event string, j *job.Job)
 }
