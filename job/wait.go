@@ -21,8 +21,20 @@ const (
 //
 // It is the one implementation behind producer.Client.Wait and apiclient.Client.Wait.
 func Wait(ctx context.Context, f Follower, id string) (*Job, error) {
+	return Follow(ctx, f, id, nil)
+}
+
+// Follow is Wait that also hands every state it sees (each event, each polled record)
+// to onChange, if not nil, as it comes: a progress bar. onChange runs on the caller's
+// goroutine.
+func Follow(ctx context.Context, f Follower, id string, onChange func(*Job)) (*Job, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	seen := func(j *Job) {
+		if onChange != nil {
+			onChange(j)
+		}
+	}
 	var last *Job
 	events, err := f.Watch(ctx, id)
 	switch {
@@ -33,6 +45,7 @@ func Wait(ctx context.Context, f Follower, id string) (*Job, error) {
 	case err == nil:
 		for ev := range events {
 			last = ev.Job
+			seen(last)
 			if last.Status.Terminal() {
 				return last, nil
 			}
@@ -48,6 +61,7 @@ func Wait(ctx context.Context, f Follower, id string) (*Job, error) {
 			return last, err
 		}
 		last = j
+		seen(j)
 		if j.Status.Terminal() {
 			return j, nil
 		}

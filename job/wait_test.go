@@ -92,3 +92,13 @@ func TestWaitNotFound(t *testing.T) {
 	_, err = job.Wait(t.Context(), &follower{stream: []job.Status{job.StatusQueued}}, "x")
 	require.ErrorIs(t, err, job.ErrNotFound, "a record that expired meanwhile")
 }
+
+func TestFollowSeesEveryState(t *testing.T) {
+	t.Parallel()
+	f := &follower{stream: []job.Status{job.StatusQueued, job.StatusRunning}, records: []job.Status{job.StatusSucceeded}}
+	var seen []job.Status
+	j, err := job.Follow(t.Context(), f, "x", func(j *job.Job) { seen = append(seen, j.Status) })
+	require.NoError(t, err)
+	require.Equal(t, job.StatusSucceeded, j.Status)
+	require.Equal(t, []job.Status{job.StatusQueued, job.StatusRunning, job.StatusSucceeded}, seen)
+}

@@ -138,26 +138,18 @@ func submitFlags(fs *flag.FlagSet) func(ctx context.Context, args []string) erro
 // waitAndReport follows a job to its end, showing progress on a terminal, and prints
 // the result. The exit code tells the final state.
 func waitAndReport(ctx context.Context, p job.Client, id string, asJSON bool) error {
-	events, err := p.Watch(ctx, id)
-	if err != nil {
-		return err
-	}
 	bar := newProgressBar(stderr(ctx))
-	var last *job.Job
-	for ev := range events {
-		last = ev.Job
+	last, err := job.Follow(ctx, p, id, func(j *job.Job) {
 		if !asJSON {
-			bar.update(last)
+			bar.update(j)
 		}
-	}
+	})
 	bar.done()
 	if ctx.Err() != nil {
 		return fmt.Errorf("stopped waiting; the job goes on: comfyq status %s", id)
 	}
-	if last == nil || !last.Status.Terminal() {
-		if last, err = p.Get(context.WithoutCancel(ctx), id); err != nil {
-			return err
-		}
+	if err != nil {
+		return err
 	}
 	return reportJob(ctx, last, asJSON)
 }
