@@ -56,7 +56,8 @@ func New(rdb redis.UniversalClient, cfg Config) *Store {
 	return &Store{rdb: rdb, retention: cfg.Retention, log: cfg.Logger, hub: cfg.Hub}
 }
 
-// Hub returns the hub Watch uses, starting the store's own if none was given.
+// Hub returns the hub Watch uses, starting the store's own if none was given; nil once
+// the store is closed without having started one.
 func (s *Store) Hub() *Hub {
 	s.hubOnce.Do(func() {
 		if s.hub == nil {

@@ -30,6 +30,9 @@ func (s *Store) Watch(ctx context.Context, id string) (<-chan job.Event, error) 
 		return nil, job.ErrNotFound
 	}
 	hub := s.Hub()
+	if hub == nil {
+		return nil, fmt.Errorf("%w: the store is closed", ErrUnavailable)
+	}
 	readyCtx, cancel := context.WithTimeout(ctx, readyTimeout)
 	err := hub.WaitReady(readyCtx)
 	cancel()
