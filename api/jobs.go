@@ -16,31 +16,21 @@ import (
 	"sync"
 	"time"
 
+	"github.com/comfyq/comfyq/api/apiclient"
 	"github.com/comfyq/comfyq/internal/netguard"
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/storage"
 )
 
-// Accepted is the answer to a submission (202): where to follow the job.
-type Accepted struct {
-	ID     string     `json:"id"`
-	Status job.Status `json:"status"`
-	Queue  string     `json:"queue,omitempty"`
-	// StatusURL is GET /v1/jobs/{id}; EventsURL is its Server-Sent Events stream.
-	StatusURL string `json:"status_url"`
-	EventsURL string `json:"events_url"`
-}
-
-// JobList is a page of GET /v1/jobs.
-type JobList struct {
-	Jobs []*job.Job `json:"jobs"`
-	// NextCursor fetches the next page (?cursor=); empty on the last page.
-	NextCursor string `json:"next_cursor,omitempty"`
-}
+// Wire types of package apiclient (see templates.go).
+type (
+	Accepted = apiclient.Accepted
+	JobList  = apiclient.JobList
+)
 
 // IdempotencyHeader is the request header that makes a retried submission return the
 // same job.
-const IdempotencyHeader = "Idempotency-Key"
+const IdempotencyHeader = apiclient.IdempotencyHeader
 
 func (s *Server) createJob(w http.ResponseWriter, r *http.Request) error {
 	var spec job.Spec

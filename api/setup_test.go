@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/comfyq/comfyq/api"
+	"github.com/comfyq/comfyq/api/apiclient"
 	"github.com/comfyq/comfyq/comfy"
 	"github.com/comfyq/comfyq/comfy/comfysim"
 	"github.com/comfyq/comfyq/comfy/comfysim/simtest"
@@ -261,9 +262,9 @@ func (b *bundle) waitJob(t testing.TB, id string) *job.Job {
 	return j
 }
 
-func (b *bundle) client(t testing.TB, key string) *api.Client {
+func (b *bundle) client(t testing.TB, key string) *apiclient.Client {
 	t.Helper()
-	c, err := api.NewClient(b.url, key, nil)
+	c, err := apiclient.New(b.url, key, nil)
 	require.NoError(t, err)
 	return c
 }

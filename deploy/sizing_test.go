@@ -21,6 +21,7 @@ import (
 	"github.com/comfyq/comfyq/comfy/comfysim/simtest"
 	"github.com/comfyq/comfyq/internal/testenv"
 	"github.com/comfyq/comfyq/job"
+	"github.com/comfyq/comfyq/jobstore"
 	"github.com/comfyq/comfyq/producer"
 	"github.com/comfyq/comfyq/storage"
 	_ "github.com/comfyq/comfyq/storage/s3"
@@ -92,9 +93,9 @@ func measureJobs(b *testing.B, workflow []byte, want job.Status) {
 		switch {
 		case strings.HasPrefix(name, "asynq:{default}:t:"):
 			task += n
-		case strings.HasPrefix(name, job.KeyPrefix+"job:"):
+		case strings.HasPrefix(name, jobstore.KeyPrefix+"job:"):
 			record += n
-		case name == job.KeyPrefix+"jobs":
+		case name == jobstore.KeyPrefix+"jobs":
 			index += n
 		case strings.HasSuffix(name, ":pending"), strings.HasSuffix(name, ":archived"):
 			lists += n

@@ -57,7 +57,7 @@ func (r *run) openInput(ctx context.Context, src job.ImageSource) (io.ReadCloser
 	name := src.Filename
 	switch {
 	case src.URL != "":
-		body, _, err := r.w.cfg.Inputs.Fetch(ctx, src.URL)
+		body, _, err := r.w.inputs.Fetch(ctx, src.URL)
 		if err != nil {
 			return nil, "", err
 		}

@@ -253,7 +253,7 @@ func TestInvalidWorkflowRefusedAtSubmit(t *testing.T) {
 		_, err := b.producer.Enqueue(b.ctx, job.Spec{Workflow: json.RawMessage(wf)})
 		var se *job.SpecError
 		require.ErrorAs(t, err, &se, name)
-		require.Equal(t, "invalid_workflow", se.Code, name)
+		require.Equal(t, job.CodeInvalidWorkflow, se.Code, name)
 	}
 	jobs, _, err := b.producer.List(b.ctx, job.ListOptions{})
 	require.NoError(t, err)

@@ -1,4 +1,4 @@
-package webhook_test
+package delivery_test
 
 import (
 	"errors"
@@ -11,11 +11,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/comfyq/comfyq/webhook"
+	"github.com/comfyq/comfyq/webhook/delivery"
 )
 
 func TestParseSubscriptions(t *testing.T) {
 	t.Parallel()
-	subs, err := webhook.ParseSubscriptions(`[
+	subs, err := delivery.ParseSubscriptions(`[
 		{"url": "https://billing.example/hook", "name": "billing", "events": ["job.succeeded"], "secret": "` + testSecret + `"},
 		{"url": "https://audit.example/hook", "secrets": ["` + testSecret + `", "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"]},
 		{"url": "http://plain.example:8080/x"}
@@ -31,13 +32,13 @@ func TestParseSubscriptions(t *testing.T) {
 
 	require.True(t, subs[0].Wants(webhook.EventJobSucceeded))
 	require.False(t, subs[0].Wants(webhook.EventJobFailed))
-	for _, e := range webhook.DefaultEvents {
+	for _, e := range delivery.DefaultEvents {
 		require.True(t, subs[2].Wants(e), e)
 	}
 	require.False(t, subs[2].Wants(webhook.EventJobProgress), "progress is opt-in")
 
 	for _, empty := range []string{"", "  ", "[]"} {
-		subs, err := webhook.ParseSubscriptions(empty)
+		subs, err := delivery.ParseSubscriptions(empty)
 		require.NoError(t, err)
 		require.Empty(t, subs)
 	}
@@ -47,11 +48,11 @@ func TestParseSubscriptions_file(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "subs.json")
 	require.NoError(t, os.WriteFile(path, []byte(`[{"url": "https://a.example/h"}]`+"\n"), 0o600))
-	subs, err := webhook.ParseSubscriptions("@" + path)
+	subs, err := delivery.ParseSubscriptions("@" + path)
 	require.NoError(t, err)
 	require.Len(t, subs, 1)
-	_, err = webhook.ParseSubscriptions("@" + path + ".missing")
-	require.ErrorIs(t, err, webhook.ErrInvalidSubscription)
+	_, err = delivery.ParseSubscriptions("@" + path + ".missing")
+	require.ErrorIs(t, err, delivery.ErrInvalidSubscription)
 }
 
 func TestParseSubscriptions_errors(t *testing.T) {
@@ -67,25 +68,25 @@ func TestParseSubscriptions_errors(t *testing.T) {
 		`[{"url": "https://a.example"}] [1]`:                             "after the JSON array",
 		`[{"url": "https://u:hunter2@a.example", "secret": "whsec_!!"}]`: "not standard base64",
 	} {
-		_, err := webhook.ParseSubscriptions(in)
-		require.ErrorIs(t, err, webhook.ErrInvalidSubscription, in)
+		_, err := delivery.ParseSubscriptions(in)
+		require.ErrorIs(t, err, delivery.ErrInvalidSubscription, in)
 		require.Contains(t, err.Error(), want, in)
 		require.NotContains(t, err.Error(), "hunter2", "no password in errors")
 	}
-	_, err := webhook.ParseSubscriptions(`[{"url": "https://a.example", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2La"}]`)
+	_, err := delivery.ParseSubscriptions(`[{"url": "https://a.example", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2La"}]`)
 	require.ErrorIs(t, err, webhook.ErrInvalidSecret)
 	require.NotContains(t, err.Error(), "MfKQ9r8GKYqrTwjUPD8ILPZIo2La", "no secret in errors")
 }
 
 func TestParseSecrets(t *testing.T) {
 	t.Parallel()
-	secrets, err := webhook.ParseSecrets(testSecret + ", whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD\n")
+	secrets, err := delivery.ParseSecrets(testSecret + ", whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD\n")
 	require.NoError(t, err)
 	require.Len(t, secrets, 2)
-	secrets, err = webhook.ParseSecrets("  ")
+	secrets, err = delivery.ParseSecrets("  ")
 	require.NoError(t, err)
 	require.Empty(t, secrets)
-	_, err = webhook.ParseSecrets(testSecret + ",whsec_short")
+	_, err = delivery.ParseSecrets(testSecret + ",whsec_short")
 	require.ErrorIs(t, err, webhook.ErrInvalidSecret)
 	require.Contains(t, err.Error(), "secret 2")
 }
@@ -100,9 +101,9 @@ func FuzzParseSubscriptions(f *testing.F) {
 		if strings.HasPrefix(strings.TrimSpace(in), "@") {
 			return // names a file
 		}
-		subs, err := webhook.ParseSubscriptions(in)
+		subs, err := delivery.ParseSubscriptions(in)
 		if err != nil {
-			if !errors.Is(err, webhook.ErrInvalidSubscription) && !errors.Is(err, webhook.ErrInvalidSecret) {
+			if !errors.Is(err, delivery.ErrInvalidSubscription) && !errors.Is(err, webhook.ErrInvalidSecret) {
 				t.Fatalf("ParseSubscriptions(%q): error %v wraps neither ErrInvalidSubscription nor ErrInvalidSecret", in, err)
 			}
 			return

@@ -1,4 +1,4 @@
-package webhook
+package delivery
 
 import (
 	"encoding/json"
@@ -12,27 +12,28 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/comfyq/comfyq/job"
+	"github.com/comfyq/comfyq/webhook"
 )
 
 const testJobID = "01937c9e-8f3a-7b2c-9d1e-4f5a6b7c8d9e"
 
 func TestMessageID(t *testing.T) {
 	t.Parallel()
-	id := messageID(testJobID, EventJobStarted, 1, "", "https://a.example/hook", "")
-	require.Equal(t, id, messageID(testJobID, EventJobStarted, 1, "", "https://a.example/hook", ""), "stable")
+	id := messageID(testJobID, webhook.EventJobStarted, 1, "", "https://a.example/hook", "")
+	require.Equal(t, id, messageID(testJobID, webhook.EventJobStarted, 1, "", "https://a.example/hook", ""), "stable")
 	require.True(t, strings.HasPrefix(id, "msg_"))
 	require.Len(t, id, 4+32)
-	require.NoError(t, checkID(id), "a valid webhook-id: no '.'")
+	require.NoError(t, webhook.CheckMessageID(id), "a valid webhook-id: no '.'")
 
 	seen := map[string]bool{id: true}
 	for _, other := range []string{
-		messageID(testJobID, EventJobStarted, 2, "", "https://a.example/hook", ""),
-		messageID(testJobID, EventJobSucceeded, 1, "", "https://a.example/hook", ""),
-		messageID(testJobID, EventJobStarted, 1, "audit", "https://a.example/hook", ""),
-		messageID(testJobID, EventJobStarted, 1, "", "https://b.example/hook", ""),
-		messageID(testJobID, EventJobStarted, 1, "", "https://a.example/hook", "x"),
+		messageID(testJobID, webhook.EventJobStarted, 2, "", "https://a.example/hook", ""),
+		messageID(testJobID, webhook.EventJobSucceeded, 1, "", "https://a.example/hook", ""),
+		messageID(testJobID, webhook.EventJobStarted, 1, "audit", "https://a.example/hook", ""),
+		messageID(testJobID, webhook.EventJobStarted, 1, "", "https://b.example/hook", ""),
+		messageID(testJobID, webhook.EventJobStarted, 1, "", "https://a.example/hook", "x"),
 		// Length prefixes keep shifted boundaries apart.
-		messageID(testJobID, EventJobStarted, 1, "https://a.example/hook", "", ""),
+		messageID(testJobID, webhook.EventJobStarted, 1, "https://a.example/hook", "", ""),
 	} {
 		require.False(t, seen[other], "collision: %s", other)
 		seen[other] = true
@@ -45,7 +46,7 @@ func TestMessageID(t *testing.T) {
 
 func validPayload() *taskPayload {
 	return &taskPayload{
-		ID: "msg_0123456789abcdef0123456789abcdef", JobID: testJobID, Event: EventJobSucceeded,
+		ID: "msg_0123456789abcdef0123456789abcdef", JobID: testJobID, Event: webhook.EventJobSucceeded,
 		URL: "https://a.example/hook", OrderKey: testJobID + ":0011223344556677", Seq: 1,
 		Body:      []byte(`{"type":"job.succeeded","timestamp":"2025-01-02T03:04:05Z","data":{"id":"` + testJobID + `"}}`),
 		CreatedAt: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC),
@@ -99,7 +100,7 @@ func FuzzDecodeTask(f *testing.F) {
 			}
 			return
 		}
-		if checkID(p.ID) != nil || !job.ValidID(p.JobID) || p.Seq <= 0 || len(p.Body) == 0 {
+		if webhook.CheckMessageID(p.ID) != nil || !job.ValidID(p.JobID) || p.Seq <= 0 || len(p.Body) == 0 {
 			t.Fatalf("accepted an unusable payload: %+v", p)
 		}
 	})
@@ -108,7 +109,7 @@ func FuzzDecodeTask(f *testing.F) {
 func TestRetryDelayFunc_waiting(t *testing.T) {
 	t.Parallel()
 	f := RetryPolicy{BaseDelay: time.Hour}.RetryDelayFunc(nil)
-	w := &waitError{id: "msg_1", event: EventJobStarted, delay: 250 * time.Millisecond}
+	w := &waitError{id: "msg_1", event: webhook.EventJobStarted, delay: 250 * time.Millisecond}
 	require.Equal(t, 250*time.Millisecond, f(0, w, asynq.NewTask(job.TypeWebhook, nil)))
 	require.ErrorIs(t, w, ErrWaiting)
 	require.Contains(t, w.Error(), "job.started message msg_1")

@@ -1,4 +1,4 @@
-package webhook
+package delivery
 
 import (
 	"crypto/rand"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/comfyq/comfyq/job"
+	"github.com/comfyq/comfyq/webhook"
 )
 
 // DefaultQueue is the asynq queue of delivery tasks.
@@ -61,10 +62,10 @@ func decodeTask(data []byte) (*taskPayload, error) {
 	switch {
 	case p.V > taskVersion:
 		return nil, fmt.Errorf("%w: payload version %d is newer than this process understands (%d): upgrade it", ErrInvalidTask, p.V, taskVersion)
-	case checkID(p.ID) != nil || p.ID == "":
-		return nil, fmt.Errorf("%w: bad webhook-id %q", ErrInvalidTask, truncate(p.ID, 64))
+	case webhook.CheckMessageID(p.ID) != nil || p.ID == "":
+		return nil, fmt.Errorf("%w: bad webhook-id %q", ErrInvalidTask, clip(p.ID, 64))
 	case !job.ValidID(p.JobID):
-		return nil, fmt.Errorf("%w: bad job id %q", ErrInvalidTask, truncate(p.JobID, 64))
+		return nil, fmt.Errorf("%w: bad job id %q", ErrInvalidTask, clip(p.JobID, 64))
 	case p.OrderKey == "" || p.Seq <= 0:
 		return nil, fmt.Errorf("%w: no order key", ErrInvalidTask)
 	case len(p.Body) == 0:

@@ -1,4 +1,4 @@
-package webhook
+package delivery
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/comfyq/comfyq/internal/testenv"
 	"github.com/comfyq/comfyq/job"
+	"github.com/comfyq/comfyq/webhook"
 )
 
 // The order check against the states a predecessor can be in.
@@ -66,7 +67,7 @@ func TestPredecessorCheck(t *testing.T) {
 	enqueue(first)
 	we := waiting(second)
 	require.Equal(t, c.delay, we.delay)
-	require.Equal(t, EventJobSucceeded, we.event)
+	require.Equal(t, webhook.EventJobSucceeded, we.event)
 	require.NoError(t, inspector.DeleteTask(DefaultQueue, first.ID))
 	enqueue(first, asynq.ProcessIn(30*time.Second))
 	we = waiting(second)

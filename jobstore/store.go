@@ -1,15 +1,19 @@
-package job
+package jobstore
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/comfyq/comfyq/job"
 )
 
 // KeyPrefix prefixes every Redis key comfyq writes (asynq keeps its own "asynq:" keys).
@@ -18,24 +22,60 @@ const KeyPrefix = "comfyq:"
 // DefaultRetention is how long a job record is kept after its last change.
 const DefaultRetention = 7 * 24 * time.Hour
 
-// StoreConfig configures a Store.
-type StoreConfig struct {
+// Config configures a Store.
+type Config struct {
 	// Retention is how long a job record lives after its last update (default 7 days).
 	Retention time.Duration
+	// Hub delivers the live events Watch streams. Default: a Hub of the store's own,
+	// started on the first Watch and stopped by Close. Give one Hub to every Store of a
+	// process so that the process holds one pattern subscription.
+	Hub *Hub
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
 }
 
 // Store keeps job records in Redis and publishes their live events.
 type Store struct {
 	rdb       redis.UniversalClient
 	retention time.Duration
+	log       *slog.Logger
+
+	hubOnce sync.Once
+	hub     *Hub
+	ownsHub bool
 }
 
-// NewStore returns a Store on rdb.
-func NewStore(rdb redis.UniversalClient, cfg StoreConfig) *Store {
+// New returns a Store on rdb.
+func New(rdb redis.UniversalClient, cfg Config) *Store {
 	if cfg.Retention <= 0 {
 		cfg.Retention = DefaultRetention
 	}
-	return &Store{rdb: rdb, retention: cfg.Retention}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Store{rdb: rdb, retention: cfg.Retention, log: cfg.Logger, hub: cfg.Hub}
+}
+
+// Hub returns the hub Watch uses, starting the store's own if none was given; nil once
+// the store is closed without having started one.
+func (s *Store) Hub() *Hub {
+	s.hubOnce.Do(func() {
+		if s.hub == nil {
+			s.hub = NewHub(s.rdb, HubConfig{Logger: s.log})
+			s.ownsHub = true
+		}
+	})
+	return s.hub
+}
+
+// Close stops the store's own hub, if it started one; a Hub given in Config is the
+// caller's to close. It does not close the Redis client.
+func (s *Store) Close() error {
+	s.hubOnce.Do(func() {}) // no hub starts after Close
+	if s.ownsHub {
+		s.hub.Close()
+	}
+	return nil
 }
 
 // Redis returns the client the store uses.
@@ -67,13 +107,13 @@ return ARGV[1]
 
 // Create stores a new job record. With a non-empty idempotency key that already names a
 // job, it stores nothing and returns that job with created false.
-func (s *Store) Create(ctx context.Context, j *Job, idempotencyKey string) (*Job, bool, error) {
-	if !ValidID(j.ID) {
-		return nil, false, fmt.Errorf("job: create: invalid id %q", j.ID)
+func (s *Store) Create(ctx context.Context, j *job.Job, idempotencyKey string) (*job.Job, bool, error) {
+	if !job.ValidID(j.ID) {
+		return nil, false, fmt.Errorf("jobstore: create: invalid id %q", j.ID)
 	}
 	data, err := json.Marshal(j)
 	if err != nil {
-		return nil, false, fmt.Errorf("job: create: %w", err)
+		return nil, false, fmt.Errorf("jobstore: create: %w", err)
 	}
 	ik := ""
 	if idempotencyKey != "" {
@@ -84,77 +124,77 @@ func (s *Store) Create(ctx context.Context, j *Job, idempotencyKey string) (*Job
 	cutoff := strconv.FormatInt(j.CreatedAt.Add(-s.retention).UnixMilli(), 10)
 	got, err := createScript.Run(ctx, s.rdb, []string{ik, jobKey(j.ID), indexKey}, j.ID, data, ttl, score, cutoff).Text()
 	if err != nil {
-		return nil, false, fmt.Errorf("job: create %s: %w", j.ID, err)
+		return nil, false, fmt.Errorf("jobstore: create %s: %w", j.ID, err)
 	}
 	if got != j.ID {
 		existing, err := s.Get(ctx, got)
 		if err != nil {
-			return nil, false, fmt.Errorf("job: idempotency key names job %s: %w", got, err)
+			return nil, false, fmt.Errorf("jobstore: idempotency key names job %s: %w", got, err)
 		}
 		return existing, false, nil
 	}
-	s.publish(ctx, EventStatus, j)
+	s.publish(ctx, job.EventStatus, j)
 	return j, true, nil
 }
 
-// Get returns the job record, or ErrNotFound.
-func (s *Store) Get(ctx context.Context, id string) (*Job, error) {
-	if !ValidID(id) {
-		return nil, ErrNotFound
+// Get returns the job record, or job.ErrNotFound.
+func (s *Store) Get(ctx context.Context, id string) (*job.Job, error) {
+	if !job.ValidID(id) {
+		return nil, job.ErrNotFound
 	}
 	data, err := s.rdb.Get(ctx, jobKey(id)).Bytes()
 	if errors.Is(err, redis.Nil) {
-		return nil, ErrNotFound
+		return nil, job.ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("job: get %s: %w", id, err)
+		return nil, fmt.Errorf("jobstore: get %s: %w", id, err)
 	}
-	var j Job
+	var j job.Job
 	if err := json.Unmarshal(data, &j); err != nil {
-		return nil, fmt.Errorf("job: decode %s: %w", id, err)
+		return nil, fmt.Errorf("jobstore: decode %s: %w", id, err)
 	}
 	return &j, nil
 }
 
 // UpdateFunc changes a job record in place. Returning ErrSkip leaves the record as it was.
-type UpdateFunc func(j *Job) error
+type UpdateFunc func(j *job.Job) error
 
 // ErrSkip, returned by an UpdateFunc, makes Update write nothing and return no error.
-var ErrSkip = errors.New("job: skip update")
+var ErrSkip = errors.New("jobstore: skip update")
 
 // Update reads the record, applies fn and writes it back atomically (optimistic locking:
 // a concurrent writer makes it retry). A terminal record is never changed: Update returns
-// the record and ErrTerminal. The change is published on the job's event channel, as a
+// the record and job.ErrTerminal. The change is published on the job's event channel, as a
 // progress event when only Progress changed, else a status event.
-func (s *Store) Update(ctx context.Context, id string, fn UpdateFunc) (*Job, error) {
+func (s *Store) Update(ctx context.Context, id string, fn UpdateFunc) (*job.Job, error) {
 	key := jobKey(id)
-	var result *Job
+	var result *job.Job
 	var kind string
 	txf := func(tx *redis.Tx) error {
 		data, err := tx.Get(ctx, key).Bytes()
 		if errors.Is(err, redis.Nil) {
-			return ErrNotFound
+			return job.ErrNotFound
 		}
 		if err != nil {
 			return err
 		}
-		var j Job
+		var j job.Job
 		if err := json.Unmarshal(data, &j); err != nil {
-			return fmt.Errorf("job: decode %s: %w", id, err)
+			return fmt.Errorf("jobstore: decode %s: %w", id, err)
 		}
 		if j.Status.Terminal() {
 			result = &j
-			return ErrTerminal
+			return job.ErrTerminal
 		}
 		before := j.Clone()
 		if err := fn(&j); err != nil {
 			result = before
 			return err
 		}
-		kind = EventStatus
+		kind = job.EventStatus
 		if j.Status == before.Status && j.Attempt == before.Attempt && len(j.Outputs) == len(before.Outputs) &&
 			j.Error == nil && before.Error == nil && j.CancelRequested == before.CancelRequested {
-			kind = EventProgress
+			kind = job.EventProgress
 		}
 		out, err := json.Marshal(&j)
 		if err != nil {
@@ -181,24 +221,11 @@ func (s *Store) Update(ctx context.Context, id string, fn UpdateFunc) (*Job, err
 			return result, err
 		}
 	}
-	return nil, ErrConflict
+	return nil, job.ErrConflict
 }
 
-// Event kinds published on a job's channel.
-const (
-	EventStatus   = "status"
-	EventProgress = "progress"
-)
-
-// Event is one live change of a job, published on comfyq:events:{id}.
-type Event struct {
-	Type string    `json:"type"`
-	At   time.Time `json:"at"`
-	Job  *Job      `json:"job"`
-}
-
-func (s *Store) publish(ctx context.Context, kind string, j *Job) {
-	data, err := json.Marshal(Event{Type: kind, At: time.Now().UTC(), Job: j})
+func (s *Store) publish(ctx context.Context, kind string, j *job.Job) {
+	data, err := json.Marshal(job.Event{Type: kind, At: time.Now().UTC(), Job: j})
 	if err != nil {
 		return
 	}
@@ -207,83 +234,8 @@ func (s *Store) publish(ctx context.Context, kind string, j *Job) {
 	_ = s.rdb.Publish(ctx, eventsKey(j.ID), data).Err()
 }
 
-// Watch streams the job's events: first its current state, then every change, closing
-// the channel after a terminal state or when ctx ends. Any process can watch any job:
-// events travel through Redis pub/sub.
-func (s *Store) Watch(ctx context.Context, id string) (<-chan Event, error) {
-	if _, err := s.Get(ctx, id); err != nil {
-		return nil, err
-	}
-	sub := s.rdb.Subscribe(ctx, eventsKey(id))
-	if _, err := sub.Receive(ctx); err != nil { // wait for the subscription to be active
-		sub.Close()
-		return nil, fmt.Errorf("job: watch %s: %w", id, err)
-	}
-	// Read the record after subscribing, so no change falls between the two.
-	cur, err := s.Get(ctx, id)
-	if err != nil {
-		sub.Close()
-		return nil, err
-	}
-	out := make(chan Event, 16)
-	go func() {
-		defer close(out)
-		defer sub.Close()
-		send := func(ev Event) bool {
-			select {
-			case out <- ev:
-				return true
-			case <-ctx.Done():
-				return false
-			}
-		}
-		if !send(Event{Type: EventStatus, At: time.Now().UTC(), Job: cur}) || cur.Status.Terminal() {
-			return
-		}
-		msgs := sub.Channel(redis.WithChannelSize(64))
-		// Pub/sub can drop messages (reconnects); re-read the record now and then so a
-		// terminal state is never missed.
-		tick := time.NewTicker(5 * time.Second)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case m, ok := <-msgs:
-				if !ok {
-					return
-				}
-				var ev Event
-				if json.Unmarshal([]byte(m.Payload), &ev) != nil || ev.Job == nil {
-					continue
-				}
-				if !send(ev) || ev.Job.Status.Terminal() {
-					return
-				}
-			case <-tick.C:
-				j, err := s.Get(ctx, id)
-				if err == nil && j.Status.Terminal() {
-					send(Event{Type: EventStatus, At: time.Now().UTC(), Job: j})
-					return
-				}
-			}
-		}
-	}()
-	return out, nil
-}
-
-// ListOptions filters and pages List.
-type ListOptions struct {
-	Status Status
-	Queue  string
-	// Limit is the page size (default 50, at most 500).
-	Limit int
-	// Cursor is the NextCursor of the previous page.
-	Cursor string
-}
-
 // List returns jobs newest first, and the cursor of the next page ("" at the end).
-func (s *Store) List(ctx context.Context, opts ListOptions) ([]*Job, string, error) {
+func (s *Store) List(ctx context.Context, opts job.ListOptions) ([]*job.Job, string, error) {
 	if opts.Limit <= 0 {
 		opts.Limit = 50
 	}
@@ -294,18 +246,18 @@ func (s *Store) List(ctx context.Context, opts ListOptions) ([]*Job, string, err
 	skipUntil := ""
 	if opts.Cursor != "" {
 		score, id, ok := strings.Cut(opts.Cursor, "_")
-		if _, err := strconv.ParseInt(score, 10, 64); !ok || err != nil || !ValidID(id) {
-			return nil, "", &SpecError{Code: "invalid_request", Field: "cursor", Message: "malformed cursor"}
+		if _, err := strconv.ParseInt(score, 10, 64); !ok || err != nil || !job.ValidID(id) {
+			return nil, "", &job.SpecError{Code: job.CodeInvalidRequest, Field: "cursor", Message: "malformed cursor"}
 		}
 		max, skipUntil = score, id
 	}
-	var out []*Job
+	var out []*job.Job
 	const batch = 200
 	offset := int64(0)
 	for len(out) < opts.Limit {
 		zs, err := s.rdb.ZRevRangeByScoreWithScores(ctx, indexKey, &redis.ZRangeBy{Max: max, Min: "-inf", Offset: offset, Count: batch}).Result()
 		if err != nil {
-			return nil, "", fmt.Errorf("job: list: %w", err)
+			return nil, "", fmt.Errorf("jobstore: list: %w", err)
 		}
 		if len(zs) == 0 {
 			return out, "", nil
@@ -321,7 +273,7 @@ func (s *Store) List(ctx context.Context, opts ListOptions) ([]*Job, string, err
 		}
 		vals, err := s.rdb.MGet(ctx, keys...).Result()
 		if err != nil {
-			return nil, "", fmt.Errorf("job: list: %w", err)
+			return nil, "", fmt.Errorf("jobstore: list: %w", err)
 		}
 		var gone []any
 		for i, v := range vals {
@@ -337,7 +289,7 @@ func (s *Store) List(ctx context.Context, opts ListOptions) ([]*Job, string, err
 				gone = append(gone, id) // expired record
 				continue
 			}
-			var j Job
+			var j job.Job
 			if json.Unmarshal([]byte(str), &j) != nil {
 				continue
 			}
@@ -371,19 +323,19 @@ func (s *Store) List(ctx context.Context, opts ListOptions) ([]*Job, string, err
 // RecordDelivery adds or replaces (by ID) an entry of the job's webhook delivery log.
 // Unlike Update it also writes terminal records: deliveries go on after a job ends. It
 // changes nothing else and publishes no event.
-func (s *Store) RecordDelivery(ctx context.Context, id string, d Delivery) error {
+func (s *Store) RecordDelivery(ctx context.Context, id string, d job.Delivery) error {
 	key := jobKey(id)
 	txf := func(tx *redis.Tx) error {
 		data, err := tx.Get(ctx, key).Bytes()
 		if errors.Is(err, redis.Nil) {
-			return ErrNotFound
+			return job.ErrNotFound
 		}
 		if err != nil {
 			return err
 		}
-		var j Job
+		var j job.Job
 		if err := json.Unmarshal(data, &j); err != nil {
-			return fmt.Errorf("job: decode %s: %w", id, err)
+			return fmt.Errorf("jobstore: decode %s: %w", id, err)
 		}
 		replaced := false
 		for i := range j.Webhooks {
@@ -410,7 +362,7 @@ func (s *Store) RecordDelivery(ctx context.Context, id string, d Delivery) error
 			return err
 		}
 	}
-	return ErrConflict
+	return job.ErrConflict
 }
 
 // Ping checks that Redis answers.

@@ -1,4 +1,4 @@
-package webhook
+package delivery
 
 import (
 	"encoding/json"
@@ -8,11 +8,13 @@ import (
 	"os"
 	"slices"
 	"strings"
+
+	"github.com/comfyq/comfyq/webhook"
 )
 
 // DefaultEvents are the events a subscription receives when it lists none:
 // every lifecycle event but job.progress, which is opt-in.
-var DefaultEvents = []string{EventJobStarted, EventJobSucceeded, EventJobFailed, EventJobCanceled}
+var DefaultEvents = []string{webhook.EventJobStarted, webhook.EventJobSucceeded, webhook.EventJobFailed, webhook.EventJobCanceled}
 
 // ErrInvalidSubscription is returned (wrapped, with the reason) for a
 // subscription that cannot be used.
@@ -31,7 +33,7 @@ type Subscription struct {
 	Events []string `json:"events,omitempty"`
 	// Secrets sign this subscription's messages. Default: the deliverer's
 	// secrets (COMFYQ_WEBHOOK_SECRET). Several during a rotation.
-	Secrets []Secret `json:"-"`
+	Secrets []webhook.Secret `json:"-"`
 }
 
 // Wants reports whether the subscription receives events of type event.
@@ -60,8 +62,8 @@ func (s Subscription) validate() error {
 		return fmt.Errorf("%w %q: %w", ErrInvalidSubscription, s.name(), err)
 	}
 	for _, e := range s.Events {
-		if !ValidEventType(e) {
-			return fmt.Errorf("%w %q: unknown event %q (want one of %s)", ErrInvalidSubscription, s.name(), e, strings.Join(eventTypes, ", "))
+		if !webhook.ValidEventType(e) {
+			return fmt.Errorf("%w %q: unknown event %q (want one of %s)", ErrInvalidSubscription, s.name(), e, strings.Join(webhook.EventTypes(), ", "))
 		}
 	}
 	return nil
@@ -153,7 +155,7 @@ func ParseSubscriptions(s string) ([]Subscription, error) {
 			secrets = append([]string{r.Secret}, secrets...)
 		}
 		for _, sec := range secrets {
-			parsed, err := ParseSecret(sec)
+			parsed, err := webhook.ParseSecret(sec)
 			if err != nil {
 				return nil, fmt.Errorf("%w %d (%s): %w", ErrInvalidSubscription, i+1, redactURL(r.URL), err)
 			}
@@ -169,11 +171,11 @@ func ParseSubscriptions(s string) ([]Subscription, error) {
 
 // ParseSecrets parses a list of secrets separated by commas or white space,
 // as COMFYQ_WEBHOOK_SECRET holds during a rotation ("whsec_new,whsec_old").
-func ParseSecrets(s string) ([]Secret, error) {
+func ParseSecrets(s string) ([]webhook.Secret, error) {
 	fields := strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' || r == '\r' })
-	out := make([]Secret, 0, len(fields))
+	out := make([]webhook.Secret, 0, len(fields))
 	for i, f := range fields {
-		sec, err := ParseSecret(f)
+		sec, err := webhook.ParseSecret(f)
 		if err != nil {
 			return nil, fmt.Errorf("secret %d: %w", i+1, err)
 		}

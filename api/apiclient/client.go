@@ -1,4 +1,13 @@
-package api
+// Package apiclient is the Go client of the comfyq HTTP API and its wire types
+// (Accepted, JobList, TemplateInfo, …). It is apart from the server (package api) so
+// that a program calling the API links neither the server nor its dashboard.
+//
+// Client implements job.Client, like producer.Client does on Redis directly:
+//
+//	c, err := apiclient.New("http://127.0.0.1:8080", apiKey, nil)
+//	j, err := c.Enqueue(ctx, job.Spec{Workflow: workflowJSON})
+//	j, err = c.Wait(ctx, j.ID)
+package apiclient
 
 import (
 	"bufio"
@@ -18,8 +27,8 @@ import (
 	"github.com/comfyq/comfyq/template"
 )
 
-// Client calls a comfyq API server over HTTP. Its methods mirror package producer's, so
-// a program (or the comfyq CLI's --api mode) can use either: errors wrap the same
+// Client calls a comfyq API server over HTTP. It implements job.Client, as
+// producer.Client does, so a program (or the comfyq CLI's --api mode) can use either: errors wrap the same
 // sentinels (job.ErrNotFound, job.ErrTerminal, template.ErrNotFound, template.ErrExists)
 // and a refused submission is a *job.SpecError for errors.As, besides an *APIError.
 type Client struct {
@@ -28,13 +37,13 @@ type Client struct {
 	hc   *http.Client
 }
 
-// NewClient returns a client of the API at baseURL ("http://127.0.0.1:8080") sending
+// New returns a client of the API at baseURL ("http://127.0.0.1:8080") sending
 // apiKey as a Bearer token (none if empty). httpClient may be nil for a default one; it
 // must not have a Timeout, which would cut event streams: each call takes a context.
-func NewClient(baseURL, apiKey string, httpClient *http.Client) (*Client, error) {
+func New(baseURL, apiKey string, httpClient *http.Client) (*Client, error) {
 	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("api: API URL %q: want http(s)://host:port", baseURL)
+		return nil, fmt.Errorf("apiclient: API URL %q: want http(s)://host:port", baseURL)
 	}
 	if httpClient == nil {
 		httpClient = &http.Client{}
@@ -63,7 +72,7 @@ func (e *APIError) Error() string {
 // As lets errors.As find a *job.SpecError in a refused submission (a 400 or 413).
 func (e *APIError) As(target any) bool {
 	if se, ok := target.(**job.SpecError); ok && (e.Status == http.StatusBadRequest || e.Status == http.StatusRequestEntityTooLarge) {
-		*se = &job.SpecError{Code: e.Code, Field: e.Field, Message: e.Message, Details: e.Details}
+		*se = &job.SpecError{Code: job.Code(e.Code), Field: e.Field, Message: e.Message, Details: e.Details}
 		return true
 	}
 	return false
@@ -103,7 +112,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in a
 	dec := json.NewDecoder(resp.Body)
 	dec.UseNumber()
 	if err := dec.Decode(out); err != nil {
-		return fmt.Errorf("api: %s %s: decode answer: %w", method, path, err)
+		return fmt.Errorf("apiclient: %s %s: decode answer: %w", method, path, err)
 	}
 	return nil
 }
@@ -113,13 +122,13 @@ func (c *Client) send(ctx context.Context, method, path string, q url.Values, in
 	if in != nil {
 		data, err := json.Marshal(in)
 		if err != nil {
-			return nil, fmt.Errorf("api: encode request: %w", err)
+			return nil, fmt.Errorf("apiclient: encode request: %w", err)
 		}
 		body = bytes.NewReader(data)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.url(path, q), body)
 	if err != nil {
-		return nil, fmt.Errorf("api: %w", err)
+		return nil, fmt.Errorf("apiclient: %w", err)
 	}
 	for k, v := range header {
 		req.Header[k] = v
@@ -133,7 +142,7 @@ func (c *Client) send(ctx context.Context, method, path string, q url.Values, in
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("api: %s %s: %w", method, path, err)
+		return nil, fmt.Errorf("apiclient: %s %s: %w", method, path, err)
 	}
 	return resp, nil
 }
@@ -176,9 +185,25 @@ func withSentinel(err error, status int, sentinel error) error {
 	return err
 }
 
-// Enqueue submits a job (POST /v1/jobs). idempotencyKey, if not empty, is sent as the
-// Idempotency-Key header.
-func (c *Client) Enqueue(ctx context.Context, spec job.Spec, idempotencyKey string) (*Accepted, error) {
+var _ job.Client = (*Client)(nil)
+
+// Enqueue submits a job and returns its record (POST /v1/jobs, then GET): job.Client's
+// Enqueue. spec.IdempotencyKey, if set, is also sent as the Idempotency-Key header.
+func (c *Client) Enqueue(ctx context.Context, spec job.Spec) (*job.Job, error) {
+	acc, err := c.Submit(ctx, spec, spec.IdempotencyKey)
+	if err != nil {
+		return nil, err
+	}
+	return c.Get(ctx, acc.ID)
+}
+
+// Close releases nothing: the HTTP client is the caller's. It is there for job.Client.
+func (c *Client) Close() error { return nil }
+
+// Submit submits a job (POST /v1/jobs) and returns the server's answer: the id and
+// where to follow it. idempotencyKey, if not empty, is sent as the Idempotency-Key
+// header.
+func (c *Client) Submit(ctx context.Context, spec job.Spec, idempotencyKey string) (*Accepted, error) {
 	var acc Accepted
 	if err := c.do(ctx, http.MethodPost, "/v1/jobs", nil, spec, &acc, idemHeader(idempotencyKey)); err != nil {
 		return nil, err
@@ -258,25 +283,10 @@ func (c *Client) Cancel(ctx context.Context, id string) (*job.Job, error) {
 	return nil, withSentinel(err, http.StatusNotFound, job.ErrNotFound)
 }
 
-// Wait follows the job until it ends and returns its final record.
+// Wait follows the job until it ends and returns its final record (job.Wait: it polls
+// Get when the event stream is lost, and returns early only when ctx ends or Get fails).
 func (c *Client) Wait(ctx context.Context, id string) (*job.Job, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	events, err := c.Watch(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	var last *job.Job
-	for ev := range events {
-		last = ev.Job
-	}
-	if last != nil && last.Status.Terminal() {
-		return last, nil
-	}
-	if err := ctx.Err(); err != nil {
-		return last, err
-	}
-	return c.Get(ctx, id)
+	return job.Wait(ctx, c, id)
 }
 
 // watchRetries bounds the reconnections of Watch in a row without any event.

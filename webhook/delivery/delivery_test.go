@@ -1,4 +1,4 @@
-package webhook_test
+package delivery_test
 
 import (
 	"context"
@@ -27,10 +27,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/comfyq/comfyq/internal/metrics"
-	"github.com/comfyq/comfyq/internal/netguard"
 	"github.com/comfyq/comfyq/internal/testenv"
 	"github.com/comfyq/comfyq/job"
+	"github.com/comfyq/comfyq/jobstore"
 	"github.com/comfyq/comfyq/webhook"
+	"github.com/comfyq/comfyq/webhook/delivery"
 )
 
 // received is one request a receiver got.
@@ -151,15 +152,15 @@ const testSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 // retries.
 type deliveryBundle struct {
 	rdb       *redis.Client
-	store     *job.Store
+	store     *jobstore.Store
 	secret    webhook.Secret
-	disp      *webhook.Dispatcher
-	dispCfg   webhook.DispatcherConfig
-	delivCfg  webhook.DelivererConfig
+	disp      *delivery.Dispatcher
+	dispCfg   delivery.DispatcherConfig
+	delivCfg  delivery.DelivererConfig
 	inspector *asynq.Inspector
 }
 
-func setupDelivery(t *testing.T, subs ...webhook.Subscription) *deliveryBundle {
+func setupDelivery(t *testing.T, subs ...delivery.Subscription) *deliveryBundle {
 	t.Helper()
 	opt, err := redis.ParseURL(testenv.NewRedis(t))
 	require.NoError(t, err)
@@ -171,23 +172,23 @@ func setupDelivery(t *testing.T, subs ...webhook.Subscription) *deliveryBundle {
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	retry := webhook.RetryPolicy{Horizon: time.Minute, BaseDelay: 10 * time.Millisecond, MaxDelay: 40 * time.Millisecond}
+	retry := delivery.RetryPolicy{Horizon: time.Minute, BaseDelay: 10 * time.Millisecond, MaxDelay: 40 * time.Millisecond}
 	b := &deliveryBundle{
 		rdb:    rdb,
-		store:  job.NewStore(rdb, job.StoreConfig{}),
+		store:  jobstore.New(rdb, jobstore.Config{}),
 		secret: secret,
-		dispCfg: webhook.DispatcherConfig{
+		dispCfg: delivery.DispatcherConfig{
 			Redis: rdb, Subscriptions: subs, Retry: retry, ProgressInterval: time.Hour, Logger: logger,
 		},
-		delivCfg: webhook.DelivererConfig{
+		delivCfg: delivery.DelivererConfig{
 			Redis: rdb, Secrets: []webhook.Secret{secret}, Subscriptions: subs,
-			Policy:         netguard.Policy{AllowPrivate: true},
-			AttemptTimeout: 5 * time.Second, Retry: retry,
+			AllowPrivateURLs: true,
+			AttemptTimeout:   5 * time.Second, Retry: retry,
 			OrderingDelay: 20 * time.Millisecond, PollInterval: 20 * time.Millisecond, Logger: logger,
 		},
 		inspector: asynq.NewInspectorFromRedisClient(rdb),
 	}
-	b.disp, err = webhook.NewDispatcher(b.dispCfg)
+	b.disp, err = delivery.NewDispatcher(b.dispCfg)
 	require.NoError(t, err)
 	return b
 }
@@ -205,7 +206,7 @@ func (b *deliveryBundle) startDeliverer(t *testing.T) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- webhook.RunServer(ctx, b.rdb, b.delivCfg) }()
+	go func() { done <- delivery.RunServer(ctx, b.rdb, b.delivCfg) }()
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {
@@ -217,7 +218,7 @@ func (b *deliveryBundle) startDeliverer(t *testing.T) (stop func()) {
 	return stop
 }
 
-// newJob stores a queued job with the given webhook.
+// newJob stores a queued job with the given delivery.
 func (b *deliveryBundle) newJob(t *testing.T, hook *job.WebhookSpec) *job.Job {
 	t.Helper()
 	id, err := job.NewID()
@@ -280,7 +281,7 @@ func (b *deliveryBundle) entry(t *testing.T, jobID, id string) job.Delivery {
 
 func (b *deliveryBundle) taskState(t *testing.T, id string) asynq.TaskState {
 	t.Helper()
-	info, err := b.inspector.GetTaskInfo(webhook.DefaultQueue, id)
+	info, err := b.inspector.GetTaskInfo(delivery.DefaultQueue, id)
 	require.NoError(t, err)
 	return info.State
 }
@@ -526,7 +527,7 @@ func TestDelivery_redirectNotFollowed(t *testing.T) {
 func TestDelivery_forbiddenDestinations(t *testing.T) {
 	t.Parallel()
 	b := setupDelivery(t)
-	b.delivCfg.Policy = netguard.Policy{} // the production default: no private addresses
+	b.delivCfg.AllowPrivateURLs = false // the production default: no private addresses
 	rc := newReceiver(t)
 	b.startDeliverer(t)
 
@@ -617,8 +618,8 @@ func TestDispatch_filtersSubscriptionsAndProgress(t *testing.T) {
 	billingSecret, billingSecretText, err := webhook.NewSecret()
 	require.NoError(t, err)
 	b := setupDelivery(t,
-		webhook.Subscription{Name: "billing", URL: billing.URL, Events: []string{webhook.EventJobSucceeded}, Secrets: []webhook.Secret{billingSecret}},
-		webhook.Subscription{URL: audit.URL + "/audit", Events: []string{webhook.EventJobStarted, webhook.EventJobProgress}},
+		delivery.Subscription{Name: "billing", URL: billing.URL, Events: []string{webhook.EventJobSucceeded}, Secrets: []webhook.Secret{billingSecret}},
+		delivery.Subscription{URL: audit.URL + "/audit", Events: []string{webhook.EventJobStarted, webhook.EventJobProgress}},
 	)
 	b.startDeliverer(t)
 
@@ -655,7 +656,7 @@ func TestReplay(t *testing.T) {
 
 	j := b.newJob(t, &job.WebhookSpec{URL: rc.URL})
 	_, err := b.disp.Replay(ctx, j)
-	require.ErrorIs(t, err, webhook.ErrNotFinished)
+	require.ErrorIs(t, err, delivery.ErrNotFinished)
 
 	done := b.advance(t, j.ID, job.StatusSucceeded)
 	orig := b.dispatch(t, webhook.EventJobSucceeded, done)[0]
@@ -683,28 +684,28 @@ func TestReplay(t *testing.T) {
 
 	other := b.newJob(t, &job.WebhookSpec{URL: rc.URL, Events: []string{webhook.EventJobStarted}})
 	_, err = b.disp.Replay(ctx, b.advance(t, other.ID, job.StatusCanceled))
-	require.ErrorIs(t, err, webhook.ErrNoSubscription)
+	require.ErrorIs(t, err, delivery.ErrNoSubscription)
 }
 
 func TestNewDeliverer_config(t *testing.T) {
 	t.Parallel()
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never contacted
 	t.Cleanup(func() { rdb.Close() })
-	_, err := webhook.NewDeliverer(webhook.DelivererConfig{Redis: rdb})
-	require.ErrorIs(t, err, webhook.ErrNoSecret)
+	_, err := delivery.NewDeliverer(delivery.DelivererConfig{Redis: rdb})
+	require.ErrorIs(t, err, delivery.ErrNoSecret)
 	require.Contains(t, err.Error(), "COMFYQ_WEBHOOK_SECRET")
 
 	secret, err := webhook.ParseSecret(testSecret)
 	require.NoError(t, err)
-	_, err = webhook.NewDeliverer(webhook.DelivererConfig{Redis: rdb, Secrets: []webhook.Secret{secret},
-		Subscriptions: []webhook.Subscription{{URL: "ftp://x"}}})
-	require.ErrorIs(t, err, webhook.ErrInvalidSubscription)
-	_, err = webhook.NewDispatcher(webhook.DispatcherConfig{Redis: rdb,
-		Subscriptions: []webhook.Subscription{{URL: "https://a.example"}, {URL: "https://a.example"}}})
-	require.ErrorIs(t, err, webhook.ErrInvalidSubscription)
-	_, err = webhook.NewDispatcher(webhook.DispatcherConfig{Redis: rdb,
-		Subscriptions: []webhook.Subscription{{URL: "https://a.example", Events: []string{"job.exploded"}}}})
-	require.ErrorIs(t, err, webhook.ErrInvalidSubscription)
-	_, err = webhook.NewDispatcher(webhook.DispatcherConfig{})
+	_, err = delivery.NewDeliverer(delivery.DelivererConfig{Redis: rdb, Secrets: []webhook.Secret{secret},
+		Subscriptions: []delivery.Subscription{{URL: "ftp://x"}}})
+	require.ErrorIs(t, err, delivery.ErrInvalidSubscription)
+	_, err = delivery.NewDispatcher(delivery.DispatcherConfig{Redis: rdb,
+		Subscriptions: []delivery.Subscription{{URL: "https://a.example"}, {URL: "https://a.example"}}})
+	require.ErrorIs(t, err, delivery.ErrInvalidSubscription)
+	_, err = delivery.NewDispatcher(delivery.DispatcherConfig{Redis: rdb,
+		Subscriptions: []delivery.Subscription{{URL: "https://a.example", Events: []string{"job.exploded"}}}})
+	require.ErrorIs(t, err, delivery.ErrInvalidSubscription)
+	_, err = delivery.NewDispatcher(delivery.DispatcherConfig{})
 	require.Error(t, err)
 }

@@ -1,4 +1,4 @@
-package webhook
+package delivery
 
 import (
 	"bytes"
@@ -20,6 +20,8 @@ import (
 	"github.com/comfyq/comfyq/internal/metrics"
 	"github.com/comfyq/comfyq/internal/netguard"
 	"github.com/comfyq/comfyq/job"
+	"github.com/comfyq/comfyq/jobstore"
+	"github.com/comfyq/comfyq/webhook"
 )
 
 // Defaults of DelivererConfig.
@@ -44,21 +46,21 @@ type DelivererConfig struct {
 	// sets it).
 	Redis redis.UniversalClient
 	// Store records the delivery log in job records. Default
-	// job.NewStore(Redis, job.StoreConfig{}).
-	Store *job.Store
+	// jobstore.New(Redis, jobstore.Config{}).
+	Store *jobstore.Store
 	// Secrets sign the messages of jobs' own webhooks and of subscriptions
 	// without secrets of their own (COMFYQ_WEBHOOK_SECRET). Every message
 	// carries one signature per secret: keep the old one here during a
 	// rotation. Required.
-	Secrets []Secret
+	Secrets []webhook.Secret
 	// Subscriptions are the global subscriptions, as given to the
 	// Dispatcher; the Deliverer takes their secrets from here.
 	Subscriptions []Subscription
-	// Policy guards destinations: loopback, private, link-local and metadata
-	// addresses are refused unless Policy.AllowPrivate
-	// (COMFYQ_ALLOW_PRIVATE_URLS). Redirects are never followed and
-	// Policy.Timeout is replaced by AttemptTimeout, whatever is set here.
-	Policy netguard.Policy
+	// AllowPrivateURLs lets destinations be loopback, private, link-local and
+	// metadata addresses (COMFYQ_ALLOW_PRIVATE_URLS); by default they are
+	// refused, before sending and at connect time. Redirects are never
+	// followed.
+	AllowPrivateURLs bool
 	// AttemptTimeout bounds one attempt, connecting to reading the answer.
 	// Default DefaultAttemptTimeout (10s).
 	AttemptTimeout time.Duration
@@ -93,9 +95,10 @@ type DelivererConfig struct {
 type Deliverer struct {
 	cfg     DelivererConfig
 	rdb     redis.UniversalClient
-	store   *job.Store
+	store   *jobstore.Store
 	client  *http.Client
-	signers map[string]Signer // by subscription name; "" = the default secrets
+	policy  netguard.Policy
+	signers map[string]webhook.Signer // by subscription name; "" = the default secrets
 	order   predecessorCheck
 	log     *slog.Logger
 }
@@ -113,7 +116,7 @@ func NewDeliverer(cfg DelivererConfig) (*Deliverer, error) {
 		return nil, err
 	}
 	if cfg.Store == nil {
-		cfg.Store = job.NewStore(cfg.Redis, job.StoreConfig{})
+		cfg.Store = jobstore.New(cfg.Redis, jobstore.Config{})
 	}
 	if cfg.AttemptTimeout <= 0 {
 		cfg.AttemptTimeout = DefaultAttemptTimeout
@@ -140,22 +143,22 @@ func NewDeliverer(cfg DelivererConfig) (*Deliverer, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	cfg.Policy.MaxRedirects = 0
-	cfg.Policy.Timeout = cfg.AttemptTimeout
+	policy := netguard.Policy{AllowPrivate: cfg.AllowPrivateURLs, Timeout: cfg.AttemptTimeout}
 
-	signers := map[string]Signer{"": {Secrets: cfg.Secrets}}
+	signers := map[string]webhook.Signer{"": {Secrets: cfg.Secrets}}
 	for _, s := range cfg.Subscriptions {
 		if hasSecret(s.Secrets) {
-			signers[s.name()] = Signer{Secrets: s.Secrets}
+			signers[s.name()] = webhook.Signer{Secrets: s.Secrets}
 		} else {
-			signers[s.name()] = Signer{Secrets: cfg.Secrets}
+			signers[s.name()] = webhook.Signer{Secrets: cfg.Secrets}
 		}
 	}
 	return &Deliverer{
 		cfg:     cfg,
 		rdb:     cfg.Redis,
 		store:   cfg.Store,
-		client:  cfg.Policy.Client(),
+		client:  policy.Client(),
+		policy:  policy,
 		signers: signers,
 		order: predecessorCheck{
 			rdb: cfg.Redis, inspector: asynq.NewInspectorFromRedisClient(cfg.Redis), queue: cfg.Queue,
@@ -165,7 +168,7 @@ func NewDeliverer(cfg DelivererConfig) (*Deliverer, error) {
 	}, nil
 }
 
-func hasSecret(secrets []Secret) bool {
+func hasSecret(secrets []webhook.Secret) bool {
 	for _, s := range secrets {
 		if !s.IsZero() {
 			return true
@@ -296,7 +299,7 @@ func (d *Deliverer) send(ctx context.Context, p *taskPayload) outcome {
 	// Check the destination again: the policy may have changed since the
 	// submission, and a host name may resolve elsewhere now. The dialer
 	// checks the address actually connected to as well.
-	if err := d.cfg.Policy.CheckURL(ctx, p.URL); err != nil {
+	if err := d.policy.CheckURL(ctx, p.URL); err != nil {
 		if errors.Is(err, netguard.ErrForbiddenAddress) || errors.Is(err, netguard.ErrInvalidURL) {
 			return outcome{err: fmt.Errorf("destination refused: %w", err), permanent: true}
 		}

@@ -1,4 +1,4 @@
-package webhook
+package delivery
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/comfyq/comfyq/job"
+	"github.com/comfyq/comfyq/jobstore"
 )
 
 // Redis keys of the delivery machinery, besides asynq's own. The parts of one
@@ -22,11 +22,11 @@ import (
 //	comfyq:webhook:{<order key>}:reserved  HASH webhook-id → unix ms when it was added
 //	comfyq:webhook:first:<webhook-id>      unix ms of the message's first attempt (the horizon starts there)
 //	comfyq:webhook:progress:<job id>       present while job.progress is rate-limited
-func seqKey(ok string) string         { return job.KeyPrefix + "webhook:{" + ok + "}:seq" }
-func pendingKey(ok string) string     { return job.KeyPrefix + "webhook:{" + ok + "}:pending" }
-func reservedKey(ok string) string    { return job.KeyPrefix + "webhook:{" + ok + "}:reserved" }
-func firstKey(id string) string       { return job.KeyPrefix + "webhook:first:" + id }
-func progressKey(jobID string) string { return job.KeyPrefix + "webhook:progress:" + jobID }
+func seqKey(ok string) string         { return jobstore.KeyPrefix + "webhook:{" + ok + "}:seq" }
+func pendingKey(ok string) string     { return jobstore.KeyPrefix + "webhook:{" + ok + "}:pending" }
+func reservedKey(ok string) string    { return jobstore.KeyPrefix + "webhook:{" + ok + "}:reserved" }
+func firstKey(id string) string       { return jobstore.KeyPrefix + "webhook:first:" + id }
+func progressKey(jobID string) string { return jobstore.KeyPrefix + "webhook:progress:" + jobID }
 
 // orphanGrace is how long a pending message whose task cannot be found is
 // still waited for: the dispatcher reserves its place just before it

@@ -1,4 +1,4 @@
-package webhook_test
+package delivery_test
 
 import (
 	"context"
@@ -8,8 +8,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/comfyq/comfyq/internal/netguard"
 	"github.com/comfyq/comfyq/webhook"
+	"github.com/comfyq/comfyq/webhook/delivery"
 )
 
 // How a comfyq process wires durable delivery: the Dispatcher turns job
@@ -21,27 +21,27 @@ func Example_delivery() {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
 	defer rdb.Close()
 
-	secrets, err := webhook.ParseSecrets(os.Getenv("COMFYQ_WEBHOOK_SECRET"))
+	secrets, err := delivery.ParseSecrets(os.Getenv("COMFYQ_WEBHOOK_SECRET"))
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	subs, err := webhook.ParseSubscriptions(os.Getenv("COMFYQ_WEBHOOK_SUBSCRIPTIONS"))
+	subs, err := delivery.ParseSubscriptions(os.Getenv("COMFYQ_WEBHOOK_SUBSCRIPTIONS"))
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	dispatcher, err := webhook.NewDispatcher(webhook.DispatcherConfig{Redis: rdb, Subscriptions: subs})
+	dispatcher, err := delivery.NewDispatcher(delivery.DispatcherConfig{Redis: rdb, Subscriptions: subs})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	_ = dispatcher // worker.Config{Notifier: dispatcher}, producer.Config{Notifier: dispatcher}
 
-	err = webhook.RunServer(ctx, rdb, webhook.DelivererConfig{
-		Secrets:       secrets,
-		Subscriptions: subs,
-		Policy:        netguard.Policy{AllowPrivate: os.Getenv("COMFYQ_ALLOW_PRIVATE_URLS") == "true"},
+	err = delivery.RunServer(ctx, rdb, delivery.DelivererConfig{
+		Secrets:          secrets,
+		Subscriptions:    subs,
+		AllowPrivateURLs: os.Getenv("COMFYQ_ALLOW_PRIVATE_URLS") == "true",
 	})
 	if err != nil {
 		fmt.Println(err)
@@ -49,7 +49,7 @@ func Example_delivery() {
 }
 
 func ExampleParseSubscriptions() {
-	subs, err := webhook.ParseSubscriptions(`[
+	subs, err := delivery.ParseSubscriptions(`[
 		{"name": "billing", "url": "https://billing.example.com/comfyq", "events": ["job.succeeded"]},
 		{"url": "https://audit.example.com/hook", "events": ["job.started", "job.progress"]},
 		{"url": "https://ops.example.com/hook"}

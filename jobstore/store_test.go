@@ -1,8 +1,9 @@
-package job_test
+package jobstore_test
 
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,15 +13,18 @@ import (
 
 	"github.com/comfyq/comfyq/internal/testenv"
 	"github.com/comfyq/comfyq/job"
+	"github.com/comfyq/comfyq/jobstore"
 )
 
-func setup(t *testing.T) (*job.Store, redis.UniversalClient) {
+func setup(t *testing.T) (*jobstore.Store, redis.UniversalClient) {
 	t.Helper()
 	opt, err := redis.ParseURL(testenv.NewRedis(t))
 	require.NoError(t, err)
 	rdb := redis.NewClient(opt)
 	t.Cleanup(func() { rdb.Close() })
-	return job.NewStore(rdb, job.StoreConfig{}), rdb
+	s := jobstore.New(rdb, jobstore.Config{})
+	t.Cleanup(func() { s.Close() })
+	return s, rdb
 }
 
 func newJob(t *testing.T) *job.Job {
@@ -40,7 +44,7 @@ func TestStoreCreateGetUpdate(t *testing.T) {
 	require.True(t, created)
 	require.Equal(t, j.ID, got.ID)
 
-	ttl, err := rdb.TTL(ctx, job.KeyPrefix+"job:"+j.ID).Result()
+	ttl, err := rdb.TTL(ctx, jobstore.KeyPrefix+"job:"+j.ID).Result()
 	require.NoError(t, err)
 	require.Greater(t, ttl, 6*24*time.Hour, "records expire after the retention")
 
@@ -135,6 +139,41 @@ func TestStoreWatch(t *testing.T) {
 	require.Equal(t, []string{"status:running", "progress:running", "status:succeeded"}, seen)
 }
 
+// Every watcher of a process shares one pattern subscription (the hub), instead of a
+// Redis connection each.
+func TestStoreWatchersShareOneSubscription(t *testing.T) {
+	t.Parallel()
+	s, rdb := setup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var ids []string
+	for i := 0; i < 5; i++ {
+		j := newJob(t)
+		_, _, err := s.Create(ctx, j, "")
+		require.NoError(t, err)
+		ids = append(ids, j.ID)
+		events, err := s.Watch(ctx, j.ID)
+		require.NoError(t, err)
+		require.Equal(t, job.StatusQueued, (<-events).Job.Status)
+	}
+	// The test's Redis is its own (testenv.NewRedis): every client in it is ours.
+	clients, err := rdb.ClientList(ctx).Result()
+	require.NoError(t, err)
+	require.Equal(t, 1, strings.Count(clients, " psub=1 "), "one PSUBSCRIBE connection for every watcher:\n%s", clients)
+	require.NotContains(t, clients, " sub=1 ", "no SUBSCRIBE per watcher")
+	for _, id := range ids {
+		require.Equal(t, 1, s.Hub().Watchers(id))
+	}
+	other := jobstore.New(rdb, jobstore.Config{Hub: s.Hub()})
+	events, err := other.Watch(ctx, ids[0])
+	require.NoError(t, err)
+	<-events
+	require.Equal(t, 2, s.Hub().Watchers(ids[0]), "a store given the hub uses it")
+	cancel()
+	require.Eventually(t, func() bool { return s.Hub().Watchers(ids[0]) == 0 }, 5*time.Second, 10*time.Millisecond,
+		"a watch whose context ends unsubscribes")
+}
+
 func TestStoreList(t *testing.T) {
 	t.Parallel()
 	s, _ := setup(t)
@@ -178,32 +217,6 @@ func TestStoreList(t *testing.T) {
 	require.True(t, errors.As(err, &se))
 }
 
-func TestSpecNormalize(t *testing.T) {
-	t.Parallel()
-	s := job.Spec{Workflow: []byte(`{"1":{}}`)}
-	require.NoError(t, s.Normalize())
-	require.Equal(t, "default", s.Queue)
-	require.Equal(t, 600, s.TimeoutS)
-	require.Equal(t, 4, s.MaxAttempts)
-
-	for name, bad := range map[string]job.Spec{
-		"neither":      {},
-		"both":         {Workflow: []byte(`{}`), Template: "x"},
-		"queue":        {Workflow: []byte(`{}`), Queue: "bad queue!"},
-		"attempts":     {Workflow: []byte(`{}`), MaxAttempts: 100},
-		"timeout":      {Workflow: []byte(`{}`), TimeoutS: -1},
-		"huge timeout": {Workflow: []byte(`{}`), TimeoutS: 1 << 62},
-		"image":        {Workflow: []byte(`{}`), Images: map[string]job.ImageSource{"1.inputs.image": {URL: "http://x", Key: "k"}}},
-		"event":        {Workflow: []byte(`{}`), Webhook: &job.WebhookSpec{URL: "https://x", Events: []string{"job.exploded"}}},
-		"params no tp": {Workflow: []byte(`{}`), Params: map[string]any{"a": 1}},
-	} {
-		err := bad.Normalize()
-		var se *job.SpecError
-		require.True(t, errors.As(err, &se), name)
-		require.ErrorIs(t, err, job.ErrInvalidSpec, name)
-	}
-}
-
 func TestStoreIndexTrimmedPastRetention(t *testing.T) {
 	t.Parallel()
 	s, rdb := setup(t)
@@ -215,7 +228,7 @@ func TestStoreIndexTrimmedPastRetention(t *testing.T) {
 	fresh := newJob(t)
 	_, _, err = s.Create(ctx, fresh, "")
 	require.NoError(t, err)
-	members, err := rdb.ZRange(ctx, job.KeyPrefix+"jobs", 0, -1).Result()
+	members, err := rdb.ZRange(ctx, jobstore.KeyPrefix+"jobs", 0, -1).Result()
 	require.NoError(t, err)
 	require.Equal(t, []string{fresh.ID}, members, "index entries past the retention are trimmed on create")
 }

@@ -1,4 +1,4 @@
-package webhook
+package delivery
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 
 	"github.com/comfyq/comfyq/internal/metrics"
 	"github.com/comfyq/comfyq/job"
+	"github.com/comfyq/comfyq/jobstore"
+	"github.com/comfyq/comfyq/webhook"
 )
 
 // Defaults of DispatcherConfig.
@@ -36,8 +38,8 @@ type DispatcherConfig struct {
 	// Redis holds the delivery tasks and their order. Required.
 	Redis redis.UniversalClient
 	// Store records the delivery log in job records. Default
-	// job.NewStore(Redis, job.StoreConfig{}).
-	Store *job.Store
+	// jobstore.New(Redis, jobstore.Config{}).
+	Store *jobstore.Store
 	// Subscriptions are the global subscriptions: they receive the events of
 	// every job, besides the job's own webhook. Give the Deliverer the same.
 	Subscriptions []Subscription
@@ -65,7 +67,7 @@ type DispatcherConfig struct {
 type Dispatcher struct {
 	cfg       DispatcherConfig
 	rdb       redis.UniversalClient
-	store     *job.Store
+	store     *jobstore.Store
 	client    *asynq.Client
 	inspector *asynq.Inspector
 	log       *slog.Logger
@@ -82,7 +84,7 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 	}
 	cfg.Subscriptions = slices.Clone(cfg.Subscriptions)
 	if cfg.Store == nil {
-		cfg.Store = job.NewStore(cfg.Redis, job.StoreConfig{})
+		cfg.Store = jobstore.New(cfg.Redis, jobstore.Config{})
 	}
 	if cfg.Queue == "" {
 		cfg.Queue = DefaultQueue
@@ -158,7 +160,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, event string, j *job.Job) ([]
 	if j == nil || !job.ValidID(j.ID) {
 		return nil, fmt.Errorf("webhook: dispatch %s: no valid job", event)
 	}
-	if !ValidEventType(event) {
+	if !webhook.ValidEventType(event) {
 		return nil, fmt.Errorf("webhook: dispatch: unknown event %q", event)
 	}
 	dests := d.destinations(event, j)
@@ -166,7 +168,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, event string, j *job.Job) ([]
 		return nil, nil
 	}
 	extra := ""
-	if event == EventJobProgress {
+	if event == webhook.EventJobProgress {
 		if j.Status.Terminal() {
 			return nil, nil
 		}
@@ -190,7 +192,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, event string, j *job.Job) ([]
 // event (so that a replay carries the same timestamp), else now.
 func eventTime(event string, j *job.Job) time.Time {
 	switch event {
-	case EventJobSucceeded, EventJobFailed, EventJobCanceled:
+	case webhook.EventJobSucceeded, webhook.EventJobFailed, webhook.EventJobCanceled:
 		if j.FinishedAt != nil {
 			return *j.FinishedAt
 		}
@@ -204,7 +206,7 @@ func eventTime(event string, j *job.Job) time.Time {
 func eventBody(event string, at time.Time, j *job.Job) ([]byte, error) {
 	data := *j
 	data.Webhooks = nil
-	ev, err := NewEvent(event, at, &data)
+	ev, err := webhook.NewEvent(event, at, &data)
 	if err != nil {
 		return nil, err
 	}
@@ -317,11 +319,11 @@ func (d *Dispatcher) Replay(ctx context.Context, j *job.Job) ([]job.Delivery, er
 	var event string
 	switch j.Status {
 	case job.StatusSucceeded:
-		event = EventJobSucceeded
+		event = webhook.EventJobSucceeded
 	case job.StatusFailed:
-		event = EventJobFailed
+		event = webhook.EventJobFailed
 	case job.StatusCanceled:
-		event = EventJobCanceled
+		event = webhook.EventJobCanceled
 	default:
 		return nil, fmt.Errorf("%w (status %s)", ErrNotFinished, j.Status)
 	}

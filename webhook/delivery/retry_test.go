@@ -1,4 +1,4 @@
-package webhook_test
+package delivery_test
 
 import (
 	"errors"
@@ -10,12 +10,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/comfyq/comfyq/job"
-	"github.com/comfyq/comfyq/webhook"
+	"github.com/comfyq/comfyq/webhook/delivery"
 )
 
 func TestRetryPolicy_delays(t *testing.T) {
 	t.Parallel()
-	p := webhook.RetryPolicy{BaseDelay: time.Second, MaxDelay: 10 * time.Second}
+	p := delivery.RetryPolicy{BaseDelay: time.Second, MaxDelay: 10 * time.Second}
 	for n := range 20 {
 		ceiling := min(time.Second<<n, 10*time.Second)
 		for range 50 {
@@ -31,7 +31,7 @@ func TestRetryPolicy_delays(t *testing.T) {
 
 func TestRetryPolicy_defaultsSpanTheHorizon(t *testing.T) {
 	t.Parallel()
-	var p webhook.RetryPolicy
+	var p delivery.RetryPolicy
 	n := p.MaxRetry()
 	require.Greater(t, n, 25, "more than asynq's default")
 	require.Less(t, n, 200)
@@ -41,10 +41,10 @@ func TestRetryPolicy_defaultsSpanTheHorizon(t *testing.T) {
 	// horizon.
 	var expected time.Duration
 	for i := range n {
-		ceiling := min(webhook.DefaultBaseDelay<<i, webhook.DefaultMaxDelay)
-		expected += webhook.DefaultBaseDelay + ceiling/2
+		ceiling := min(delivery.DefaultBaseDelay<<i, delivery.DefaultMaxDelay)
+		expected += delivery.DefaultBaseDelay + ceiling/2
 	}
-	require.GreaterOrEqual(t, expected, 2*webhook.DefaultHorizon)
+	require.GreaterOrEqual(t, expected, 2*delivery.DefaultHorizon)
 
 	// Sampled schedules reach the horizon: the horizon, not the count, ends
 	// a failing delivery.
@@ -53,23 +53,23 @@ func TestRetryPolicy_defaultsSpanTheHorizon(t *testing.T) {
 		for i := range n {
 			sum += p.Delay(i)
 		}
-		require.Greater(t, sum, webhook.DefaultHorizon)
+		require.Greater(t, sum, delivery.DefaultHorizon)
 	}
 }
 
 func TestRetryPolicy_MaxRetryScales(t *testing.T) {
 	t.Parallel()
-	short := webhook.RetryPolicy{Horizon: time.Hour}.MaxRetry()
-	long := webhook.RetryPolicy{Horizon: 72 * time.Hour}.MaxRetry()
+	short := delivery.RetryPolicy{Horizon: time.Hour}.MaxRetry()
+	long := delivery.RetryPolicy{Horizon: 72 * time.Hour}.MaxRetry()
 	require.Less(t, short, long)
-	require.Positive(t, webhook.RetryPolicy{Horizon: time.Nanosecond}.MaxRetry())
+	require.Positive(t, delivery.RetryPolicy{Horizon: time.Nanosecond}.MaxRetry())
 	// A degenerate policy is bounded.
-	require.LessOrEqual(t, webhook.RetryPolicy{Horizon: 1000 * time.Hour, BaseDelay: time.Nanosecond, MaxDelay: time.Nanosecond}.MaxRetry(), 100_000)
+	require.LessOrEqual(t, delivery.RetryPolicy{Horizon: 1000 * time.Hour, BaseDelay: time.Nanosecond, MaxDelay: time.Nanosecond}.MaxRetry(), 100_000)
 }
 
 func TestRetryDelayFunc_onlyForWebhookTasks(t *testing.T) {
 	t.Parallel()
-	p := webhook.RetryPolicy{BaseDelay: time.Minute, MaxDelay: time.Minute}
+	p := delivery.RetryPolicy{BaseDelay: time.Minute, MaxDelay: time.Minute}
 	fallback := func(int, error, *asynq.Task) time.Duration { return 7 * time.Second }
 	f := p.RetryDelayFunc(fallback)
 	require.Equal(t, 7*time.Second, f(3, errors.New("x"), asynq.NewTask(job.TypeJob, nil)))
@@ -82,12 +82,12 @@ func TestRetryDelayFunc_onlyForWebhookTasks(t *testing.T) {
 
 func TestIsFailure(t *testing.T) {
 	t.Parallel()
-	isFailure := webhook.IsFailure(nil)
+	isFailure := delivery.IsFailure(nil)
 	require.True(t, isFailure(errors.New("receiver answered 503")))
-	require.False(t, isFailure(fmt.Errorf("held: %w", webhook.ErrWaiting)))
+	require.False(t, isFailure(fmt.Errorf("held: %w", delivery.ErrWaiting)))
 	notDown := errors.New("node down")
-	chained := webhook.IsFailure(func(err error) bool { return !errors.Is(err, notDown) })
+	chained := delivery.IsFailure(func(err error) bool { return !errors.Is(err, notDown) })
 	require.False(t, chained(notDown))
-	require.False(t, chained(webhook.ErrWaiting))
+	require.False(t, chained(delivery.ErrWaiting))
 	require.True(t, chained(errors.New("other")))
 }
