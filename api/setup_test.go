@@ -290,6 +290,15 @@ func (b *bundle) object(t testing.TB, key string) []byte {
 	return data
 }
 
+// output reads an output's object through the store, from the key and bucket the
+// Job JSON gives.
+func (b *bundle) output(t testing.TB, o job.Output) []byte {
+	t.Helper()
+	key, ok := storage.Unlocate(b.store, storage.Location{Bucket: o.Bucket, Key: o.Key})
+	require.True(t, ok, "output %s/%s is outside the store %s", o.Bucket, o.Key, b.store)
+	return b.object(t, key)
+}
+
 func readFixture(t testing.TB, name string) []byte {
 	t.Helper()
 	return fixtures.ReadWorkflow(t, name)
