@@ -399,79 +399,11 @@ func templateRequestSchema(params, images obj) obj {
 	})
 }
 
-// componentSchemas are the fixed schemas: the Job JSON, submissions, templates, errors.
+// componentSchemas are the fixed schemas: the Job JSON (generated from the job
+// package's types), submissions, templates, errors.
 func componentSchemas() obj {
 	dateTime := obj{"type": "string", "format": "date-time"}
-	anyObject := obj{"type": "object", "additionalProperties": true}
-	return obj{
-		"JobStatus": obj{"type": "string", "enum": []string{"queued", "running", "uploading", "succeeded", "failed", "canceled"}},
-		"Job": object("A job's status record.", obj{
-			"id":               obj{"type": "string", "format": "uuid"},
-			"status":           ref("JobStatus"),
-			"queue":            typed("string", ""),
-			"template":         typed("string", "the template the job came from"),
-			"template_version": typed("integer", "the template's version when the job was submitted"),
-			"attempt":          typed("integer", ""),
-			"max_attempts":     typed("integer", ""),
-			"progress":         ref("Progress"),
-			"outputs":          arrayOf(ref("Output"), ""),
-			"error":            ref("JobError"),
-			"node":             typed("string", "the ComfyUI node's URL"),
-			"node_name":        typed("string", ""),
-			"metadata":         anyObject,
-			"created_at":       dateTime,
-			"started_at":       dateTime,
-			"finished_at":      dateTime,
-			"timings":          ref("Timings"),
-			"webhook":          ref("WebhookSpec"),
-			"webhooks":         arrayOf(ref("Delivery"), "the delivery log of the job's webhook events"),
-			"cancel_requested": typed("boolean", ""),
-		}, "id", "status", "queue", "attempt", "max_attempts", "created_at"),
-		"Progress": object("How far a running job is.", obj{
-			"fraction":    obj{"type": "number", "minimum": 0, "maximum": 1},
-			"node":        typed("string", "the executing node's id"),
-			"node_class":  typed("string", ""),
-			"step":        typed("integer", "the sampler step"),
-			"steps":       typed("integer", ""),
-			"nodes_done":  typed("integer", ""),
-			"nodes_total": typed("integer", ""),
-		}, "fraction", "nodes_done", "nodes_total"),
-		"Output": object("One output: a file copied to storage, or a text.", obj{
-			"node_id":      typed("string", ""),
-			"kind":         obj{"type": "string", "enum": []string{"image", "video", "audio", "text", "file"}},
-			"filename":     typed("string", ""),
-			"bucket":       typed("string", "the S3 bucket holding the object; absent for the file store"),
-			"key":          typed("string", "the object's key in the bucket, the storage URL's prefix included (any S3 client opens it), or its path under the file store's root"),
-			"url":          obj{"type": "string", "format": "uri", "description": "a presigned or served URL, fresh on every response"},
-			"size":         typed("integer", ""),
-			"sha256":       typed("string", ""),
-			"content_type": typed("string", ""),
-			"text":         typed("string", ""),
-		}, "node_id", "kind"),
-		"JobError": object("Why a job failed.", obj{
-			"code":           obj{"type": "string", "description": "invalid_workflow, validation_failed, execution_error, timeout, canceled, node_unavailable, upload_failed, internal"},
-			"message":        typed("string", ""),
-			"node_id":        typed("string", ""),
-			"node_class":     typed("string", ""),
-			"exception_type": typed("string", ""),
-			"node_errors":    obj{"description": "ComfyUI's node_errors, as it sent them"},
-			"traceback":      arrayOf(typed("string", ""), ""),
-			"retryable":      typed("boolean", ""),
-		}, "code", "message"),
-		"Timings": object("Durations of the job's phases in milliseconds.", obj{
-			"queued_ms": typed("integer", ""), "execution_ms": typed("integer", ""),
-			"upload_ms": typed("integer", ""), "total_ms": typed("integer", ""),
-		}),
-		"Delivery": object("One webhook event's delivery.", obj{
-			"id": typed("string", ""), "event": typed("string", ""), "url": typed("string", ""),
-			"attempts": typed("integer", ""), "status_code": typed("integer", ""), "last_error": typed("string", ""),
-			"delivered_at": dateTime, "created_at": dateTime,
-		}, "id", "event", "url", "attempts", "created_at"),
-		"WebhookSpec": object("A job's webhook: Standard Webhooks signed POSTs of its events.", obj{
-			"url": obj{"type": "string", "format": "uri"},
-			"events": arrayOf(obj{"type": "string", "enum": []string{"job.started", "job.progress", "job.succeeded", "job.failed", "job.canceled"}},
-				"the events to send (default: all but job.progress)"),
-		}, "url"),
+	return merge(jobSchemas(), obj{
 		"ImageSource": template.ImageSourceSchema(),
 		"JobSpec": object("A submission: exactly one of workflow or template.", obj{
 			"workflow":        obj{"type": "object", "description": "an API-format workflow, or a UI-format one (converted with object_info)"},
@@ -558,7 +490,7 @@ func componentSchemas() obj {
 			obj{"type": "object", "description": "the template's parameters", "additionalProperties": true},
 			obj{"type": "object", "description": "files for the template's image parameters", "additionalProperties": ref("ImageSource")},
 		),
-	}
+	})
 }
 
 func (s *Server) serveOpenAPI(w http.ResponseWriter, r *http.Request) error {
