@@ -94,8 +94,7 @@ func nameParam() obj {
 
 // openAPI builds the OpenAPI 3.1 document: every route (here), the components
 // (openapi_components.go, the Job JSON generated in openapi_schemas.go), and one
-// operation per template (openapi_templates.go)
-// with the template's parameter schema.
+// operation per template with its parameter schema (openapi_templates.go).
 func (s *Server) openAPI(r *http.Request, templates []*template.Template) obj {
 	security := userSecurity
 	admin := adminSecurity
