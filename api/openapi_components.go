@@ -21,22 +21,9 @@ func errorComponents() obj {
 // package's types), submissions, templates, errors.
 func componentSchemas() obj {
 	dateTime := obj{"type": "string", "format": "date-time"}
+	// ImageSource replaces the generated one: it says "exactly one of url, base64, key".
 	return merge(jobSchemas(), obj{
 		"ImageSource": template.ImageSourceSchema(),
-		"JobSpec": object("A submission: exactly one of workflow or template.", obj{
-			"workflow":        obj{"type": "object", "description": "an API-format workflow, or a UI-format one (converted with object_info)"},
-			"template":        typed("string", "a registered template's name"),
-			"params":          obj{"type": "object", "description": "the template's parameters", "additionalProperties": true},
-			"set":             obj{"type": "object", "description": "input overrides by path (\"3.inputs.steps\": 30); the node may be an id, a title or a class", "additionalProperties": true},
-			"images":          obj{"type": "object", "description": "files to upload to the node: by input path for a workflow, by image parameter for a template", "additionalProperties": ref("ImageSource")},
-			"queue":           typed("string", "the queue (default \"default\")"),
-			"timeout_s":       obj{"type": "integer", "minimum": 1, "maximum": 86400, "description": "execution timeout in seconds (default 600)"},
-			"max_attempts":    obj{"type": "integer", "minimum": 1, "maximum": 25, "description": "default 4"},
-			"webhook":         ref("WebhookSpec"),
-			"metadata":        obj{"type": "object", "description": "stored with the job and returned as is (at most 16 KiB)", "additionalProperties": true},
-			"idempotency_key": obj{"type": "string", "maxLength": 256},
-			"randomize_seeds": typed("boolean", "give every constant seed a new random value"),
-		}),
 		"Accepted": object("A queued job and where to follow it.", obj{
 			"id":         obj{"type": "string", "format": "uuid"},
 			"status":     ref("JobStatus"),

@@ -11,7 +11,7 @@ func TestJobSchemaDocsNameRealFields(t *testing.T) {
 			t.Errorf("jobSchemaDocs: %q is not a schema or property generated from the job package", key)
 		}
 	}
-	for _, name := range []string{"Job", "Progress", "Output", "JobError", "Timings", "Delivery", "WebhookSpec", "JobStatus"} {
+	for _, name := range []string{"Job", "Progress", "Output", "JobError", "Timings", "Delivery", "WebhookSpec", "JobStatus", "JobSpec"} {
 		if defs[name] == nil {
 			t.Errorf("no generated schema %s", name)
 		}
