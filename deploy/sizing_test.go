@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/comfyq/comfyq/comfy/comfysim"
 	"github.com/comfyq/comfyq/comfy/comfysim/simtest"
+	"github.com/comfyq/comfyq/internal/fixtures"
 	"github.com/comfyq/comfyq/internal/testenv"
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/jobstore"
@@ -46,7 +46,7 @@ import (
 //
 //	scripts/test.sh -run '^$' -bench RedisMemory -benchtime 10000x ./deploy
 func BenchmarkRedisMemory(b *testing.B) {
-	wf, err := os.ReadFile(filepath.Join("..", "..", "shared", "fixtures", "workflows", "default_embedding.api.json"))
+	wf, err := os.ReadFile(fixtures.Workflow("default_embedding.api.json"))
 	require.NoError(b, err)
 	// The same workflow with a checkpoint the node does not have: the node refuses it.
 	bad := bytes.Replace(wf, []byte(`"v2-1_768-ema-pruned.ckpt"`), []byte(`"not-on-this-node.ckpt"`), 1)
