@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/comfyq/comfyq/internal/retry"
 	"github.com/comfyq/comfyq/job"
 )
 
@@ -104,24 +105,25 @@ func (h *Hub) WaitReady(ctx context.Context) error {
 func (h *Hub) run(ctx context.Context) {
 	defer close(h.done)
 	readyOnce := sync.OnceFunc(func() { close(h.ready) })
-	backoff := 100 * time.Millisecond
+	subscribe := retry.Policy{
+		Backoff: retry.Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second},
+		OnRetry: func(_ int, err error, wait time.Duration) {
+			h.log.Warn("live events: cannot subscribe; retrying", "err", err, "in", wait)
+		},
+	}
 	for ctx.Err() == nil {
-		ps := h.rdb.PSubscribe(ctx, eventsPrefix+"*")
-		if _, err := ps.Receive(ctx); err != nil {
-			ps.Close()
-			if ctx.Err() != nil {
-				return
+		var ps *redis.PubSub
+		err := retry.Do(ctx, subscribe, func(ctx context.Context) error {
+			ps = h.rdb.PSubscribe(ctx, eventsPrefix+"*")
+			if _, err := ps.Receive(ctx); err != nil {
+				_ = ps.Close()
+				return err
 			}
-			h.log.Warn("live events: cannot subscribe; retrying", "err", err, "in", backoff)
-			select {
-			case <-time.After(backoff):
-			case <-ctx.Done():
-				return
-			}
-			backoff = min(backoff*2, 5*time.Second)
-			continue
+			return nil
+		})
+		if err != nil {
+			return // retried until ctx ended
 		}
-		backoff = 100 * time.Millisecond
 		readyOnce()
 		// go-redis resubscribes by itself after a dropped connection; what is published
 		// meanwhile is lost, which the watchers' periodic re-read covers.
