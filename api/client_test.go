@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/comfyq/comfyq/api"
+	"github.com/comfyq/comfyq/api/apiclient"
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/template"
 )
@@ -22,9 +23,9 @@ func TestClient(t *testing.T) {
 	c := b.client(t, userKey)
 	admin := b.client(t, adminKey)
 
-	acc, err := c.Enqueue(ctx, job.Spec{Workflow: jsonRaw(imageWorkflow), Metadata: map[string]any{"k": "v"}}, "idem-1")
+	acc, err := c.Submit(ctx, job.Spec{Workflow: jsonRaw(imageWorkflow), Metadata: map[string]any{"k": "v"}}, "idem-1")
 	require.NoError(t, err)
-	again, err := c.Enqueue(ctx, job.Spec{Workflow: jsonRaw(imageWorkflow)}, "idem-1")
+	again, err := c.Submit(ctx, job.Spec{Workflow: jsonRaw(imageWorkflow)}, "idem-1")
 	require.NoError(t, err)
 	require.Equal(t, acc.ID, again.ID)
 
@@ -37,11 +38,18 @@ func TestClient(t *testing.T) {
 	require.Len(t, jobs, 1)
 
 	// Refused submissions are *job.SpecError for errors.As, and *APIError.
-	_, err = c.Enqueue(ctx, job.Spec{Workflow: jsonRaw(`{"1": {"inputs": {}}}`)}, "")
+	// Enqueue (job.Client's) sends the spec's idempotency key and returns the record.
+	var jc job.Client = c
+	same, err := jc.Enqueue(ctx, job.Spec{Workflow: jsonRaw(imageWorkflow), IdempotencyKey: "idem-1"})
+	require.NoError(t, err)
+	require.Equal(t, acc.ID, same.ID)
+	require.Equal(t, "v", same.Metadata["k"])
+
+	_, err = c.Submit(ctx, job.Spec{Workflow: jsonRaw(`{"1": {"inputs": {}}}`)}, "")
 	var se *job.SpecError
 	require.ErrorAs(t, err, &se)
-	require.Equal(t, "invalid_workflow", se.Code)
-	var ae *api.APIError
+	require.Equal(t, job.CodeInvalidWorkflow, se.Code)
+	var ae *apiclient.APIError
 	require.ErrorAs(t, err, &ae)
 	require.Equal(t, 400, ae.Status)
 	require.NotEmpty(t, ae.RequestID)
@@ -93,7 +101,7 @@ func TestClient(t *testing.T) {
 	require.Equal(t, 2, j.TemplateVersion)
 	_, err = c.EnqueueTemplate(ctx, "sampler", api.TemplateJobRequest{Params: map[string]any{"nope": 1}}, "")
 	require.ErrorAs(t, err, &se)
-	require.Equal(t, "invalid_params", se.Code)
+	require.Equal(t, job.CodeInvalidParams, se.Code)
 	_, err = c.EnqueueTemplate(ctx, "missing", api.TemplateJobRequest{}, "")
 	require.ErrorIs(t, err, template.ErrNotFound)
 
@@ -109,7 +117,7 @@ func TestClient(t *testing.T) {
 	require.Equal(t, 401, ae.Status)
 	require.Equal(t, "unauthorized", ae.Code)
 
-	_, err = api.NewClient("127.0.0.1:8080", "", nil)
+	_, err = apiclient.New("127.0.0.1:8080", "", nil)
 	require.Error(t, err, "a URL without scheme")
 }
 
@@ -135,7 +143,7 @@ func TestClientWatchReconnects(t *testing.T) {
 	addr := ln.Addr().String()
 	stop := serve(ln)
 
-	c, err := api.NewClient("http://"+addr, userKey, nil)
+	c, err := apiclient.New("http://"+addr, userKey, nil)
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(b.ctx, time.Minute)
 	defer cancel()
@@ -163,9 +171,9 @@ func TestClientWatchReconnects(t *testing.T) {
 func TestAPIErrorMatchesSpecErrorOnlyForSubmissions(t *testing.T) {
 	t.Parallel()
 	var se *job.SpecError
-	err := error(&api.APIError{Status: 404, Code: "not_found", Message: "x"})
+	err := error(&apiclient.APIError{Status: 404, Code: "not_found", Message: "x"})
 	require.False(t, errors.As(err, &se))
-	err = &api.APIError{Status: 400, Code: "invalid_params", Message: "x", Field: "params", Details: []any{map[string]any{"param": "seed"}}}
+	err = &apiclient.APIError{Status: 400, Code: "invalid_params", Message: "x", Field: "params", Details: []any{map[string]any{"param": "seed"}}}
 	require.True(t, errors.As(err, &se))
 	require.Equal(t, "params", se.Field)
 	data, err := json.Marshal(se.Details)

@@ -1,7 +1,8 @@
 // Package api is comfyq's HTTP server: submit jobs, follow them by polling or
 // Server-Sent Events, register workflows as typed template endpoints, and operate the
 // system (health, Prometheus metrics, the asynqmon dashboard, OpenAPI and a reference
-// page). It also holds Client, the Go client of that server.
+// page). The Go client of that server, and the wire types it shares with it, are
+// package api/apiclient, which links none of this.
 //
 //	srv, err := api.New(api.Config{Redis: rdb, Storage: store, APIKeys: keys})
 //	err = srv.Run(ctx, "127.0.0.1:8080")
@@ -38,9 +39,10 @@
 // # Live events
 //
 // Workers and producers publish each change of a job on the Redis channel
-// comfyq:events:{id}. A Server holds one pattern subscription for all of them and fans
-// the events out to its open streams, so any replica can stream any job, and a stream
-// costs no Redis connection of its own. A stream starts with the job's current state
+// comfyq:events:{id}. A Server holds one pattern subscription (a jobstore.Hub, shared
+// with its producer) and each stream follows its job with jobstore.Store.Watch, so any
+// replica can stream any job, and a stream costs no Redis connection of its own. A
+// stream starts with the job's current state
 // (read after subscribing, so nothing falls in between), skips events older than what it
 // sent, re-reads the record every few seconds so that a terminal state whose event was
 // lost still ends it, sends a comment every Config.Heartbeat, and ends when the client

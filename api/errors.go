@@ -18,18 +18,18 @@ import (
 // Submission errors also pass through the stable codes of job.SpecError and package
 // template (unknown_parameter, invalid_template, …), always with a 4xx status.
 const (
-	CodeInvalidRequest   = "invalid_request"        // 400: malformed JSON, bad field, bad query
-	CodeInvalidWorkflow  = "invalid_workflow"       // 400: the workflow cannot be used
-	CodeInvalidParams    = "invalid_params"         // 400: template parameters; details lists every violation
-	CodeUnauthorized     = "unauthorized"           // 401: no key or an unknown key
-	CodeForbidden        = "forbidden"              // 403: the key's role does not allow the route
-	CodeNotFound         = "not_found"              // 404: no such job, template, file or route
-	CodeMethodNotAllowed = "method_not_allowed"     // 405
-	CodeConflict         = "conflict"               // 409: the job already ended, the template exists
-	CodeTooLarge         = "too_large"              // 413: body or image over its limit
-	CodeUnsupportedMedia = "unsupported_media_type" // 415: a body that is not JSON
-	CodeInternal         = "internal"               // 500: generic; details are only in the server's log
-	CodeUnavailable      = "unavailable"            // 503: Redis, storage or object_info unreachable
+	CodeInvalidRequest            = job.CodeInvalidRequest   // 400: malformed JSON, bad field, bad query
+	CodeInvalidWorkflow           = job.CodeInvalidWorkflow  // 400: the workflow cannot be used
+	CodeInvalidParams             = job.CodeInvalidParams    // 400: template parameters; details lists every violation
+	CodeUnauthorized     job.Code = "unauthorized"           // 401: no key or an unknown key
+	CodeForbidden        job.Code = "forbidden"              // 403: the key's role does not allow the route
+	CodeNotFound         job.Code = "not_found"              // 404: no such job, template, file or route
+	CodeMethodNotAllowed job.Code = "method_not_allowed"     // 405
+	CodeConflict         job.Code = "conflict"               // 409: the job already ended, the template exists
+	CodeTooLarge         job.Code = "too_large"              // 413: body or image over its limit
+	CodeUnsupportedMedia job.Code = "unsupported_media_type" // 415: a body that is not JSON
+	CodeInternal                  = job.CodeInternal         // 500: generic; details are only in the server's log
+	CodeUnavailable      job.Code = "unavailable"            // 503: Redis, storage or object_info unreachable
 )
 
 // ErrorBody is the JSON body of every error response.
@@ -56,8 +56,8 @@ type httpError struct {
 
 func (e *httpError) Error() string { return e.info.Code + ": " + e.info.Message }
 
-func errorf(status int, code, format string, args ...any) *httpError {
-	return &httpError{status: status, info: ErrorInfo{Code: code, Message: fmt.Sprintf(format, args...)}}
+func errorf(status int, code job.Code, format string, args ...any) *httpError {
+	return &httpError{status: status, info: ErrorInfo{Code: string(code), Message: fmt.Sprintf(format, args...)}}
 }
 
 // errClientGone marks a request whose client went away: nothing is written.
@@ -77,7 +77,7 @@ func toHTTPError(err error) (*httpError, bool) {
 		if code == "" {
 			code = CodeInvalidRequest
 		}
-		return &httpError{status: status, info: ErrorInfo{Code: code, Message: se.Message, Field: se.Field, Details: se.Details}}, true
+		return &httpError{status: status, info: ErrorInfo{Code: string(code), Message: se.Message, Field: se.Field, Details: se.Details}}, true
 	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {

@@ -12,6 +12,7 @@ import (
 	"github.com/comfyq/comfyq/api"
 	"github.com/comfyq/comfyq/internal/testenv"
 	"github.com/comfyq/comfyq/job"
+	"github.com/comfyq/comfyq/jobstore"
 	"github.com/comfyq/comfyq/producer"
 )
 
@@ -99,7 +100,7 @@ func TestErrorShapes(t *testing.T) {
 	require.Len(t, jobs, 1)
 }
 
-func (b *bundle) jobs() *job.Store { return job.NewStore(b.rdb, job.StoreConfig{}) }
+func (b *bundle) jobs() *jobstore.Store { return jobstore.New(b.rdb, jobstore.Config{}) }
 
 func TestTemplateErrors(t *testing.T) {
 	t.Parallel()

@@ -3,17 +3,15 @@ package api
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/comfyq/comfyq/job"
+	"github.com/comfyq/comfyq/jobstore"
 )
-
-// recheckInterval is how often an event stream re-reads the job record, so that a
-// terminal state whose event was lost (Redis reconnect) still ends the stream.
-const recheckInterval = 5 * time.Second
 
 // sseWriteTimeout bounds one write to an event stream: a client that reads nothing for
 // this long is dropped.
@@ -33,20 +31,19 @@ func (s *Server) jobEvents(w http.ResponseWriter, r *http.Request) error {
 	if !job.ValidID(id) {
 		return job.ErrNotFound
 	}
-	readyCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	err := s.hub.waitReady(readyCtx)
-	cancel()
+	// The store's Watch is the one follower of a job: it subscribes through the
+	// process's hub before reading the record, drops events older than what it sent,
+	// re-reads the record when events were lost, and ends after a terminal state.
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	events, err := s.store.Watch(wctx, id)
+	if errors.Is(err, jobstore.ErrUnavailable) {
+		return errorf(http.StatusServiceUnavailable, CodeUnavailable, "live events are unavailable (Redis unreachable); poll GET /v1/jobs/%s", id)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return errClientGone
 		}
-		return errorf(http.StatusServiceUnavailable, CodeUnavailable, "live events are unavailable (Redis unreachable); poll GET /v1/jobs/%s", id)
-	}
-	// Subscribe before reading the record, so no change falls between the two.
-	sub, unsubscribe := s.hub.subscribe(id)
-	defer unsubscribe()
-	cur, err := s.store.Get(ctx, id)
-	if err != nil {
 		return err
 	}
 
@@ -60,44 +57,20 @@ func (s *Server) jobEvents(w http.ResponseWriter, r *http.Request) error {
 
 	st := &sseStream{w: w, rc: rc}
 	st.write([]byte("retry: 3000\n\n"))
-	var last *job.Job
-	send := func(kind string, j *job.Job) bool {
-		s.presentJob(ctx, r, j)
-		last = j
-		return st.event(kind, j)
-	}
-	if !send(job.EventStatus, cur) || cur.Status.Terminal() {
-		return nil
-	}
 	heartbeat := time.NewTicker(s.cfg.Heartbeat)
 	defer heartbeat.Stop()
-	recheck := time.NewTicker(recheckInterval)
-	defer recheck.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-s.closing:
 			return nil // shutting down: the client reconnects (retry:) to another replica
-		case ev := <-sub.events:
-			if before(ev.Job, last) {
-				continue // published before the record we read first
+		case ev, ok := <-events:
+			if !ok {
+				return nil // after a terminal state
 			}
-			if !send(ev.Type, ev.Job) || ev.Job.Status.Terminal() {
-				return nil
-			}
-		case <-sub.lagged:
-			j, err := s.store.Get(ctx, id)
-			if err != nil {
-				return nil
-			}
-			if !send(job.EventStatus, j) || j.Status.Terminal() {
-				return nil
-			}
-		case <-recheck.C:
-			j, err := s.store.Get(ctx, id)
-			if err == nil && j.Status.Terminal() {
-				send(job.EventStatus, j)
+			s.presentJob(ctx, r, ev.Job)
+			if !st.event(ev.Type, ev.Job) {
 				return nil
 			}
 		case <-heartbeat.C:
@@ -106,30 +79,6 @@ func (s *Server) jobEvents(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
-}
-
-// before reports whether j is an older state than last: an earlier attempt, or an
-// earlier step of the same attempt.
-func before(j, last *job.Job) bool {
-	if last == nil {
-		return false
-	}
-	if j.Attempt != last.Attempt {
-		return j.Attempt < last.Attempt
-	}
-	return statusRank(j.Status) < statusRank(last.Status)
-}
-
-func statusRank(s job.Status) int {
-	switch s {
-	case job.StatusQueued:
-		return 0
-	case job.StatusRunning:
-		return 1
-	case job.StatusUploading:
-		return 2
-	}
-	return 3
 }
 
 // sseStream writes Server-Sent Events, flushing each and bounding each write.

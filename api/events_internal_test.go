@@ -44,11 +44,7 @@ func TestEventStreamEndsWhenTheClientGoesAway(t *testing.T) {
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() && !strings.HasPrefix(sc.Text(), "data: ") {
 	}
-	subscribers := func() int {
-		s.hub.mu.Lock()
-		defer s.hub.mu.Unlock()
-		return len(s.hub.subs[j.ID])
-	}
+	subscribers := func() int { return s.hub.Watchers(j.ID) }
 	require.Equal(t, 1, subscribers())
 	cancel()
 	require.Eventually(t, func() bool { return subscribers() == 0 }, 10*time.Second, 10*time.Millisecond)

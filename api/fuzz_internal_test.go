@@ -1,8 +1,6 @@
 package api
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -13,32 +11,6 @@ import (
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/template"
 )
-
-// FuzzReadSSE feeds arbitrary event streams to the client's parser: it never panics,
-// and every event it emits carries a job.
-func FuzzReadSSE(f *testing.F) {
-	f.Add([]byte("retry: 3000\n\nevent: status\nid: 1\ndata: {\"id\":\"x\",\"status\":\"queued\"}\n\n"))
-	f.Add([]byte(": heartbeat\n\nevent: progress\ndata: {\"id\":\"x\",\"status\":\"running\",\"progress\":{\"fraction\":0.5}}\n\n" +
-		"event: status\ndata: {\"id\":\"x\",\"status\":\"succeeded\"}\n\n"))
-	f.Add([]byte("data: {\"id\":\n"))
-	f.Add([]byte("data: {\"id\":\"x\",\ndata: \"status\":\"failed\"}\n\n"))
-	f.Add([]byte("event\ndata\n\n:\n\n"))
-	f.Fuzz(func(t *testing.T, stream []byte) {
-		out := make(chan job.Event, 1024)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			readSSE(context.Background(), bytes.NewReader(stream), out)
-			close(out)
-		}()
-		for ev := range out {
-			if ev.Job == nil || ev.Job.ID == "" {
-				t.Fatalf("event without a job: %+v", ev)
-			}
-		}
-		<-done
-	})
-}
 
 // FuzzDecodeSubmission feeds arbitrary bodies to the submission decoder and the spec
 // check: a refusal is a *job.SpecError or a size error, never a panic.
@@ -66,15 +38,6 @@ func FuzzDecodeSubmission(f *testing.F) {
 			}
 		}
 	})
-}
-
-func TestBefore(t *testing.T) {
-	q := &job.Job{Status: job.StatusQueued, Attempt: 1}
-	run := &job.Job{Status: job.StatusRunning, Attempt: 1}
-	retry := &job.Job{Status: job.StatusQueued, Attempt: 2}
-	if before(run, nil) || !before(q, run) || before(run, q) || before(retry, run) || !before(run, retry) || before(run, run) {
-		t.Fatal("before orders by attempt, then status")
-	}
 }
 
 func TestErrorAnswersAreBounded(t *testing.T) {

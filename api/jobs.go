@@ -16,31 +16,21 @@ import (
 	"sync"
 	"time"
 
+	"github.com/comfyq/comfyq/api/apiclient"
 	"github.com/comfyq/comfyq/internal/netguard"
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/storage"
 )
 
-// Accepted is the answer to a submission (202): where to follow the job.
-type Accepted struct {
-	ID     string     `json:"id"`
-	Status job.Status `json:"status"`
-	Queue  string     `json:"queue,omitempty"`
-	// StatusURL is GET /v1/jobs/{id}; EventsURL is its Server-Sent Events stream.
-	StatusURL string `json:"status_url"`
-	EventsURL string `json:"events_url"`
-}
-
-// JobList is a page of GET /v1/jobs.
-type JobList struct {
-	Jobs []*job.Job `json:"jobs"`
-	// NextCursor fetches the next page (?cursor=); empty on the last page.
-	NextCursor string `json:"next_cursor,omitempty"`
-}
+// Wire types of package apiclient (see templates.go).
+type (
+	Accepted = apiclient.Accepted
+	JobList  = apiclient.JobList
+)
 
 // IdempotencyHeader is the request header that makes a retried submission return the
 // same job.
-const IdempotencyHeader = "Idempotency-Key"
+const IdempotencyHeader = apiclient.IdempotencyHeader
 
 func (s *Server) createJob(w http.ResponseWriter, r *http.Request) error {
 	var spec job.Spec
@@ -124,7 +114,7 @@ func (s *Server) checkImages(ctx context.Context, images map[string]job.ImageSou
 			if err := storage.ValidateKey(img.Key); err != nil {
 				return &job.SpecError{Code: CodeInvalidRequest, Field: field, Message: "key is not a valid storage key"}
 			}
-			if _, err := s.storage.Stat(ctx, img.Key); errors.Is(err, storage.ErrNotFound) {
+			if _, err := s.storage.Stat(ctx, storage.InputKey(s.storage, img.Key)); errors.Is(err, storage.ErrNotFound) {
 				return &job.SpecError{Code: CodeInvalidRequest, Field: field, Message: fmt.Sprintf("no object with key %q in storage", img.Key)}
 			} else if err != nil {
 				// Storage may be briefly unreachable; the worker reports a real problem.
@@ -236,19 +226,25 @@ func (s *Server) presentJob(ctx context.Context, r *http.Request, j *job.Job) {
 		if o.Key == "" {
 			continue
 		}
-		if u, ok := s.urls.get(o.Key); ok {
+		// The record names the object in the bucket; the store wants its own key.
+		key, ok := storage.Unlocate(s.storage, storage.Location{Bucket: o.Bucket, Key: o.Key})
+		if !ok {
+			s.log.Warn("output outside this API's storage", "job_id", j.ID, "bucket", o.Bucket, "key", o.Key)
+			continue
+		}
+		if u, ok := s.urls.get(key); ok {
 			o.URL = u
 			continue
 		}
-		u, err := s.storage.URL(ctx, o.Key, s.cfg.URLTTL)
+		u, err := s.storage.URL(ctx, key, s.cfg.URLTTL)
 		switch {
 		case err == nil:
 			o.URL = u
-			s.urls.put(o.Key, u)
+			s.urls.put(key, u)
 		case errors.Is(err, storage.ErrNoURL):
-			o.URL = s.baseURL(r) + "/v1/files/" + escapeKey(o.Key)
+			o.URL = s.baseURL(r) + "/v1/files/" + escapeKey(key)
 		default:
-			s.log.Warn("output URL", "job_id", j.ID, "key", o.Key, "err", err)
+			s.log.Warn("output URL", "job_id", j.ID, "key", key, "err", err)
 		}
 	}
 }

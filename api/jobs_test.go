@@ -250,7 +250,7 @@ func TestEventStreamFollowsAJobToTheEnd(t *testing.T) {
 	require.Equal(t, b.url+"/v1/files/"+out.Key, out.URL)
 	status, data := fetch(t, ctx, out.URL, userKey)
 	require.Equal(t, 200, status)
-	require.Equal(t, b.object(t, out.Key), data)
+	require.Equal(t, b.output(t, out), data)
 	require.Equal(t, out.Size, int64(len(data)))
 	status, _ = fetch(t, ctx, out.URL, "")
 	require.Equal(t, 401, status)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/comfyq/comfyq/internal/metrics"
 	"github.com/comfyq/comfyq/job"
+	"github.com/comfyq/comfyq/jobstore"
 )
 
 // Metrics
@@ -53,7 +54,7 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) observeTerminal(j *job.Job) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	won, err := s.rdb.SetNX(ctx, job.KeyPrefix+"metrics:finished:"+j.ID, "1", finishedClaimTTL).Result()
+	won, err := s.rdb.SetNX(ctx, jobstore.KeyPrefix+"metrics:finished:"+j.ID, "1", finishedClaimTTL).Result()
 	if err != nil || !won {
 		return
 	}
@@ -187,7 +188,7 @@ type queueStatus struct{ queue, status string }
 
 // countJobs counts the newest job records by queue and status.
 func (c *redisCollector) countJobs(ctx context.Context) (map[queueStatus]int, int, error) {
-	ids, err := c.s.rdb.ZRevRange(ctx, job.KeyPrefix+"jobs", 0, int64(c.s.cfg.MetricsScanLimit-1)).Result()
+	ids, err := c.s.rdb.ZRevRange(ctx, jobstore.KeyPrefix+"jobs", 0, int64(c.s.cfg.MetricsScanLimit-1)).Result()
 	if err != nil {
 		return nil, 0, err
 	}
@@ -203,7 +204,7 @@ func (c *redisCollector) countJobs(ctx context.Context) (map[queueStatus]int, in
 		cmds := make([]*redis.StringCmd, 0, end-start)
 		_, err := c.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, id := range ids[start:end] {
-				cmds = append(cmds, p.Get(ctx, job.KeyPrefix+"job:"+id))
+				cmds = append(cmds, p.Get(ctx, jobstore.KeyPrefix+"job:"+id))
 			}
 			return nil
 		})

@@ -2,9 +2,6 @@ package api
 
 import (
 	"net/http"
-	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/comfyq/comfyq/template"
 )
@@ -95,8 +92,9 @@ func nameParam() obj {
 		"schema": obj{"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"}}
 }
 
-// openAPI builds the OpenAPI 3.1 document: every route, and one operation per template
-// with the template's parameter schema.
+// openAPI builds the OpenAPI 3.1 document: every route (here), the components
+// (openapi_components.go, the Job JSON generated in openapi_schemas.go), and one
+// operation per template with its parameter schema (openapi_templates.go).
 func (s *Server) openAPI(r *http.Request, templates []*template.Template) obj {
 	security := userSecurity
 	admin := adminSecurity
@@ -281,33 +279,7 @@ func (s *Server) openAPI(r *http.Request, templates []*template.Template) obj {
 		obj{"name": "jobs", "description": "Submit, follow, list and cancel jobs."},
 		obj{"name": "templates", "description": "Workflows registered as typed endpoints."},
 	)
-	opIDs := map[string]bool{}
-	for _, t := range templates {
-		base := "Template_" + t.Name
-		schemas[base+"_Params"] = t.JSONSchema()
-		schemas[base+"_Images"] = t.ImagesSchema()
-		req := templateRequestSchema(ref(base+"_Params"), ref(base+"_Images"))
-		req["title"] = t.Name + " job"
-		schemas[base+"_Job"] = req
-		id := "submit_" + strings.ReplaceAll(t.Name, "-", "_")
-		for opIDs[id] {
-			id += "_"
-		}
-		opIDs[id] = true
-		desc := t.Description
-		if desc != "" {
-			desc += "\n\n"
-		}
-		desc += "Submits a job from template " + t.Name + " (version " + strconv.Itoa(t.Version) + "). " + paramSummary(t)
-		paths["/v1/templates/"+t.Name+"/jobs"] = obj{"post": obj{
-			"operationId": id, "tags": []string{"template: " + t.Name},
-			"summary": "Run " + t.Name, "description": desc,
-			"security": security, "parameters": []any{idempotencyHeader()},
-			"requestBody": jsonBody(ref(base+"_Job"), ""),
-			"responses":   merge(obj{"202": jsonResponse("accepted", ref("Accepted"))}, errorResponses("400", "401", "404", "413", "415")),
-		}}
-		tags = append(tags, obj{"name": "template: " + t.Name, "description": t.Description})
-	}
+	tags = append(tags, templateOperations(templates, schemas, paths, security)...)
 	tags = append(tags, obj{"name": "operations", "description": "Health, metrics, documentation and the dashboard."})
 
 	doc := obj{
@@ -346,221 +318,6 @@ func dashboardSecurity(noAuth bool) []any {
 func idempotencyHeader() obj {
 	return obj{"name": "Idempotency-Key", "in": "header", "required": false,
 		"description": "makes a retried submission return the same job", "schema": obj{"type": "string", "maxLength": 256}}
-}
-
-func paramSummary(t *template.Template) string {
-	var names, images []string
-	for _, p := range t.Params {
-		if p.Type == template.TypeImage {
-			images = append(images, p.Name)
-		} else {
-			names = append(names, p.Name)
-		}
-	}
-	sort.Strings(names)
-	sort.Strings(images)
-	out := "Parameters: none."
-	if len(names) > 0 {
-		out = "Parameters: " + strings.Join(names, ", ") + "."
-	}
-	if len(images) > 0 {
-		out += " Images: " + strings.Join(images, ", ") + "."
-	}
-	return out
-}
-
-func errorComponents() obj {
-	resp := func(desc string) obj { return jsonResponse(desc, ref("Error")) }
-	return obj{
-		"BadRequest":           resp("invalid_request, invalid_workflow, invalid_params (details lists every violation) or another submission code"),
-		"Unauthorized":         resp("unauthorized: no API key, or an unknown one"),
-		"Forbidden":            resp("forbidden: the route needs an admin key"),
-		"NotFound":             resp("not_found"),
-		"Conflict":             resp("conflict: the job already ended, or the template exists"),
-		"TooLarge":             resp("too_large: the body or an image is over its limit"),
-		"UnsupportedMediaType": resp("unsupported_media_type: the body must be application/json"),
-		"Unavailable":          resp("unavailable: Redis, storage or object_info cannot be reached"),
-		"Internal":             resp("internal: an unexpected error; the message carries a request id to find it in the server's log"),
-	}
-}
-
-func templateRequestSchema(params, images obj) obj {
-	return object("A submission of a template: its parameters and images, and the options of any job.", obj{
-		"params":          params,
-		"images":          images,
-		"set":             obj{"type": "object", "description": "input overrides by path (\"3.inputs.steps\": 30), applied after the parameters", "additionalProperties": true},
-		"queue":           typed("string", "the queue (default \"default\")"),
-		"timeout_s":       obj{"type": "integer", "minimum": 1, "maximum": 86400, "description": "execution timeout on the node in seconds (default 600)"},
-		"max_attempts":    obj{"type": "integer", "minimum": 1, "maximum": 25, "description": "attempts before the job fails (default 4)"},
-		"webhook":         ref("WebhookSpec"),
-		"metadata":        obj{"type": "object", "description": "stored with the job and returned as is (at most 16 KiB)", "additionalProperties": true},
-		"idempotency_key": obj{"type": "string", "maxLength": 256},
-		"randomize_seeds": typed("boolean", "give every constant seed a new random value"),
-	})
-}
-
-// componentSchemas are the fixed schemas: the Job JSON, submissions, templates, errors.
-func componentSchemas() obj {
-	dateTime := obj{"type": "string", "format": "date-time"}
-	anyObject := obj{"type": "object", "additionalProperties": true}
-	return obj{
-		"JobStatus": obj{"type": "string", "enum": []string{"queued", "running", "uploading", "succeeded", "failed", "canceled"}},
-		"Job": object("A job's status record.", obj{
-			"id":               obj{"type": "string", "format": "uuid"},
-			"status":           ref("JobStatus"),
-			"queue":            typed("string", ""),
-			"template":         typed("string", "the template the job came from"),
-			"template_version": typed("integer", "the template's version when the job was submitted"),
-			"attempt":          typed("integer", ""),
-			"max_attempts":     typed("integer", ""),
-			"progress":         ref("Progress"),
-			"outputs":          arrayOf(ref("Output"), ""),
-			"error":            ref("JobError"),
-			"node":             typed("string", "the ComfyUI node's URL"),
-			"node_name":        typed("string", ""),
-			"metadata":         anyObject,
-			"created_at":       dateTime,
-			"started_at":       dateTime,
-			"finished_at":      dateTime,
-			"timings":          ref("Timings"),
-			"webhook":          ref("WebhookSpec"),
-			"webhooks":         arrayOf(ref("Delivery"), "the delivery log of the job's webhook events"),
-			"cancel_requested": typed("boolean", ""),
-		}, "id", "status", "queue", "attempt", "max_attempts", "created_at"),
-		"Progress": object("How far a running job is.", obj{
-			"fraction":    obj{"type": "number", "minimum": 0, "maximum": 1},
-			"node":        typed("string", "the executing node's id"),
-			"node_class":  typed("string", ""),
-			"step":        typed("integer", "the sampler step"),
-			"steps":       typed("integer", ""),
-			"nodes_done":  typed("integer", ""),
-			"nodes_total": typed("integer", ""),
-		}, "fraction", "nodes_done", "nodes_total"),
-		"Output": object("One output: a file copied to storage, or a text.", obj{
-			"node_id":      typed("string", ""),
-			"kind":         obj{"type": "string", "enum": []string{"image", "video", "audio", "text", "file"}},
-			"filename":     typed("string", ""),
-			"key":          typed("string", "the object key in storage"),
-			"url":          obj{"type": "string", "format": "uri", "description": "a presigned or served URL, fresh on every response"},
-			"size":         typed("integer", ""),
-			"sha256":       typed("string", ""),
-			"content_type": typed("string", ""),
-			"text":         typed("string", ""),
-			"type":         obj{"type": "string", "enum": []string{"output", "temp"}, "description": "a saved output, or a temp preview (PreviewImage)"},
-			"animated":     typed("boolean", "the node marked the image animated"),
-			"format":       typed("string", "the format a custom node declared, e.g. video/h264-mp4"),
-		}, "node_id", "kind"),
-		"JobError": object("Why a job failed.", obj{
-			"code":           obj{"type": "string", "description": "invalid_workflow, validation_failed, execution_error, timeout, canceled, node_unavailable, upload_failed, internal"},
-			"message":        typed("string", ""),
-			"node_id":        typed("string", ""),
-			"node_class":     typed("string", ""),
-			"exception_type": typed("string", ""),
-			"node_errors":    obj{"description": "ComfyUI's node_errors, as it sent them"},
-			"traceback":      arrayOf(typed("string", ""), ""),
-			"retryable":      typed("boolean", ""),
-		}, "code", "message"),
-		"Timings": object("Durations of the job's phases in milliseconds.", obj{
-			"queued_ms": typed("integer", ""), "execution_ms": typed("integer", ""),
-			"upload_ms": typed("integer", ""), "total_ms": typed("integer", ""),
-		}),
-		"Delivery": object("One webhook event's delivery.", obj{
-			"id": typed("string", ""), "event": typed("string", ""), "url": typed("string", ""),
-			"attempts": typed("integer", ""), "status_code": typed("integer", ""), "last_error": typed("string", ""),
-			"delivered_at": dateTime, "created_at": dateTime,
-		}, "id", "event", "url", "attempts", "created_at"),
-		"WebhookSpec": object("A job's webhook: Standard Webhooks signed POSTs of its events.", obj{
-			"url": obj{"type": "string", "format": "uri"},
-			"events": arrayOf(obj{"type": "string", "enum": []string{"job.started", "job.progress", "job.succeeded", "job.failed", "job.canceled"}},
-				"the events to send (default: all but job.progress)"),
-		}, "url"),
-		"ImageSource": template.ImageSourceSchema(),
-		"JobSpec": object("A submission: exactly one of workflow or template.", obj{
-			"workflow":        obj{"type": "object", "description": "an API-format workflow, or a UI-format one (converted with object_info)"},
-			"template":        typed("string", "a registered template's name"),
-			"params":          obj{"type": "object", "description": "the template's parameters", "additionalProperties": true},
-			"set":             obj{"type": "object", "description": "input overrides by path (\"3.inputs.steps\": 30); the node may be an id, a title or a class", "additionalProperties": true},
-			"images":          obj{"type": "object", "description": "files to upload to the node: by input path for a workflow, by image parameter for a template", "additionalProperties": ref("ImageSource")},
-			"queue":           typed("string", "the queue (default \"default\")"),
-			"timeout_s":       obj{"type": "integer", "minimum": 1, "maximum": 86400, "description": "execution timeout in seconds (default 600)"},
-			"max_attempts":    obj{"type": "integer", "minimum": 1, "maximum": 25, "description": "default 4"},
-			"webhook":         ref("WebhookSpec"),
-			"metadata":        obj{"type": "object", "description": "stored with the job and returned as is (at most 16 KiB)", "additionalProperties": true},
-			"idempotency_key": obj{"type": "string", "maxLength": 256},
-			"randomize_seeds": typed("boolean", "give every constant seed a new random value"),
-		}),
-		"Accepted": object("A queued job and where to follow it.", obj{
-			"id":         obj{"type": "string", "format": "uuid"},
-			"status":     ref("JobStatus"),
-			"queue":      typed("string", ""),
-			"status_url": obj{"type": "string", "format": "uri"},
-			"events_url": obj{"type": "string", "format": "uri"},
-		}, "id", "status", "status_url", "events_url"),
-		"JobList": object("A page of jobs, newest first.", obj{
-			"jobs":        arrayOf(ref("Job"), ""),
-			"next_cursor": typed("string", "the cursor of the next page; absent on the last page"),
-		}, "jobs"),
-		"Error": object("An error answer.", obj{
-			"error": object("", obj{
-				"code":    typed("string", "a stable code: invalid_request, invalid_workflow, invalid_params, unauthorized, forbidden, not_found, method_not_allowed, conflict, too_large, unsupported_media_type, unavailable, internal"),
-				"message": typed("string", "for humans"),
-				"field":   typed("string", "the offending field, when there is one"),
-				"details": obj{"description": "structured details: for invalid_params, a list of {param, message}"},
-			}, "code", "message"),
-		}, "error"),
-		"Health": object("", obj{
-			"status":  obj{"type": "string", "enum": []string{"ok", "unavailable"}},
-			"version": typed("string", ""),
-			"checks":  obj{"type": "object", "additionalProperties": obj{"type": "string"}},
-		}, "status"),
-		"Param": object("A template parameter.", obj{
-			"name":        typed("string", ""),
-			"targets":     arrayOf(typed("string", ""), "input paths, node.inputs.name"),
-			"type":        obj{"type": "string", "enum": []string{"string", "integer", "number", "boolean", "image"}},
-			"default":     obj{"description": "the value used when the parameter is not given"},
-			"minimum":     typed("number", ""),
-			"maximum":     typed("number", ""),
-			"enum":        arrayOf(obj{}, "the allowed values"),
-			"description": typed("string", ""),
-			"required":    typed("boolean", ""),
-			"multiline":   typed("boolean", ""),
-		}, "name", "targets", "type"),
-		"ParamSpec": object("A parameter declared explicitly; only name and targets are required.", obj{
-			"name":        typed("string", ""),
-			"targets":     arrayOf(typed("string", ""), "input paths; the node may be an id, a unique title or a unique class"),
-			"type":        obj{"type": "string", "enum": []string{"string", "integer", "number", "boolean", "image"}},
-			"description": typed("string", ""),
-			"default":     obj{},
-			"minimum":     typed("number", ""),
-			"maximum":     typed("number", ""),
-			"enum":        arrayOf(obj{}, ""),
-			"required":    typed("boolean", ""),
-		}, "name", "targets"),
-		"TemplateDefinition": object("A template to register.", obj{
-			"name":         obj{"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$", "description": "required for POST; taken from the path for PUT"},
-			"description":  typed("string", ""),
-			"workflow":     obj{"type": "object", "description": "an API-format or UI-format workflow"},
-			"params":       arrayOf(ref("ParamSpec"), "explicit parameters; when absent they are found by convention"),
-			"title_prefix": typed("string", "the title prefix of input nodes (default \"Input: \")"),
-		}, "workflow"),
-		"TemplateInfo": object("A registered template.", obj{
-			"name":          typed("string", ""),
-			"description":   typed("string", ""),
-			"version":       typed("integer", "grows by one with every change"),
-			"workflow":      obj{"type": "object", "description": "the API-format workflow (absent in lists)"},
-			"params":        arrayOf(ref("Param"), ""),
-			"created_at":    dateTime,
-			"updated_at":    dateTime,
-			"params_schema": obj{"type": "object", "description": "the JSON Schema of the params object"},
-			"images_schema": obj{"type": "object", "description": "the JSON Schema of the images object"},
-			"jobs_url":      obj{"type": "string", "format": "uri"},
-		}, "name", "version", "params"),
-		"TemplateList": object("", obj{"templates": arrayOf(ref("TemplateInfo"), "")}, "templates"),
-		"TemplateJobRequest": templateRequestSchema(
-			obj{"type": "object", "description": "the template's parameters", "additionalProperties": true},
-			obj{"type": "object", "description": "files for the template's image parameters", "additionalProperties": ref("ImageSource")},
-		),
-	}
 }
 
 func (s *Server) serveOpenAPI(w http.ResponseWriter, r *http.Request) error {

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -23,6 +24,7 @@ import (
 	"github.com/comfyq/comfyq/internal/metrics"
 	"github.com/comfyq/comfyq/internal/netguard"
 	"github.com/comfyq/comfyq/job"
+	"github.com/comfyq/comfyq/jobstore"
 	"github.com/comfyq/comfyq/producer"
 	"github.com/comfyq/comfyq/storage"
 	"github.com/comfyq/comfyq/template"
@@ -97,7 +99,7 @@ type Config struct {
 	MonitoringWritable bool
 	// ShutdownTimeout bounds Run's graceful shutdown (default 10s).
 	ShutdownTimeout time.Duration
-	// Retention is how long job records are kept (default job.DefaultRetention).
+	// Retention is how long job records are kept (default jobstore.DefaultRetention).
 	Retention time.Duration
 
 	// Registry receives the API's metrics and is served at /metrics. Default: a new
@@ -114,7 +116,7 @@ type Config struct {
 	Version string
 	// Webhooks enqueues webhook events (cancel of a queued job) and replays a job's
 	// deliveries (POST /v1/jobs/{id}/webhooks/replay). Optional: without it the replay
-	// route answers 501. webhook.Dispatcher implements it.
+	// route answers 501. delivery.Dispatcher implements it.
 	Webhooks Webhooks
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
@@ -126,14 +128,14 @@ type Server struct {
 	cfg         Config
 	log         *slog.Logger
 	rdb         redis.UniversalClient
-	store       *job.Store
+	store       *jobstore.Store
 	producer    *producer.Client
 	templates   *template.Store
 	storage     storage.Store
 	inspector   *asynq.Inspector
 	registry    *prometheus.Registry
 	auth        *authenticator
-	hub         *hub
+	hub         *jobstore.Hub
 	publicURL   *url.URL
 	handler     http.Handler
 	metricsHTTP http.Handler
@@ -211,7 +213,21 @@ func New(cfg Config) (*Server, error) {
 	if tmpl == nil {
 		tmpl = template.NewStore(cfg.Redis, template.StoreConfig{ObjectInfo: cfg.ObjectInfo})
 	}
+	// One pattern subscription serves this process: the producer's Watch, the event
+	// streams and the finished-job metrics. The hub starts now, the Server a little
+	// later: terminal events seen meanwhile are not counted, as before the hub existed.
+	var self atomic.Pointer[Server]
+	hub := jobstore.NewHub(cfg.Redis, jobstore.HubConfig{Logger: cfg.Logger, OnTerminal: func(j *job.Job) {
+		if s := self.Load(); s != nil {
+			s.observeTerminal(j)
+		}
+	}})
+	fail := func(err error) (*Server, error) {
+		hub.Close()
+		return nil, err
+	}
 	pcfg := producer.Config{
+		Hub:        hub,
 		Redis:      cfg.Redis,
 		Retention:  cfg.Retention,
 		ObjectInfo: cfg.ObjectInfo,
@@ -223,7 +239,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	prod, err := producer.New(pcfg)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	reg := cfg.Registry
 	if reg == nil {
@@ -242,18 +258,19 @@ func New(cfg Config) (*Server, error) {
 		registry:  reg,
 		auth:      auth,
 		publicURL: public,
+		hub:       hub,
 		closing:   make(chan struct{}),
 		urls:      newURLCache(cfg.URLTTL / 4),
 		urlPolicy: netguard.Policy{AllowPrivate: cfg.AllowPrivateURLs},
 	}
 	if err := metrics.Register(reg); err != nil {
-		return nil, fmt.Errorf("api: register metrics: %w", err)
+		return fail(fmt.Errorf("api: register metrics: %w", err))
 	}
 	if err := reg.Register(newRedisCollector(s)); err != nil {
-		return nil, fmt.Errorf("api: register metrics: %w", err)
+		return fail(fmt.Errorf("api: register metrics: %w", err))
 	}
 	s.metricsHTTP = promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
-	s.hub = newHub(cfg.Redis, cfg.Logger, s.observeTerminal)
+	self.Store(s)
 	s.routes = s.buildRoutes()
 	s.handler = s.buildHandler()
 	if cfg.NoAuth {
@@ -270,7 +287,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closing)
-		s.hub.close()
+		s.hub.Close()
 	})
 	return nil
 }

@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,9 +18,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/comfyq/comfyq/api"
+	"github.com/comfyq/comfyq/api/apiclient"
 	"github.com/comfyq/comfyq/comfy"
 	"github.com/comfyq/comfyq/comfy/comfysim"
 	"github.com/comfyq/comfyq/comfy/comfysim/simtest"
+	"github.com/comfyq/comfyq/internal/fixtures"
 	"github.com/comfyq/comfyq/internal/testenv"
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/producer"
@@ -35,9 +36,6 @@ const (
 	userKey  = "user-key-0123456789abcdef"
 	adminKey = "admin-key-0123456789abcdef"
 )
-
-// fixtures is ../shared/fixtures beside the repository root.
-var fixtures = filepath.Join("..", "..", "shared", "fixtures")
 
 // simModel is the checkpoint the fixture workflows load; the simulator offers it.
 const simModel = "v1-5-pruned-emaonly-fp16.safetensors"
@@ -71,9 +69,7 @@ func testLogger() *slog.Logger {
 
 // objectInfo reads the object_info fixture of ComfyUI 0.3.64.
 func objectInfo(t testing.TB) func(ctx context.Context) (comfy.ObjectInfo, error) {
-	data, err := os.ReadFile(filepath.Join(fixtures, "object_info-comfyui-0.3.64.json"))
-	require.NoError(t, err, "object_info fixture (../shared/fixtures beside the repository)")
-	info, err := comfy.ParseObjectInfo(data)
+	info, err := comfy.ParseObjectInfo(fixtures.ReadObjectInfo(t))
 	require.NoError(t, err)
 	return func(context.Context) (comfy.ObjectInfo, error) { return info, nil }
 }
@@ -261,9 +257,9 @@ func (b *bundle) waitJob(t testing.TB, id string) *job.Job {
 	return j
 }
 
-func (b *bundle) client(t testing.TB, key string) *api.Client {
+func (b *bundle) client(t testing.TB, key string) *apiclient.Client {
 	t.Helper()
-	c, err := api.NewClient(b.url, key, nil)
+	c, err := apiclient.New(b.url, key, nil)
 	require.NoError(t, err)
 	return c
 }
@@ -296,11 +292,18 @@ func (b *bundle) object(t testing.TB, key string) []byte {
 	return data
 }
 
+// output reads an output's object through the store, from the key and bucket the
+// Job JSON gives.
+func (b *bundle) output(t testing.TB, o job.Output) []byte {
+	t.Helper()
+	key, ok := storage.Unlocate(b.store, storage.Location{Bucket: o.Bucket, Key: o.Key})
+	require.True(t, ok, "output %s/%s is outside the store %s", o.Bucket, o.Key, b.store)
+	return b.object(t, key)
+}
+
 func readFixture(t testing.TB, name string) []byte {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(fixtures, "workflows", name))
-	require.NoError(t, err)
-	return data
+	return fixtures.ReadWorkflow(t, name)
 }
 
 // imageWorkflow makes one small PNG with the simulator's core nodes.

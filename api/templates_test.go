@@ -12,6 +12,7 @@ import (
 
 	"github.com/comfyq/comfyq/api"
 	"github.com/comfyq/comfyq/job"
+	"github.com/comfyq/comfyq/storage"
 )
 
 // TestUIWorkflowBecomesATypedEndpoint is the "done when": a UI-format workflow
@@ -82,9 +83,9 @@ func TestUIWorkflowBecomesATypedEndpoint(t *testing.T) {
 	require.Equal(t, 1, j.TemplateVersion)
 	require.Len(t, j.Outputs, 1)
 	out := j.Outputs[0]
-	require.True(t, strings.HasPrefix(out.Key, "jobs/"+acc.ID+"/9/"), "key %s", out.Key)
+	require.True(t, strings.HasPrefix(out.Key, storage.Locate(b.store, "jobs/"+acc.ID+"/9/").Key), "key %s", out.Key)
 	// In the bucket, and reachable by its presigned URL without any API key.
-	stored := b.object(t, out.Key)
+	stored := b.output(t, out)
 	require.NotEmpty(t, stored)
 	require.True(t, strings.HasPrefix(out.URL, "http://127.0.0.1:"), "presigned S3 URL: %s", out.URL)
 	require.Contains(t, out.URL, "X-Amz-Signature")

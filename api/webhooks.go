@@ -6,7 +6,7 @@ import (
 	"net/http"
 
 	"github.com/comfyq/comfyq/job"
-	"github.com/comfyq/comfyq/webhook"
+	"github.com/comfyq/comfyq/webhook/delivery"
 )
 
 // Webhooks is what the API needs of the webhook dispatcher.
@@ -30,9 +30,9 @@ func (s *Server) replayWebhooks(w http.ResponseWriter, r *http.Request) error {
 	}
 	deliveries, err := s.cfg.Webhooks.Replay(r.Context(), j)
 	switch {
-	case errors.Is(err, webhook.ErrNotFinished):
+	case errors.Is(err, delivery.ErrNotFinished):
 		return errorf(http.StatusConflict, CodeConflict, "the job has not finished: only a finished job's terminal event can be replayed")
-	case errors.Is(err, webhook.ErrNoSubscription):
+	case errors.Is(err, delivery.ErrNoSubscription):
 		return errorf(http.StatusConflict, CodeConflict, "no webhook subscription wants this job's events")
 	case err != nil:
 		return err

@@ -15,9 +15,9 @@ import (
 	"github.com/comfyq/comfyq/api"
 	"github.com/comfyq/comfyq/comfy/comfysim"
 	"github.com/comfyq/comfyq/comfy/comfysim/simtest"
-	"github.com/comfyq/comfyq/internal/netguard"
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/webhook"
+	"github.com/comfyq/comfyq/webhook/delivery"
 	"github.com/comfyq/comfyq/worker"
 )
 
@@ -67,21 +67,21 @@ func TestWebhooksThroughTheAPI(t *testing.T) {
 	hook := httptest.NewServer(rc)
 	t.Cleanup(hook.Close)
 
-	var disp *webhook.Dispatcher
+	var disp *delivery.Dispatcher
 	b := setup(t, setupOpts{config: func(cfg *api.Config) {
 		cfg.AllowPrivateURLs = true
-		d, err := webhook.NewDispatcher(webhook.DispatcherConfig{Redis: cfg.Redis, Logger: testLogger()})
+		d, err := delivery.NewDispatcher(delivery.DispatcherConfig{Redis: cfg.Redis, Logger: testLogger()})
 		require.NoError(t, err)
 		disp, cfg.Webhooks = d, d
 	}})
 	ctx, cancel := context.WithCancel(context.Background())
-	secrets, err := webhook.ParseSecrets(whsec)
+	secrets, err := delivery.ParseSecrets(whsec)
 	require.NoError(t, err)
 	delivererDone := make(chan struct{})
 	go func() {
 		defer close(delivererDone)
-		webhook.RunServer(ctx, b.rdb, webhook.DelivererConfig{Redis: b.rdb, Secrets: secrets,
-			Policy: netguard.Policy{AllowPrivate: true}, Logger: testLogger()})
+		delivery.RunServer(ctx, b.rdb, delivery.DelivererConfig{Redis: b.rdb, Secrets: secrets,
+			AllowPrivateURLs: true, Logger: testLogger()})
 	}()
 	// Stop the deliverer before its Redis client closes (asynq panics otherwise).
 	t.Cleanup(func() { cancel(); <-delivererDone })

@@ -13,13 +13,15 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/comfyq/comfyq/internal/fixtures"
 )
 
-// Fixtures shared by all engineers: ../../shared/fixtures from this package's directory.
-var convFixtureDir = filepath.Join("..", "..", "shared", "fixtures")
+// convFixtureDir is the repository's testdata directory.
+var convFixtureDir = fixtures.Dir()
 
 var convObjectInfo = sync.OnceValues(func() (ObjectInfo, error) {
-	data, err := os.ReadFile(filepath.Join(convFixtureDir, "object_info-comfyui-0.3.64.json"))
+	data, err := os.ReadFile(fixtures.Path(fixtures.ObjectInfo))
 	if err != nil {
 		return nil, err
 	}

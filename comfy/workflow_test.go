@@ -10,14 +10,16 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/comfyq/comfyq/internal/fixtures"
 )
 
-func fixtureDir() string { return filepath.Join("..", "..", "shared", "fixtures") }
+func fixtureDir() string { return fixtures.Dir() }
 
 func readFixture(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(fixtureDir(), name))
-	require.NoError(t, err, "fixtures live in ../shared/fixtures beside the repository")
+	require.NoError(t, err, "fixtures live in the repository's testdata directory")
 	return b
 }
 
@@ -164,7 +166,7 @@ func TestRandomizeSeedsAndClone(t *testing.T) {
 
 func TestObjectInfoFixture(t *testing.T) {
 	t.Parallel()
-	info, err := ParseObjectInfo(readFixture(t, "object_info-comfyui-0.3.64.json"))
+	info, err := ParseObjectInfo(readFixture(t, fixtures.ObjectInfo))
 	require.NoError(t, err)
 	ks := info["KSampler"]
 	require.NotNil(t, ks)

@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -19,8 +18,10 @@ import (
 
 	"github.com/comfyq/comfyq/comfy/comfysim"
 	"github.com/comfyq/comfyq/comfy/comfysim/simtest"
+	"github.com/comfyq/comfyq/internal/fixtures"
 	"github.com/comfyq/comfyq/internal/testenv"
 	"github.com/comfyq/comfyq/job"
+	"github.com/comfyq/comfyq/jobstore"
 	"github.com/comfyq/comfyq/producer"
 	"github.com/comfyq/comfyq/storage"
 	_ "github.com/comfyq/comfyq/storage/s3"
@@ -45,7 +46,7 @@ import (
 //
 //	scripts/test.sh -run '^$' -bench RedisMemory -benchtime 10000x ./deploy
 func BenchmarkRedisMemory(b *testing.B) {
-	wf, err := os.ReadFile(filepath.Join("..", "..", "shared", "fixtures", "workflows", "default_embedding.api.json"))
+	wf, err := os.ReadFile(fixtures.Workflow("default_embedding.api.json"))
 	require.NoError(b, err)
 	// The same workflow with a checkpoint the node does not have: the node refuses it.
 	bad := bytes.Replace(wf, []byte(`"v2-1_768-ema-pruned.ckpt"`), []byte(`"not-on-this-node.ckpt"`), 1)
@@ -92,9 +93,9 @@ func measureJobs(b *testing.B, workflow []byte, want job.Status) {
 		switch {
 		case strings.HasPrefix(name, "asynq:{default}:t:"):
 			task += n
-		case strings.HasPrefix(name, job.KeyPrefix+"job:"):
+		case strings.HasPrefix(name, jobstore.KeyPrefix+"job:"):
 			record += n
-		case name == job.KeyPrefix+"jobs":
+		case name == jobstore.KeyPrefix+"jobs":
 			index += n
 		case strings.HasSuffix(name, ":pending"), strings.HasSuffix(name, ":archived"):
 			lists += n

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/comfyq/comfyq/api"
+	"github.com/comfyq/comfyq/api/apiclient"
 	"github.com/comfyq/comfyq/comfy/comfysim"
 	"github.com/comfyq/comfyq/job"
 )
@@ -36,7 +37,7 @@ func TestCancelStorm(t *testing.T) {
 	require.NoError(t, err)
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() { srv.Close(); ts.Close() })
-	client, err := api.NewClient(ts.URL, "", nil)
+	client, err := apiclient.New(ts.URL, "", nil)
 	require.NoError(t, err)
 	c.startWorker(workerOpts{})
 
@@ -47,7 +48,7 @@ func TestCancelStorm(t *testing.T) {
 	calls := map[string][]cancelCall{}
 	var ids []string
 	for i := range n {
-		acc, err := client.Enqueue(c.ctx, job.Spec{Workflow: samplerWorkflow(2+rng.IntN(24), 9000+i, "cancel")}, "")
+		acc, err := client.Submit(c.ctx, job.Spec{Workflow: samplerWorkflow(2+rng.IntN(24), 9000+i, "cancel")}, "")
 		require.NoError(t, err)
 		ids = append(ids, acc.ID)
 		c.track(acc.ID)

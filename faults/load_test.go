@@ -21,6 +21,7 @@ import (
 
 	"github.com/comfyq/comfyq/api"
 	"github.com/comfyq/comfyq/job"
+	"github.com/comfyq/comfyq/jobstore"
 )
 
 // Environment variables of the load test.
@@ -162,7 +163,7 @@ func TestLoadAndScale(t *testing.T) {
 	var recordBytes int64
 	sample := min(50, len(ids))
 	for _, id := range ids[:sample] {
-		b, err := c.rdb.MemoryUsage(c.ctx, job.KeyPrefix+"job:"+id).Result()
+		b, err := c.rdb.MemoryUsage(c.ctx, jobstore.KeyPrefix+"job:"+id).Result()
 		require.NoError(t, err)
 		recordBytes += b
 	}

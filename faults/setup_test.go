@@ -513,7 +513,9 @@ func (c *cluster) verify(js map[string]*job.Job, e expect) summary {
 				if o.Key == "" {
 					continue
 				}
-				stored := c.object(o.Key)
+				key, ok := storage.Unlocate(c.store, storage.Location{Bucket: o.Bucket, Key: o.Key})
+				require.True(c.t, ok, "job %s: output %s/%s outside the store", id, o.Bucket, o.Key)
+				stored := c.object(key)
 				sum := sha256.Sum256(stored)
 				require.Equal(t, o.SHA256, hex.EncodeToString(sum[:]), "job %s: %s: SHA-256 of the stored object", id, o.Key)
 				require.Equal(t, o.Size, int64(len(stored)), "job %s: %s: size of the stored object", id, o.Key)

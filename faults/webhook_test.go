@@ -13,9 +13,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/comfyq/comfyq/comfy/comfysim"
-	"github.com/comfyq/comfyq/internal/netguard"
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/webhook"
+	"github.com/comfyq/comfyq/webhook/delivery"
 	"github.com/comfyq/comfyq/worker"
 )
 
@@ -81,14 +81,14 @@ func TestWebhookReceiverDown(t *testing.T) {
 	c := newCluster(t, clusterOpts{nodes: 1, sim: comfysim.Options{StepDelay: 10 * time.Millisecond}})
 	secret, _, err := webhook.NewSecret()
 	require.NoError(t, err)
-	retry := webhook.RetryPolicy{Horizon: 15 * time.Minute, BaseDelay: 100 * time.Millisecond, MaxDelay: time.Second}
-	disp, err := webhook.NewDispatcher(webhook.DispatcherConfig{Redis: c.rdb, Retry: retry, Logger: testLogger(t)})
+	retry := delivery.RetryPolicy{Horizon: 15 * time.Minute, BaseDelay: 100 * time.Millisecond, MaxDelay: time.Second}
+	disp, err := delivery.NewDispatcher(delivery.DispatcherConfig{Redis: c.rdb, Retry: retry, Logger: testLogger(t)})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	delivered := make(chan error, 1)
 	go func() {
-		delivered <- webhook.RunServer(ctx, c.rdb, webhook.DelivererConfig{
-			Secrets: []webhook.Secret{secret}, Policy: netguard.Policy{AllowPrivate: true},
+		delivered <- delivery.RunServer(ctx, c.rdb, delivery.DelivererConfig{
+			Secrets: []webhook.Secret{secret}, AllowPrivateURLs: true,
 			AttemptTimeout: 2 * time.Second, Retry: retry, OrderingDelay: 50 * time.Millisecond,
 			PollInterval: 50 * time.Millisecond, Logger: testLogger(t),
 		})

@@ -6,31 +6,54 @@ import (
 	"fmt"
 )
 
-// Error codes carried by Job.Error.Code. They are stable: scripts branch on them.
+// Code is a stable, machine-readable error code: of a job's error (Job.Error.Code) and
+// of a refused submission (SpecError.Code). Scripts branch on them; a code is never
+// renamed, only added.
+type Code string
+
+// Error codes carried by Job.Error.Code.
 const (
-	// CodeInvalidWorkflow: the workflow is malformed (never retried).
-	CodeInvalidWorkflow = "invalid_workflow"
+	// CodeInvalidWorkflow: the workflow is malformed (never retried; also a refused
+	// submission).
+	CodeInvalidWorkflow Code = "invalid_workflow"
 	// CodeValidationFailed: ComfyUI rejected the prompt; NodeErrors holds its node_errors
 	// (never retried).
-	CodeValidationFailed = "validation_failed"
+	CodeValidationFailed Code = "validation_failed"
 	// CodeExecutionError: a node raised during execution (retried up to max_attempts).
-	CodeExecutionError = "execution_error"
+	CodeExecutionError Code = "execution_error"
 	// CodeTimeout: the job ran longer than its timeout.
-	CodeTimeout = "timeout"
+	CodeTimeout Code = "timeout"
 	// CodeCanceled: the job was canceled.
-	CodeCanceled = "canceled"
+	CodeCanceled Code = "canceled"
 	// CodeNodeUnavailable: the ComfyUI node was unreachable (retried, not counted).
-	CodeNodeUnavailable = "node_unavailable"
+	CodeNodeUnavailable Code = "node_unavailable"
 	// CodeUploadFailed: copying outputs to storage failed (retried without re-running the
 	// prompt while the outputs are still on the node).
-	CodeUploadFailed = "upload_failed"
+	CodeUploadFailed Code = "upload_failed"
 	// CodeInternal: anything else.
-	CodeInternal = "internal"
+	CodeInternal Code = "internal"
+)
+
+// Error codes carried by SpecError.Code: a submission refused before anything is
+// enqueued (CodeInvalidWorkflow too).
+const (
+	// CodeInvalidRequest: a field of the submission is malformed or out of range.
+	CodeInvalidRequest Code = "invalid_request"
+	// CodeInvalidParams: template parameters do not fit the template; Details lists
+	// every violation.
+	CodeInvalidParams Code = "invalid_params"
+	// CodeUnknownTemplate: the submission names a template that does not exist.
+	CodeUnknownTemplate Code = "unknown_template"
+	// CodeUnknownParameter: the submission names an image parameter the template does
+	// not have.
+	CodeUnknownParameter Code = "unknown_parameter"
+	// CodeInvalidTemplate: a template definition is refused (name, parameters).
+	CodeInvalidTemplate Code = "invalid_template"
 )
 
 // Error is a job's error: a stable code, a message, and ComfyUI's details when there are.
 type Error struct {
-	Code          string          `json:"code"`
+	Code          Code            `json:"code"`
 	Message       string          `json:"message"`
 	NodeID        string          `json:"node_id,omitempty"`
 	NodeClass     string          `json:"node_class,omitempty"`
@@ -46,7 +69,7 @@ func (e *Error) Error() string {
 	if e.NodeID != "" {
 		return fmt.Sprintf("%s: %s (node %s %s)", e.Code, e.Message, e.NodeID, e.NodeClass)
 	}
-	return e.Code + ": " + e.Message
+	return string(e.Code) + ": " + e.Message
 }
 
 // Sentinel errors of the job package.
@@ -62,7 +85,7 @@ var (
 // offending field ("workflow", "params.seed", "images.10.inputs.image"), Code is a stable
 // machine-readable code, Details optional structured information.
 type SpecError struct {
-	Code    string `json:"code"`
+	Code    Code   `json:"code"`
 	Field   string `json:"field,omitempty"`
 	Message string `json:"message"`
 	Details any    `json:"details,omitempty"`

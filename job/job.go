@@ -85,9 +85,14 @@ const (
 
 // Output is one output of a job: a file copied to storage, or a text.
 type Output struct {
-	NodeID      string `json:"node_id"`
-	Kind        string `json:"kind"`
-	Filename    string `json:"filename,omitempty"`
+	NodeID   string `json:"node_id"`
+	Kind     string `json:"kind"`
+	Filename string `json:"filename,omitempty"`
+	// Bucket is the S3 bucket the file was copied to; empty for the file store.
+	Bucket string `json:"bucket,omitempty"`
+	// Key is the object's key as any client of the storage names it: its full
+	// key in Bucket (the storage URL's prefix included), or its path under the
+	// file store's root.
 	Key         string `json:"key,omitempty"`
 	URL         string `json:"url,omitempty"`
 	Size        int64  `json:"size,omitempty"`

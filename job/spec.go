@@ -71,29 +71,29 @@ func (s *Spec) Normalize() error {
 	hasWF := len(strings.TrimSpace(string(s.Workflow))) > 0 && string(s.Workflow) != "null"
 	switch {
 	case hasWF && s.Template != "":
-		return &SpecError{Code: "invalid_request", Field: "workflow", Message: "give either workflow or template, not both"}
+		return &SpecError{Code: CodeInvalidRequest, Field: "workflow", Message: "give either workflow or template, not both"}
 	case !hasWF && s.Template == "":
-		return &SpecError{Code: "invalid_request", Field: "workflow", Message: "a workflow or a template is required"}
+		return &SpecError{Code: CodeInvalidRequest, Field: "workflow", Message: "a workflow or a template is required"}
 	case !hasWF && s.Params != nil && s.Template == "":
-		return &SpecError{Code: "invalid_request", Field: "params", Message: "params need a template"}
+		return &SpecError{Code: CodeInvalidRequest, Field: "params", Message: "params need a template"}
 	}
 	if hasWF && len(s.Params) > 0 {
-		return &SpecError{Code: "invalid_request", Field: "params", Message: "params apply to templates; use set for a raw workflow"}
+		return &SpecError{Code: CodeInvalidRequest, Field: "params", Message: "params apply to templates; use set for a raw workflow"}
 	}
 	if s.Queue == "" {
 		s.Queue = DefaultQueue
 	}
 	if !queueName.MatchString(s.Queue) {
-		return &SpecError{Code: "invalid_request", Field: "queue", Message: "queue names are 1-64 letters, digits, '_', '-', '.' or ':'"}
+		return &SpecError{Code: CodeInvalidRequest, Field: "queue", Message: "queue names are 1-64 letters, digits, '_', '-', '.' or ':'"}
 	}
 	if s.TimeoutS < 0 || s.TimeoutS > int(MaxTimeout/time.Second) {
-		return &SpecError{Code: "invalid_request", Field: "timeout_s", Message: fmt.Sprintf("timeout_s must be between 1 and %d", int(MaxTimeout/time.Second))}
+		return &SpecError{Code: CodeInvalidRequest, Field: "timeout_s", Message: fmt.Sprintf("timeout_s must be between 1 and %d", int(MaxTimeout/time.Second))}
 	}
 	if s.TimeoutS == 0 {
 		s.TimeoutS = int(DefaultTimeout / time.Second)
 	}
 	if s.MaxAttempts < 0 || s.MaxAttempts > MaxMaxAttempts {
-		return &SpecError{Code: "invalid_request", Field: "max_attempts", Message: fmt.Sprintf("max_attempts must be between 1 and %d", MaxMaxAttempts)}
+		return &SpecError{Code: CodeInvalidRequest, Field: "max_attempts", Message: fmt.Sprintf("max_attempts must be between 1 and %d", MaxMaxAttempts)}
 	}
 	if s.MaxAttempts == 0 {
 		s.MaxAttempts = DefaultMaxAttempts
@@ -106,26 +106,26 @@ func (s *Spec) Normalize() error {
 			}
 		}
 		if n != 1 {
-			return &SpecError{Code: "invalid_request", Field: "images." + target, Message: "give exactly one of url, base64 or key"}
+			return &SpecError{Code: CodeInvalidRequest, Field: "images." + target, Message: "give exactly one of url, base64 or key"}
 		}
 	}
 	if s.Webhook != nil {
 		if s.Webhook.URL == "" {
-			return &SpecError{Code: "invalid_request", Field: "webhook.url", Message: "webhook url is required"}
+			return &SpecError{Code: CodeInvalidRequest, Field: "webhook.url", Message: "webhook url is required"}
 		}
 		for _, e := range s.Webhook.Events {
 			if !ValidEvent(e) {
-				return &SpecError{Code: "invalid_request", Field: "webhook.events", Message: fmt.Sprintf("unknown event %q (want job.started, job.progress, job.succeeded, job.failed, job.canceled)", e)}
+				return &SpecError{Code: CodeInvalidRequest, Field: "webhook.events", Message: fmt.Sprintf("unknown event %q (want job.started, job.progress, job.succeeded, job.failed, job.canceled)", e)}
 			}
 		}
 	}
 	if s.Metadata != nil {
 		if data, err := json.Marshal(s.Metadata); err != nil || len(data) > MaxMetadataBytes {
-			return &SpecError{Code: "invalid_request", Field: "metadata", Message: fmt.Sprintf("metadata must be a JSON object of at most %d bytes", MaxMetadataBytes)}
+			return &SpecError{Code: CodeInvalidRequest, Field: "metadata", Message: fmt.Sprintf("metadata must be a JSON object of at most %d bytes", MaxMetadataBytes)}
 		}
 	}
 	if len(s.IdempotencyKey) > 256 {
-		return &SpecError{Code: "invalid_request", Field: "idempotency_key", Message: "idempotency keys are at most 256 bytes"}
+		return &SpecError{Code: CodeInvalidRequest, Field: "idempotency_key", Message: "idempotency keys are at most 256 bytes"}
 	}
 	return nil
 }

@@ -5,7 +5,7 @@
 //	j, err := p.Enqueue(ctx, job.Spec{Workflow: workflowJSON})
 //	j, err = p.Wait(ctx, j.ID)
 //
-// A job is written to Redis as a record (job.Store) and an asynq task of type comfyq:job
+// A job is written to Redis as a record (jobstore.Store) and an asynq task of type comfyq:job
 // whose TaskID is the job id; workers attached to ComfyUI nodes pull it.
 package producer
 
@@ -23,6 +23,7 @@ import (
 
 	"github.com/comfyq/comfyq/comfy"
 	"github.com/comfyq/comfyq/job"
+	"github.com/comfyq/comfyq/jobstore"
 )
 
 // Config configures a Client.
@@ -34,43 +35,32 @@ type Config struct {
 	Redis redis.UniversalClient
 	// Retention is how long job records are kept (default 7 days).
 	Retention time.Duration
+	// Hub delivers the live events of Watch and Wait. Default: a hub of the client's own
+	// (one Redis pattern subscription, opened on the first Watch). Share one hub among
+	// the clients and stores of a process; the Client does not close it.
+	Hub *jobstore.Hub
 	// ObjectInfo converts UI-format workflows to API format. Without it, UI-format
 	// workflows are refused with a clear error.
 	ObjectInfo func(ctx context.Context) (comfy.ObjectInfo, error)
 	// Templates resolves template submissions. Without it, template submissions are
 	// refused.
-	Templates TemplateResolver
+	Templates job.TemplateResolver
 	// Notifier is told when Cancel ends a job that no worker held (webhooks).
 	Notifier Notifier
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
 
-// Notifier receives job lifecycle events (webhook.Dispatcher implements it).
+// Notifier receives job lifecycle events (delivery.Dispatcher implements it).
 type Notifier interface {
 	Notify(ctx context.Context, event string, j *job.Job)
-}
-
-// TemplateResolver turns a template name and parameters into a workflow.
-type TemplateResolver interface {
-	// Resolve returns the template's workflow with params applied, the template version,
-	// and the input paths of the template's image parameters by name.
-	Resolve(ctx context.Context, name string, params map[string]any) (*Resolved, error)
-}
-
-// Resolved is a template applied to parameters.
-type Resolved struct {
-	Workflow comfy.Workflow
-	Version  int
-	// ImageTargets maps an image parameter name to its input paths.
-	ImageTargets map[string][]string
 }
 
 // Client submits and follows jobs.
 type Client struct {
 	rdb       redis.UniversalClient
 	ownsRedis bool
-	store     *job.Store
+	store     *jobstore.Store
 	asynq     *asynq.Client
 	inspector *asynq.Inspector
 	cfg       Config
@@ -94,7 +84,7 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{
 		rdb:       rdb,
 		ownsRedis: owns,
-		store:     job.NewStore(rdb, job.StoreConfig{Retention: cfg.Retention}),
+		store:     jobstore.New(rdb, jobstore.Config{Retention: cfg.Retention, Hub: cfg.Hub, Logger: cfg.Logger}),
 		asynq:     asynq.NewClientFromRedisClient(rdb),
 		inspector: asynq.NewInspectorFromRedisClient(rdb),
 		cfg:       cfg,
@@ -119,11 +109,14 @@ func OpenRedis(rawURL string) (redis.UniversalClient, error) {
 	return rdb, nil
 }
 
+var _ job.Client = (*Client)(nil)
+
 // Store returns the job store the client uses.
-func (c *Client) Store() *job.Store { return c.store }
+func (c *Client) Store() *jobstore.Store { return c.store }
 
 // Close releases the client's connections.
 func (c *Client) Close() error {
+	c.store.Close()
 	if c.ownsRedis {
 		return c.rdb.Close()
 	}
@@ -176,9 +169,9 @@ func (c *Client) Enqueue(ctx context.Context, spec job.Spec) (*job.Job, error) {
 	}
 	if err := c.enqueueTask(ctx, j, data); err != nil {
 		// Leave nothing behind that claims to be queued.
-		c.rdb.Del(context.WithoutCancel(ctx), job.KeyPrefix+"job:"+id)
+		c.rdb.Del(context.WithoutCancel(ctx), jobstore.KeyPrefix+"job:"+id)
 		if spec.IdempotencyKey != "" {
-			c.rdb.Del(context.WithoutCancel(ctx), job.KeyPrefix+"idem:"+spec.IdempotencyKey)
+			c.rdb.Del(context.WithoutCancel(ctx), jobstore.KeyPrefix+"idem:"+spec.IdempotencyKey)
 		}
 		return nil, fmt.Errorf("producer: enqueue: %w", err)
 	}
@@ -219,13 +212,16 @@ func (c *Client) resolve(ctx context.Context, spec *job.Spec) (*job.Payload, int
 	switch {
 	case spec.Template != "":
 		if c.cfg.Templates == nil {
-			return nil, 0, &job.SpecError{Code: "unknown_template", Field: "template", Message: fmt.Sprintf("template %q not found: no templates are configured", spec.Template)}
+			return nil, 0, &job.SpecError{Code: job.CodeUnknownTemplate, Field: "template", Message: fmt.Sprintf("template %q not found: no templates are configured", spec.Template)}
 		}
 		res, err := c.cfg.Templates.Resolve(ctx, spec.Template, spec.Params)
 		if err != nil {
 			return nil, 0, err
 		}
-		wf, version, imageTargets = res.Workflow, res.Version, res.ImageTargets
+		if wf, err = comfy.ParseWorkflow(res.Workflow); err != nil {
+			return nil, 0, workflowError(err)
+		}
+		version, imageTargets = res.Version, res.ImageTargets
 	default:
 		var err error
 		wf, err = c.parseWorkflow(ctx, spec.Workflow, extra)
@@ -243,7 +239,7 @@ func (c *Client) resolve(ctx context.Context, spec *job.Spec) (*job.Payload, int
 	sort.Strings(paths)
 	for _, p := range paths {
 		if err := wf.Set(p, spec.Set[p]); err != nil {
-			return nil, 0, &job.SpecError{Code: "invalid_request", Field: "set." + p, Message: err.Error()}
+			return nil, 0, &job.SpecError{Code: job.CodeInvalidRequest, Field: "set." + p, Message: err.Error()}
 		}
 	}
 	images := map[string]job.ImageSource{}
@@ -252,7 +248,7 @@ func (c *Client) resolve(ctx context.Context, spec *job.Spec) (*job.Payload, int
 		if imageTargets != nil {
 			t, ok := imageTargets[target]
 			if !ok {
-				return nil, 0, &job.SpecError{Code: "unknown_parameter", Field: "images." + target, Message: fmt.Sprintf("template %q has no image parameter %q", spec.Template, target)}
+				return nil, 0, &job.SpecError{Code: job.CodeUnknownParameter, Field: "images." + target, Message: fmt.Sprintf("template %q has no image parameter %q", spec.Template, target)}
 			}
 			targets = t
 		} else {
@@ -261,11 +257,11 @@ func (c *Client) resolve(ctx context.Context, spec *job.Spec) (*job.Payload, int
 		for _, t := range targets {
 			node, input, err := comfy.SplitPath(t)
 			if err != nil {
-				return nil, 0, &job.SpecError{Code: "invalid_request", Field: "images." + target, Message: err.Error()}
+				return nil, 0, &job.SpecError{Code: job.CodeInvalidRequest, Field: "images." + target, Message: err.Error()}
 			}
 			id, err := wf.ResolveNode(node)
 			if err != nil {
-				return nil, 0, &job.SpecError{Code: "invalid_request", Field: "images." + target, Message: err.Error()}
+				return nil, 0, &job.SpecError{Code: job.CodeInvalidRequest, Field: "images." + target, Message: err.Error()}
 			}
 			images[id+".inputs."+input] = src
 		}
@@ -296,7 +292,7 @@ func (c *Client) parseWorkflow(ctx context.Context, data json.RawMessage, extra 
 		return wf, nil
 	}
 	if c.cfg.ObjectInfo == nil {
-		return nil, &job.SpecError{Code: "invalid_workflow", Field: "workflow",
+		return nil, &job.SpecError{Code: job.CodeInvalidWorkflow, Field: "workflow",
 			Message: "this is a UI-format workflow and no object_info is available to convert it: save it with \"Export (API)\" in ComfyUI, or give the producer an object_info source"}
 	}
 	info, err := c.cfg.ObjectInfo(ctx)
@@ -305,7 +301,7 @@ func (c *Client) parseWorkflow(ctx context.Context, data json.RawMessage, extra 
 	}
 	wf, err := comfy.ConvertUI(data, info, nil)
 	if err != nil {
-		return nil, &job.SpecError{Code: "invalid_workflow", Field: "workflow", Message: err.Error()}
+		return nil, &job.SpecError{Code: job.CodeInvalidWorkflow, Field: "workflow", Message: err.Error()}
 	}
 	// Keep the UI graph in the PNG metadata, as ComfyUI's frontend does.
 	extra["workflow"] = append(json.RawMessage(nil), data...)
@@ -313,7 +309,7 @@ func (c *Client) parseWorkflow(ctx context.Context, data json.RawMessage, extra 
 }
 
 func workflowError(err error) error {
-	se := &job.SpecError{Code: "invalid_workflow", Field: "workflow", Message: err.Error()}
+	se := &job.SpecError{Code: job.CodeInvalidWorkflow, Field: "workflow", Message: err.Error()}
 	var we *comfy.WorkflowError
 	if errors.As(err, &we) {
 		se.Details = we.Problems
@@ -327,31 +323,16 @@ func (c *Client) Get(ctx context.Context, id string) (*job.Job, error) {
 }
 
 // Watch streams the job's events: its current state first, then every status and
-// progress change, closing after a terminal state or when ctx ends.
+// progress change, closing after a terminal state or when ctx ends. It returns
+// jobstore.ErrUnavailable when Redis does not answer the subscription in time.
 func (c *Client) Watch(ctx context.Context, id string) (<-chan job.Event, error) {
 	return c.store.Watch(ctx, id)
 }
 
-// Wait blocks until the job reaches a terminal state and returns it.
+// Wait blocks until the job reaches a terminal state and returns it (job.Wait: it polls
+// Get when the live stream is lost, and returns early only when ctx ends or Get fails).
 func (c *Client) Wait(ctx context.Context, id string) (*job.Job, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	events, err := c.Watch(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	var last *job.Job
-	for ev := range events {
-		last = ev.Job
-		if last.Status.Terminal() {
-			return last, nil
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		return last, err
-	}
-	// The stream ended early (Redis connection lost): read the record once more.
-	return c.store.Get(context.WithoutCancel(ctx), id)
+	return job.Wait(ctx, c, id)
 }
 
 // List returns jobs newest first, filtered, with the cursor of the next page.

@@ -4,13 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/require"
 
 	"github.com/comfyq/comfyq/comfy"
+	"github.com/comfyq/comfyq/internal/fixtures"
 	"github.com/comfyq/comfyq/internal/testenv"
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/producer"
@@ -18,7 +18,7 @@ import (
 
 func fixture(t *testing.T, name string) []byte {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "..", "shared", "fixtures", name))
+	data, err := os.ReadFile(fixtures.Path(name))
 	require.NoError(t, err)
 	return data
 }
@@ -93,7 +93,7 @@ func TestEnqueueRefusesBadInput(t *testing.T) {
 
 func TestEnqueueConvertsUIFormat(t *testing.T) {
 	t.Parallel()
-	info, err := comfy.ParseObjectInfo(fixture(t, "object_info-comfyui-0.3.64.json"))
+	info, err := comfy.ParseObjectInfo(fixture(t, fixtures.ObjectInfo))
 	require.NoError(t, err)
 	p, insp := setup(t, producer.Config{ObjectInfo: func(context.Context) (comfy.ObjectInfo, error) { return info, nil }})
 	ui := fixture(t, "workflows/default_embedding.ui.json")

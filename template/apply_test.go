@@ -80,7 +80,7 @@ func TestApplyCollectsEveryViolation(t *testing.T) {
 		"unknown": "x",
 	})
 	se := asSpecError(t, err)
-	require.Equal(t, "invalid_params", se.Code)
+	require.Equal(t, CodeInvalidParams, se.Code)
 	require.Equal(t, "params", se.Field)
 	v, ok := se.Details.([]Violation)
 	require.True(t, ok, "details are []Violation, got %T", se.Details)

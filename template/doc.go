@@ -65,7 +65,7 @@
 //
 // # Submitting
 //
-// Template.Apply, and Store.Resolve which implements producer.TemplateResolver, check
+// Template.Apply, and Store.Resolve which implements job.TemplateResolver, check
 // every parameter at once: unknown names, wrong types, values out of range or not among
 // the choices, missing required parameters. All problems come back in one
 // *job.SpecError with code invalid_params, field "params" and Details a []Violation.

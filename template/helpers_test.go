@@ -12,14 +12,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/comfyq/comfyq/comfy"
+	"github.com/comfyq/comfyq/internal/fixtures"
 	"github.com/comfyq/comfyq/internal/testenv"
 )
 
-// fixtureDir holds the shared test data: ../../shared/fixtures from this package.
-var fixtureDir = filepath.Join("..", "..", "shared", "fixtures")
+// fixtureDir is the repository's testdata directory.
+var fixtureDir = fixtures.Dir()
 
 var objectInfo = sync.OnceValues(func() (comfy.ObjectInfo, error) {
-	data, err := os.ReadFile(filepath.Join(fixtureDir, "object_info-comfyui-0.3.64.json"))
+	data, err := os.ReadFile(fixtures.Path(fixtures.ObjectInfo))
 	if err != nil {
 		return nil, err
 	}

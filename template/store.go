@@ -13,14 +13,14 @@ import (
 	"github.com/comfyq/comfyq/comfy"
 	"github.com/comfyq/comfyq/internal/retry"
 	"github.com/comfyq/comfyq/job"
-	"github.com/comfyq/comfyq/producer"
+	"github.com/comfyq/comfyq/jobstore"
 )
 
 // Redis keys: the template JSON (with its version) under KeyPrefix+name, and the
 // names in the sorted set IndexKey (all scores 0, so members sort by name).
 const (
-	KeyPrefix = job.KeyPrefix + "template:"
-	IndexKey  = job.KeyPrefix + "templates"
+	KeyPrefix = jobstore.KeyPrefix + "template:"
+	IndexKey  = jobstore.KeyPrefix + "templates"
 )
 
 // StoreConfig configures a Store.
@@ -34,13 +34,13 @@ type StoreConfig struct {
 	Now func() time.Time
 }
 
-// Store keeps templates in Redis. It implements producer.TemplateResolver.
+// Store keeps templates in Redis. It implements job.TemplateResolver.
 type Store struct {
 	rdb redis.UniversalClient
 	cfg StoreConfig
 }
 
-var _ producer.TemplateResolver = (*Store)(nil)
+var _ job.TemplateResolver = (*Store)(nil)
 
 // NewStore returns a Store on rdb.
 func NewStore(rdb redis.UniversalClient, cfg StoreConfig) *Store {
@@ -255,10 +255,10 @@ func (s *Store) Delete(ctx context.Context, name string) error {
 }
 
 // Resolve applies params to the template called name: it implements
-// producer.TemplateResolver. An unknown name returns a *job.SpecError with code
+// job.TemplateResolver. An unknown name returns a *job.SpecError with code
 // unknown_template that also matches errors.Is(err, ErrNotFound); bad parameters return
 // Apply's invalid_params error.
-func (s *Store) Resolve(ctx context.Context, name string, params map[string]any) (*producer.Resolved, error) {
+func (s *Store) Resolve(ctx context.Context, name string, params map[string]any) (*job.Resolved, error) {
 	t, err := s.Get(ctx, name)
 	if errors.Is(err, ErrNotFound) {
 		return nil, &notFoundError{name: name, SpecError: &job.SpecError{Code: CodeUnknownTemplate,
@@ -271,7 +271,11 @@ func (s *Store) Resolve(ctx context.Context, name string, params map[string]any)
 	if err != nil {
 		return nil, err
 	}
-	return &producer.Resolved{Workflow: wf, Version: t.Version, ImageTargets: t.ImageTargets()}, nil
+	data, err := json.Marshal(wf)
+	if err != nil {
+		return nil, fmt.Errorf("template: encode %s: %w", name, err)
+	}
+	return &job.Resolved{Workflow: data, Version: t.Version, ImageTargets: t.ImageTargets()}, nil
 }
 
 // notFoundError is a *job.SpecError (for callers that turn it into a 4xx answer)

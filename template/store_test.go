@@ -143,7 +143,7 @@ func TestStoreRefusesBadDefinitions(t *testing.T) {
 	cases := []struct {
 		name  string
 		def   Definition
-		code  string
+		code  job.Code
 		field string
 	}{
 		{"bad name", Definition{Name: "Bad Name", Workflow: wf}, CodeInvalidTemplate, "name"},
@@ -230,9 +230,11 @@ func TestStoreTitledWorkflowResolve(t *testing.T) {
 	res, err := b.store.Resolve(b.ctx, "titled", map[string]any{"prompt": "a fox", "sampler_seed": num("18446744073709551615")})
 	require.NoError(t, err)
 	require.Equal(t, 1, res.Version)
-	require.Equal(t, "a fox", res.Workflow["6"].Inputs["text"])
-	require.Equal(t, "a fox", res.Workflow["16"].Inputs["text"])
-	require.Equal(t, num("18446744073709551615"), res.Workflow["3"].Inputs["seed"])
+	wf, err := comfy.ParseWorkflow(res.Workflow)
+	require.NoError(t, err)
+	require.Equal(t, "a fox", wf["6"].Inputs["text"])
+	require.Equal(t, "a fox", wf["16"].Inputs["text"])
+	require.Equal(t, num("18446744073709551615"), wf["3"].Inputs["seed"], "exact through the JSON of job.Resolved")
 	require.Equal(t, map[string][]string{"photo": {"10.inputs.image"}}, res.ImageTargets)
 
 	_, err = b.store.Resolve(b.ctx, "nope", nil)

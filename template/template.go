@@ -16,13 +16,13 @@ import (
 // Error codes of the *job.SpecError values this package returns.
 const (
 	// CodeInvalidTemplate: a definition is refused (name, parameters).
-	CodeInvalidTemplate = "invalid_template"
+	CodeInvalidTemplate = job.CodeInvalidTemplate
 	// CodeInvalidWorkflow: a definition's workflow cannot be read or converted.
 	CodeInvalidWorkflow = job.CodeInvalidWorkflow
 	// CodeInvalidParams: a submission's parameters do not fit the template.
-	CodeInvalidParams = "invalid_params"
+	CodeInvalidParams = job.CodeInvalidParams
 	// CodeUnknownTemplate: a submission names a template that does not exist.
-	CodeUnknownTemplate = "unknown_template"
+	CodeUnknownTemplate = job.CodeUnknownTemplate
 )
 
 // Sentinel errors of the template package.

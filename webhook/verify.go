@@ -151,6 +151,10 @@ func singleHeader(h http.Header, name string) (string, error) {
 	}
 }
 
+// CheckMessageID reports, as an error matching ErrInvalidHeaders, whether id cannot be a
+// webhook-id: senders check their ids with it before signing.
+func CheckMessageID(id string) error { return checkID(id) }
+
 // checkID refuses ids that would make the signed content ambiguous
 // ("{id}.{timestamp}.{body}") or that no sender would produce.
 func checkID(id string) error {

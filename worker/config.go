@@ -64,12 +64,12 @@ type Config struct {
 	URLTTL time.Duration
 	// Inputs governs fetching input files given by URL (SSRF guard, size and time limits).
 	// Default: no private or loopback addresses, 3 redirects, 100 MiB, 60s.
-	Inputs netguard.Policy
+	Inputs InputPolicy
 	// UploadRetries is how many times an output upload is retried inside one attempt
 	// before the attempt fails with upload_failed (default 3).
 	UploadRetries int
 	// Retention is how long job records are kept after their last change (default
-	// job.DefaultRetention, 7 days); give the API and producers the same.
+	// jobstore.DefaultRetention, 7 days); give the API and producers the same.
 	Retention time.Duration
 	// RetryBackoff is the delay before the second attempt of a failed job; each further
 	// attempt waits twice as long, plus jitter, at most 2 minutes (default 2s).
@@ -78,6 +78,29 @@ type Config struct {
 	Notifier Notifier
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+}
+
+// InputPolicy governs fetching the input files of a job given by URL. Every address a
+// URL resolves to is checked, on each redirect and at connect time.
+type InputPolicy struct {
+	// AllowPrivate lets URLs reach loopback, private, link-local and metadata addresses
+	// (COMFYQ_ALLOW_PRIVATE_URLS). Default false.
+	AllowPrivate bool
+	// AllowedSchemes lists the URL schemes accepted (case-insensitive). Default http and
+	// https.
+	AllowedSchemes []string
+	// MaxRedirects is how many redirects to follow, each checked like the first URL
+	// (default 3; negative follows none).
+	MaxRedirects int
+	// MaxBytes bounds an input file, fetched or inline base64 (default 100 MiB).
+	MaxBytes int64
+	// Timeout bounds fetching one input, reading the body included (default 60s).
+	Timeout time.Duration
+}
+
+func (p InputPolicy) guard() netguard.Policy {
+	return netguard.Policy{AllowPrivate: p.AllowPrivate, AllowedSchemes: p.AllowedSchemes,
+		MaxRedirects: max(p.MaxRedirects, 0), MaxBytes: p.MaxBytes, Timeout: p.Timeout}
 }
 
 func (c *Config) setDefaults() error {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/comfyq/comfyq/comfy"
 	"github.com/comfyq/comfyq/job"
+	"github.com/comfyq/comfyq/jobstore"
 )
 
 // onEvent turns the prompt's events into status and progress writes.
@@ -38,7 +39,7 @@ func (r *run) onEvent(ev comfy.Event) {
 	if due {
 		j, err := r.w.store.Update(context.Background(), r.id, func(j *job.Job) error {
 			if j.Status != job.StatusRunning {
-				return job.ErrSkip
+				return jobstore.ErrSkip
 			}
 			j.Progress = &snap
 			return nil

@@ -140,7 +140,7 @@ func TestStorageFailsThenRecovers(t *testing.T) {
 	j := b.wait(t, id)
 	require.Equal(t, job.StatusSucceeded, j.Status, "error: %+v", j.Error)
 	require.Equal(t, 1, b.sim.Executions(id), "upload failures never re-run the prompt")
-	require.Equal(t, b.view(t, j.Outputs[0].Filename, "", "output"), b.object(t, j.Outputs[0].Key))
+	require.Equal(t, b.view(t, j.Outputs[0].Filename, "", "output"), b.output(t, j.Outputs[0]))
 }
 
 func TestDrainFinishesRunningAndHandsBackQueued(t *testing.T) {

@@ -71,7 +71,7 @@ func (r *run) openInput(ctx context.Context, src job.ImageSource) (io.ReadCloser
 	name := src.Filename
 	switch {
 	case src.URL != "":
-		body, _, err := r.w.cfg.Inputs.Fetch(ctx, src.URL)
+		body, _, err := r.w.inputs.Fetch(ctx, src.URL)
 		if err != nil {
 			return nil, "", err
 		}
@@ -92,7 +92,7 @@ func (r *run) openInput(ctx context.Context, src job.ImageSource) (io.ReadCloser
 		dec := base64.NewDecoder(base64.StdEncoding, strings.NewReader(data))
 		return io.NopCloser(dec), inputName(name), nil
 	case src.Key != "":
-		body, _, err := r.w.cfg.Storage.Get(ctx, src.Key)
+		body, _, err := r.w.cfg.Storage.Get(ctx, storage.InputKey(r.w.cfg.Storage, src.Key))
 		if err != nil {
 			return nil, "", fmt.Errorf("storage key %q: %w", src.Key, err)
 		}

@@ -99,7 +99,10 @@ func (r *run) copyOnce(ctx context.Context, nodeID string, f comfy.OutputFile, k
 	if file.Size >= 0 && obj.Size != file.Size {
 		return job.Output{}, fmt.Errorf("short copy: %d of %d bytes", obj.Size, file.Size)
 	}
-	o := job.Output{NodeID: nodeID, Kind: outputKind(f, ctype), Filename: f.Filename, Key: key,
+	// The Job JSON names the object as the user's own S3 client would; the API
+	// maps it back with storage.Unlocate.
+	loc := storage.Locate(r.w.cfg.Storage, key)
+	o := job.Output{NodeID: nodeID, Kind: outputKind(f, ctype), Filename: f.Filename, Bucket: loc.Bucket, Key: loc.Key,
 		Size: obj.Size, SHA256: obj.SHA256, ContentType: ctype, Type: f.Type, Animated: f.Animated, Format: f.Format}
 	if u, err := r.w.cfg.Storage.URL(ctx, key, r.w.cfg.URLTTL); err == nil {
 		o.URL = u

@@ -44,7 +44,7 @@ func TestEveryVersion(t *testing.T) {
 				j := b.wait(t, b.submit(t, job.Spec{Workflow: json.RawMessage(emptyImageWorkflow)}).ID)
 				require.Equal(t, job.StatusSucceeded, j.Status, "error: %+v", j.Error)
 				require.Len(t, j.Outputs, 1)
-				require.Equal(t, b.view(t, "test_00001_.png", "", "output"), b.object(t, j.Outputs[0].Key))
+				require.Equal(t, b.view(t, "test_00001_.png", "", "output"), b.output(t, j.Outputs[0]))
 			})
 			t.Run("CancelWhileRunning", func(t *testing.T) {
 				t.Parallel()
@@ -115,7 +115,7 @@ func TestCustomNodeOutputShapes(t *testing.T) {
 			require.Equal(t, job.KindVideo, byName["clip.mp4"].Kind)
 			require.True(t, byName["anim.webp"].Animated)
 			require.Equal(t, "output", byName["mesh.glb"].Type, "a 3D file given as a string is an output file")
-			require.Equal(t, []byte("glTF"), b.object(t, byName["mesh.glb"].Key))
+			require.Equal(t, []byte("glTF"), b.output(t, byName["mesh.glb"]))
 			var temp int
 			for _, o := range j.Outputs {
 				if o.Type == "temp" {
@@ -146,7 +146,7 @@ func TestInputsNamedByContent(t *testing.T) {
 	uploaded, err := filepath.Glob(filepath.Join(b.sim.Dir(), "input", "comfyq-*"))
 	require.NoError(t, err)
 	require.Len(t, uploaded, 1, "three jobs, one input file")
-	sum := sha256.Sum256(b.object(t, first.Outputs[0].Key))
+	sum := sha256.Sum256(b.output(t, first.Outputs[0]))
 	require.Equal(t, "comfyq-"+hex.EncodeToString(sum[:])[:32]+".png", filepath.Base(uploaded[0]))
 }
 

@@ -14,7 +14,9 @@ import (
 
 	"github.com/comfyq/comfyq/comfy"
 	"github.com/comfyq/comfyq/internal/metrics"
+	"github.com/comfyq/comfyq/internal/netguard"
 	"github.com/comfyq/comfyq/job"
+	"github.com/comfyq/comfyq/jobstore"
 )
 
 // Notifier is told of a job's lifecycle events (job.started, job.succeeded, …), for
@@ -25,10 +27,11 @@ type Notifier interface {
 
 // Worker runs jobs on its ComfyUI nodes.
 type Worker struct {
-	cfg   Config
-	store *job.Store
-	log   *slog.Logger
-	nodes []*node
+	cfg    Config
+	store  *jobstore.Store
+	inputs netguard.Policy // cfg.Inputs
+	log    *slog.Logger
+	nodes  []*node
 
 	draining chan struct{} // closed when a drain starts
 	drainMu  sync.Once
@@ -41,7 +44,8 @@ func New(cfg Config) (*Worker, error) {
 	}
 	w := &Worker{
 		cfg:      cfg,
-		store:    job.NewStore(cfg.Redis, job.StoreConfig{Retention: cfg.Retention}),
+		store:    jobstore.New(cfg.Redis, jobstore.Config{Retention: cfg.Retention}),
+		inputs:   cfg.Inputs.guard(),
 		log:      cfg.Logger,
 		draining: make(chan struct{}),
 	}

@@ -165,6 +165,15 @@ func (b *bundle) object(t *testing.T, key string) []byte {
 	return data
 }
 
+// output reads an output's object through the store, from the key and bucket the
+// Job JSON gives.
+func (b *bundle) output(t *testing.T, o job.Output) []byte {
+	t.Helper()
+	key, ok := storage.Unlocate(b.store, storage.Location{Bucket: o.Bucket, Key: o.Key})
+	require.True(t, ok, "output %s/%s is outside the store %s", o.Bucket, o.Key, b.store)
+	return b.object(t, key)
+}
+
 func TestEndToEndImage(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{})
@@ -178,12 +187,12 @@ func TestEndToEndImage(t *testing.T) {
 	require.Equal(t, "2", o.NodeID)
 	require.Equal(t, job.KindImage, o.Kind)
 	require.Equal(t, "test_00001_.png", o.Filename)
-	require.Equal(t, "jobs/"+j.ID+"/2/test_00001_.png", o.Key)
+	require.Equal(t, storage.Locate(b.store, "jobs/"+j.ID+"/2/test_00001_.png"), storage.Location{Bucket: o.Bucket, Key: o.Key})
 	require.Equal(t, "image/png", o.ContentType)
 	require.NotEmpty(t, o.URL)
 
 	served := b.view(t, "test_00001_.png", "", "output")
-	stored := b.object(t, o.Key)
+	stored := b.output(t, o)
 	require.Equal(t, served, stored, "the object in S3 is byte-identical to what ComfyUI serves")
 	sum := sha256.Sum256(stored)
 	require.Equal(t, hex.EncodeToString(sum[:]), o.SHA256)
@@ -256,7 +265,7 @@ func TestInvalidWorkflowRefusedAtSubmit(t *testing.T) {
 		_, err := b.producer.Enqueue(b.ctx, job.Spec{Workflow: json.RawMessage(wf)})
 		var se *job.SpecError
 		require.ErrorAs(t, err, &se, name)
-		require.Equal(t, "invalid_workflow", se.Code, name)
+		require.Equal(t, job.CodeInvalidWorkflow, se.Code, name)
 	}
 	jobs, _, err := b.producer.List(b.ctx, job.ListOptions{})
 	require.NoError(t, err)
@@ -313,7 +322,7 @@ func TestOutputsOfEveryKind(t *testing.T) {
 			require.Equal(t, int64(300<<10), o.Size)
 			require.True(t, strings.HasSuffix(o.Filename, ".mp4"), o.Filename)
 			require.Equal(t, "video/mp4", o.ContentType)
-			require.Equal(t, b.view(t, o.Filename, "video", "output"), b.object(t, o.Key))
+			require.Equal(t, b.view(t, o.Filename, "video", "output"), b.output(t, o))
 		case job.KindText:
 			require.NotEmpty(t, o.Text)
 			require.Equal(t, "5", o.NodeID)
@@ -330,7 +339,7 @@ func TestInputImageUploaded(t *testing.T) {
 	// Make a PNG with the simulator itself, then feed it back as an input.
 	first := b.wait(t, b.submit(t, job.Spec{Workflow: json.RawMessage(emptyImageWorkflow)}).ID)
 	require.Equal(t, job.StatusSucceeded, first.Status)
-	pngBytes := b.object(t, first.Outputs[0].Key)
+	pngBytes := b.output(t, first.Outputs[0])
 
 	wf := `{
 	 "1": {"class_type": "LoadImage", "inputs": {"image": "placeholder.png"}},
@@ -345,7 +354,7 @@ func TestInputImageUploaded(t *testing.T) {
 			Images: map[string]job.ImageSource{"1.inputs.image": src}}).ID)
 		require.Equal(t, job.StatusSucceeded, j.Status, "%s: error: %+v", name, j.Error)
 		require.Len(t, j.Outputs, 1, name)
-		img, err := png.Decode(bytes.NewReader(b.object(t, j.Outputs[0].Key)))
+		img, err := png.Decode(bytes.NewReader(b.output(t, j.Outputs[0])))
 		require.NoError(t, err, name)
 		require.Equal(t, 64, img.Bounds().Dx(), name)
 	}

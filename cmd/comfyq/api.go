@@ -10,8 +10,10 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/comfyq/comfyq/api"
+	"github.com/comfyq/comfyq/api/apiclient"
 	"github.com/comfyq/comfyq/comfy"
 	"github.com/comfyq/comfyq/job"
+	"github.com/comfyq/comfyq/jobstore"
 	"github.com/comfyq/comfyq/producer"
 	"github.com/comfyq/comfyq/storage"
 	_ "github.com/comfyq/comfyq/storage/file"
@@ -61,7 +63,7 @@ Example:
 			intFlag(&o.MaxBody, "max-body", "COMFYQ_MAX_BODY", api.DefaultMaxBodyBytes, "largest request body in bytes"),
 			intFlag(&o.MaxImage, "max-image", "COMFYQ_MAX_IMAGE", api.DefaultMaxImageBytes, "largest inline (base64) image in bytes, decoded"),
 			durationFlag(&o.URLTTL, "url-ttl", "COMFYQ_URL_TTL", api.DefaultURLTTL, "lifetime of presigned output URLs"),
-			durationFlag(&o.Retention, "retention", "COMFYQ_RETENTION", job.DefaultRetention, "how long job records are kept"),
+			durationFlag(&o.Retention, "retention", "COMFYQ_RETENTION", jobstore.DefaultRetention, "how long job records are kept"),
 		}, o.webhooks.flags(), o.log.flags()),
 		Action: action(o, nil),
 	}
@@ -155,29 +157,6 @@ func cachedObjectInfo(src string) func(ctx context.Context) (comfy.ObjectInfo, e
 	return api.CacheObjectInfo(objectInfoSource(src), ttl)
 }
 
-// jobBackend is what submit, status and cancel need, from Redis directly (producer) or
-// from an API server (--api).
-type jobBackend interface {
-	Enqueue(ctx context.Context, spec job.Spec) (*job.Job, error)
-	Get(ctx context.Context, id string) (*job.Job, error)
-	Watch(ctx context.Context, id string) (<-chan job.Event, error)
-	Cancel(ctx context.Context, id string) (*job.Job, error)
-	Close() error
-}
-
-// apiBackend adapts an API client to jobBackend.
-type apiBackend struct{ *api.Client }
-
-func (b apiBackend) Enqueue(ctx context.Context, spec job.Spec) (*job.Job, error) {
-	acc, err := b.Client.Enqueue(ctx, spec, spec.IdempotencyKey)
-	if err != nil {
-		return nil, err
-	}
-	return b.Client.Get(ctx, acc.ID)
-}
-
-func (b apiBackend) Close() error { return nil }
-
 // apiClientFlags adds --api and --api-key to a command that also works on Redis.
 func apiClientFlags(apiURL, apiKey *string, keyHelp string) []cli.Flag {
 	return []cli.Flag{
@@ -187,13 +166,9 @@ func apiClientFlags(apiURL, apiKey *string, keyHelp string) []cli.Flag {
 }
 
 // openJobs connects to an API server when apiURL is set, else to Redis.
-func openJobs(apiURL, apiKey, redisURL string, cfg producer.Config) (jobBackend, error) {
+func openJobs(apiURL, apiKey, redisURL string, cfg producer.Config) (job.Client, error) {
 	if apiURL != "" {
-		c, err := api.NewClient(apiURL, apiKey, nil)
-		if err != nil {
-			return nil, err
-		}
-		return apiBackend{c}, nil
+		return apiclient.New(apiURL, apiKey, nil)
 	}
 	if redisURL == "" {
 		return nil, usagef("give --redis URL (or COMFYQ_REDIS_URL), or --api URL (or COMFYQ_API_URL)")
@@ -204,7 +179,7 @@ func openJobs(apiURL, apiKey, redisURL string, cfg producer.Config) (jobBackend,
 
 // describeAPIError renders an API error other than a refused submission.
 func describeAPIError(err error) error {
-	var ae *api.APIError
+	var ae *apiclient.APIError
 	if errors.As(err, &ae) && (ae.Status == 401 || ae.Status == 403) {
 		return fmt.Errorf("%s: %s (check --api-key or COMFYQ_API_KEY)", ae.Code, ae.Message)
 	}

@@ -11,11 +11,10 @@ import (
 
 	"github.com/comfyq/comfyq/api"
 	"github.com/comfyq/comfyq/comfy"
+	"github.com/comfyq/comfyq/internal/fixtures"
 	"github.com/comfyq/comfyq/internal/testenv"
 	"github.com/comfyq/comfyq/job"
 )
-
-var cliFixtures = filepath.Join("..", "..", "..", "shared", "fixtures")
 
 const (
 	cliUserKey  = "cli-user-key-0123456789"
@@ -29,7 +28,7 @@ func TestAPICommands(t *testing.T) {
 	ctx := context.Background()
 	redisURL := testenv.NewRedis(t)
 	outputs := t.TempDir()
-	objectInfo := filepath.Join(cliFixtures, "object_info-comfyui-0.3.64.json")
+	objectInfo := fixtures.Path(fixtures.ObjectInfo)
 	simAddr, apiAddr := freeAddr(t), freeAddr(t)
 	background(t, "sim", "--listen", simAddr, "--model", "v1-5-pruned-emaonly-fp16.safetensors")
 	waitHTTP(t, "http://"+simAddr+"/system_stats")
@@ -38,7 +37,7 @@ func TestAPICommands(t *testing.T) {
 		"--api-keys", cliUserKey, "--admin-keys", cliAdminKey, "--object-info", objectInfo, "--log-level", "warn")
 	waitHTTP(t, "http://"+apiAddr+"/healthz")
 	apiURL := "http://" + apiAddr
-	ui := filepath.Join(cliFixtures, "workflows", "default_graph.ui.json")
+	ui := fixtures.Workflow("default_graph.ui.json")
 
 	// Registering needs the admin key.
 	code, _, stderr := run(t, ctx, "template", "add", "txt2img", "--workflow", ui, "--api", apiURL, "--api-key", cliUserKey)
@@ -137,8 +136,8 @@ func TestAPIRefusesToStartWithoutKeys(t *testing.T) {
 func TestWorkflowConvert(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	objectInfo := filepath.Join(cliFixtures, "object_info-comfyui-0.3.64.json")
-	dir := filepath.Join(cliFixtures, "workflows")
+	objectInfo := fixtures.Path(fixtures.ObjectInfo)
+	dir := fixtures.Path(fixtures.Workflows)
 	out := filepath.Join(t.TempDir(), "api.json")
 	code, _, stderr := run(t, ctx, "workflow", "convert", filepath.Join(dir, "default_embedding.ui.json"), "--object-info", objectInfo, "-o", out)
 	require.Equal(t, 0, code, "stderr: %s", stderr)

@@ -21,7 +21,6 @@ import (
 	"github.com/comfyq/comfyq/api"
 	"github.com/comfyq/comfyq/comfy"
 	"github.com/comfyq/comfyq/comfy/comfysim"
-	"github.com/comfyq/comfyq/internal/netguard"
 	"github.com/comfyq/comfyq/internal/redisproc"
 	"github.com/comfyq/comfyq/producer"
 	"github.com/comfyq/comfyq/storage"
@@ -179,7 +178,7 @@ func (o *devOptions) Run(ctx context.Context) error {
 		return fmt.Errorf("listen on %s: %w", o.Listen, err)
 	}
 	w, err := worker.New(worker.Config{Redis: rdb, Storage: store, Nodes: ncs, Logger: log, Notifier: notifier,
-		Inputs: netguard.Policy{AllowPrivate: true}, ShutdownGrace: 10 * time.Second})
+		Inputs: worker.InputPolicy{AllowPrivate: true}, ShutdownGrace: 10 * time.Second})
 	if err != nil {
 		ln.Close()
 		return err

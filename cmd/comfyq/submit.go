@@ -159,27 +159,19 @@ func (o *submitOptions) Run(ctx context.Context) error {
 
 // waitAndReport follows a job to its end, showing progress on a terminal, and prints
 // the result. The exit code tells the final state.
-func waitAndReport(ctx context.Context, b base, p jobBackend, id string, asJSON bool) error {
-	events, err := p.Watch(ctx, id)
-	if err != nil {
-		return err
-	}
+func waitAndReport(ctx context.Context, b base, p job.Client, id string, asJSON bool) error {
 	bar := newProgressBar(b.Err)
-	var last *job.Job
-	for ev := range events {
-		last = ev.Job
+	last, err := job.Follow(ctx, p, id, func(j *job.Job) {
 		if !asJSON {
-			bar.update(last)
+			bar.update(j)
 		}
-	}
+	})
 	bar.done()
 	if ctx.Err() != nil {
 		return fmt.Errorf("stopped waiting; the job goes on: comfyq status %s", id)
 	}
-	if last == nil || !last.Status.Terminal() {
-		if last, err = p.Get(context.WithoutCancel(ctx), id); err != nil {
-			return err
-		}
+	if err != nil {
+		return err
 	}
 	return reportJob(b, last, asJSON)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/comfyq/comfyq/api"
+	"github.com/comfyq/comfyq/api/apiclient"
 	"github.com/comfyq/comfyq/producer"
 	"github.com/comfyq/comfyq/template"
 )
@@ -26,7 +27,7 @@ type templateBackend interface {
 	remove(ctx context.Context, name string) error
 }
 
-type remoteTemplates struct{ c *api.Client }
+type remoteTemplates struct{ c *apiclient.Client }
 
 func (r remoteTemplates) create(ctx context.Context, d template.Definition) (*api.TemplateInfo, error) {
 	return r.c.CreateTemplate(ctx, d)
@@ -304,7 +305,7 @@ func paramSpecs(values []string) ([]template.ParamSpec, error) {
 
 func openTemplates(apiURL, apiKey, redisURL, objectInfo string) (templateBackend, func(), error) {
 	if apiURL != "" {
-		c, err := api.NewClient(apiURL, apiKey, nil)
+		c, err := apiclient.New(apiURL, apiKey, nil)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -5,11 +5,9 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/comfyq/comfyq/webhook/delivery"
 	"github.com/redis/go-redis/v9"
 	"github.com/urfave/cli/v3"
-
-	"github.com/comfyq/comfyq/internal/netguard"
-	"github.com/comfyq/comfyq/webhook"
 )
 
 // webhookOptions are the webhook flags of the commands whose processes see job
@@ -31,20 +29,20 @@ func (o *webhookOptions) flags() []cli.Flag {
 			Usage: "webhook signing secret(s): whsec_…, comma-separated during a rotation"},
 		stringFlag(&o.Subscriptions, "webhook-subscriptions", "COMFYQ_WEBHOOK_SUBSCRIPTIONS", "",
 			`global webhook subscriptions: a JSON array of {"url","events","secret","name"}, or @FILE`),
-		stringFlag(&o.Queue, "webhook-queue", "COMFYQ_WEBHOOK_QUEUE", webhook.DefaultQueue, "asynq queue of webhook deliveries"),
-		durationFlag(&o.Horizon, "webhook-horizon", "COMFYQ_WEBHOOK_HORIZON", webhook.DefaultHorizon, "how long a failing webhook delivery is retried"),
-		durationFlag(&o.Timeout, "webhook-timeout", "COMFYQ_WEBHOOK_TIMEOUT", webhook.DefaultAttemptTimeout, "timeout of one webhook delivery attempt"),
-		intFlag(&o.Concurrency, "webhook-concurrency", "COMFYQ_WEBHOOK_CONCURRENCY", webhook.DefaultConcurrency, "webhook messages sent at once by this process"),
+		stringFlag(&o.Queue, "webhook-queue", "COMFYQ_WEBHOOK_QUEUE", delivery.DefaultQueue, "asynq queue of webhook deliveries"),
+		durationFlag(&o.Horizon, "webhook-horizon", "COMFYQ_WEBHOOK_HORIZON", delivery.DefaultHorizon, "how long a failing webhook delivery is retried"),
+		durationFlag(&o.Timeout, "webhook-timeout", "COMFYQ_WEBHOOK_TIMEOUT", delivery.DefaultAttemptTimeout, "timeout of one webhook delivery attempt"),
+		intFlag(&o.Concurrency, "webhook-concurrency", "COMFYQ_WEBHOOK_CONCURRENCY", delivery.DefaultConcurrency, "webhook messages sent at once by this process"),
 		boolFlag(&o.Deliver, "webhook-deliver", "COMFYQ_WEBHOOK_DELIVER", true, "send webhook deliveries from this process (any process with the secret may); on unless --webhook-deliver=false"),
 	}
 }
 
 // Validate checks what needs no Redis: the secrets, the subscriptions, the numbers.
 func (o *webhookOptions) Validate() error {
-	if _, err := webhook.ParseSecrets(o.Secrets); err != nil {
+	if _, err := delivery.ParseSecrets(o.Secrets); err != nil {
 		return usagef("--webhook-secret: %v", err)
 	}
-	if _, err := webhook.ParseSubscriptions(o.Subscriptions); err != nil {
+	if _, err := delivery.ParseSubscriptions(o.Subscriptions); err != nil {
 		return usagef("--webhook-subscriptions: %v", err)
 	}
 	if o.Concurrency <= 0 {
@@ -58,17 +56,17 @@ func (o *webhookOptions) Validate() error {
 // until ctx ends. Without a secret, or with --webhook-deliver=false, that
 // function only waits for ctx: deliveries are still enqueued (nothing is lost)
 // and sent by a process that has the secret.
-func (o *webhookOptions) open(rdb redis.UniversalClient, allowPrivate bool, log *slog.Logger) (*webhook.Dispatcher, func(context.Context) error, error) {
-	secrets, err := webhook.ParseSecrets(o.Secrets)
+func (o *webhookOptions) open(rdb redis.UniversalClient, allowPrivate bool, log *slog.Logger) (*delivery.Dispatcher, func(context.Context) error, error) {
+	secrets, err := delivery.ParseSecrets(o.Secrets)
 	if err != nil {
 		return nil, nil, usagef("--webhook-secret: %v", err)
 	}
-	subs, err := webhook.ParseSubscriptions(o.Subscriptions)
+	subs, err := delivery.ParseSubscriptions(o.Subscriptions)
 	if err != nil {
 		return nil, nil, usagef("--webhook-subscriptions: %v", err)
 	}
-	retry := webhook.RetryPolicy{Horizon: o.Horizon}
-	d, err := webhook.NewDispatcher(webhook.DispatcherConfig{
+	retry := delivery.RetryPolicy{Horizon: o.Horizon}
+	d, err := delivery.NewDispatcher(delivery.DispatcherConfig{
 		Redis: rdb, Subscriptions: subs, Queue: o.Queue, Retry: retry, Logger: log,
 	})
 	if err != nil {
@@ -82,15 +80,15 @@ func (o *webhookOptions) open(rdb redis.UniversalClient, allowPrivate bool, log 
 		log.Warn("webhooks are enqueued but not sent: set COMFYQ_WEBHOOK_SECRET (whsec_…) to send them")
 		return d, wait, nil
 	}
-	cfg := webhook.DelivererConfig{
+	cfg := delivery.DelivererConfig{
 		Redis: rdb, Secrets: secrets, Subscriptions: subs, Queue: o.Queue, Retry: retry,
-		Policy:         netguard.Policy{AllowPrivate: allowPrivate},
-		AttemptTimeout: o.Timeout, Concurrency: o.Concurrency, Logger: log,
+		AllowPrivateURLs: allowPrivate,
+		AttemptTimeout:   o.Timeout, Concurrency: o.Concurrency, Logger: log,
 	}
-	if _, err := webhook.NewDeliverer(cfg); err != nil { // check the configuration now
+	if _, err := delivery.NewDeliverer(cfg); err != nil { // check the configuration now
 		return nil, nil, err
 	}
-	return d, func(ctx context.Context) error { return webhook.RunServer(ctx, rdb, cfg) }, nil
+	return d, func(ctx context.Context) error { return delivery.RunServer(ctx, rdb, cfg) }, nil
 }
 
 // withWebhooks runs the webhook delivery server beside run, until both end (the server

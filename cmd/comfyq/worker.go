@@ -19,8 +19,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/comfyq/comfyq/internal/metrics"
-	"github.com/comfyq/comfyq/internal/netguard"
-	"github.com/comfyq/comfyq/job"
+	"github.com/comfyq/comfyq/jobstore"
 	"github.com/comfyq/comfyq/producer"
 	"github.com/comfyq/comfyq/storage"
 	_ "github.com/comfyq/comfyq/storage/file"
@@ -62,7 +61,7 @@ Example:
 			durationFlag(&o.HealthInterval, "health-interval", "COMFYQ_HEALTH_INTERVAL", 2*time.Second, "how often each node's /system_stats is probed"),
 			boolFlag(&o.UploadPreviews, "upload-previews", "COMFYQ_UPLOAD_PREVIEWS", false, "also copy temporary preview outputs to storage"),
 			boolFlag(&o.AllowPrivate, "allow-private-urls", "COMFYQ_ALLOW_PRIVATE_URLS", false, "let input URLs reach private and loopback addresses"),
-			durationFlag(&o.Retention, "retention", "COMFYQ_RETENTION", job.DefaultRetention, "how long job records are kept after their last change (give the API the same)"),
+			durationFlag(&o.Retention, "retention", "COMFYQ_RETENTION", jobstore.DefaultRetention, "how long job records are kept after their last change (give the API the same)"),
 			stringFlag(&o.MetricsAddr, "metrics-listen", "COMFYQ_METRICS_LISTEN", "", "serve Prometheus /metrics and /healthz on this address (e.g. :9091; off when empty)"),
 			stringFlag(&o.OutputPrefix, "output-prefix", "COMFYQ_OUTPUT_PREFIX", "jobs", "first segment of output keys"),
 		}, o.webhooks.flags(), o.log.flags()),
@@ -170,7 +169,7 @@ func (o *workerOptions) Run(ctx context.Context) error {
 		Depth: o.Depth, PollInterval: o.PollInterval, Retention: o.Retention, StallTimeout: o.StallTimeout,
 		ShutdownGrace: o.ShutdownGrace, HealthInterval: o.HealthInterval,
 		UploadPreviews: o.UploadPreviews, OutputPrefix: o.OutputPrefix,
-		Inputs:   netguard.Policy{AllowPrivate: o.AllowPrivate},
+		Inputs:   worker.InputPolicy{AllowPrivate: o.AllowPrivate},
 		Notifier: notifier,
 		Logger:   log,
 	})

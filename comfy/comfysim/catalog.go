@@ -10,7 +10,7 @@ import (
 
 // objectInfoJSON holds the object_info entries of the simulated classes,
 // extracted verbatim from the real ComfyUI 0.3.64 fixture
-// (shared/fixtures/object_info-comfyui-0.3.64.json). TestObjectInfoEmbedded
+// (testdata/comfyui/object_info-0.3.64.json). TestObjectInfoEmbedded
 // proves each entry equal to the fixture's; run `go generate` to rebuild it.
 //
 //go:generate go test -run ^TestObjectInfoEmbedded$ -update .

@@ -4,14 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
-	"os"
-	"path/filepath"
 	"reflect"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/comfyq/comfyq/comfy/comfysim"
+	"github.com/comfyq/comfyq/internal/fixtures"
 )
 
 func TestOriginCheck(t *testing.T) {
@@ -87,8 +86,7 @@ func TestRoutes(t *testing.T) {
 func TestObjectInfoServed(t *testing.T) {
 	t.Parallel()
 	b := setup(t, comfysim.Options{Models: []string{"b.safetensors", "a.ckpt"}})
-	fixture, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "fixtures", "object_info-comfyui-0.3.64.json"))
-	require.NoError(t, err)
+	fixture := fixtures.ReadObjectInfo(t)
 	var want map[string]any
 	dec := json.NewDecoder(bytes.NewReader(fixture))
 	dec.UseNumber()

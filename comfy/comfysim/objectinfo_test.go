@@ -5,24 +5,19 @@ import (
 	"encoding/json"
 	"flag"
 	"os"
-	"path/filepath"
 	"reflect"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/comfyq/comfyq/internal/fixtures"
 )
 
-var update = flag.Bool("update", false, "regenerate objectinfo.json from the shared fixture")
-
-func fixturePath(parts ...string) string {
-	return filepath.Join(append([]string{"..", "..", "..", "shared", "fixtures"}, parts...)...)
-}
+var update = flag.Bool("update", false, "regenerate objectinfo.json from testdata/comfyui's object_info")
 
 func readObjectInfoFixture(t testing.TB) []byte {
 	t.Helper()
-	b, err := os.ReadFile(fixturePath("object_info-comfyui-0.3.64.json"))
-	require.NoError(t, err, "the shared fixtures must sit beside the repository (../shared)")
-	return b
+	return fixtures.ReadObjectInfo(t)
 }
 
 // rawEntries decodes a JSON object of classes with encoding/json (not this

@@ -313,6 +313,27 @@ func (s *Store) objectKey(key string) (string, error) {
 	return s.cfg.Prefix + "/" + key, nil
 }
 
+// Locate implements storage.Locator: the bucket, and the key with the prefix.
+func (s *Store) Locate(key string) storage.Location {
+	k := key
+	if s.cfg.Prefix != "" {
+		k = s.cfg.Prefix + "/" + key
+	}
+	return storage.Location{Bucket: s.cfg.Bucket, Key: k}
+}
+
+// Unlocate implements storage.Locator.
+func (s *Store) Unlocate(loc storage.Location) (string, bool) {
+	if loc.Bucket != s.cfg.Bucket {
+		return "", false
+	}
+	if s.cfg.Prefix == "" {
+		return loc.Key, true
+	}
+	key, ok := strings.CutPrefix(loc.Key, s.cfg.Prefix+"/")
+	return key, ok && key != ""
+}
+
 // Put implements storage.Store.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts storage.PutOptions) (storage.Object, error) {
 	okey, err := s.objectKey(key)

@@ -53,6 +53,20 @@ func TestPrefixIsApplied(t *testing.T) {
 	obj, err := root.Stat(ctx, prefix+"/a/b.png")
 	require.NoError(t, err)
 	require.Equal(t, int64(1), obj.Size)
+
+	// Locate names the object as the bucket does; Unlocate and InputKey map back.
+	loc := storage.Locate(s, "a/b.png")
+	require.Equal(t, storage.Location{Bucket: u.Host, Key: prefix + "/a/b.png"}, loc)
+	key, ok := storage.Unlocate(s, loc)
+	require.True(t, ok)
+	require.Equal(t, "a/b.png", key)
+	_, ok = storage.Unlocate(s, storage.Location{Bucket: "other", Key: loc.Key})
+	require.False(t, ok)
+	key, ok = storage.Unlocate(s, storage.Location{Key: "a/b.png"}) // a record from before buckets
+	require.True(t, ok)
+	require.Equal(t, "a/b.png", key)
+	require.Equal(t, "a/b.png", storage.InputKey(s, loc.Key))
+	require.Equal(t, "a/b.png", storage.InputKey(s, "a/b.png"))
 }
 
 func TestExactlyOnePart(t *testing.T) {

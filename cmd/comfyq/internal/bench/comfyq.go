@@ -300,8 +300,8 @@ func (e *env) waitAll(ctx context.Context, ids []string, w Workload, jobsPerNode
 func deleteOutputs(ctx context.Context, s storage.Store, jobs []*job.Job) {
 	for _, j := range jobs {
 		for _, o := range j.Outputs {
-			if o.Key != "" {
-				_ = s.Delete(ctx, o.Key)
+			if key, ok := storage.Unlocate(s, storage.Location{Bucket: o.Bucket, Key: o.Key}); ok && o.Key != "" {
+				_ = s.Delete(ctx, key)
 			}
 		}
 	}
