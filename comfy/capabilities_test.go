@@ -54,8 +54,8 @@ func TestLocateAndCancelBothVersions(t *testing.T) {
 			require.NoError(t, err)
 
 			require.Eventually(t, func() bool {
-				loc, _, err := c.Locate(ctx, running)
-				return err == nil && loc == comfy.PromptRunning
+				loc, _, lerr := c.Locate(ctx, running)
+				return lerr == nil && loc == comfy.PromptRunning
 			}, 10*time.Second, 2*time.Millisecond)
 			loc, _, err := c.Locate(ctx, pending)
 			require.NoError(t, err)
@@ -103,8 +103,8 @@ func TestCancelFinishedPromptIsNoOp(t *testing.T) {
 	_, err = c.QueuePrompt(ctx, comfy.PromptRequest{Prompt: txt2img(t, 3, 60), PromptID: next})
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
-		loc, _, err := c.Locate(ctx, next)
-		return err == nil && loc == comfy.PromptRunning
+		loc, _, lerr := c.Locate(ctx, next)
+		return lerr == nil && loc == comfy.PromptRunning
 	}, 10*time.Second, time.Millisecond)
 	ok, err := c.Cancel(ctx, first)
 	require.NoError(t, err)

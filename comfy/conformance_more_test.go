@@ -132,13 +132,13 @@ func runConformanceMore(t *testing.T, ctx context.Context, c *comfy.Client, caps
 		_, err = c.QueuePrompt(ctx, comfy.PromptRequest{Prompt: emptyImage(t, "conf_"+tag+"_pending", 0), PromptID: pending})
 		require.NoError(t, err)
 		requireEventually(t, func() bool {
-			loc, _, err := c.Locate(ctx, running)
-			return err == nil && loc == comfy.PromptRunning
+			loc, _, lerr := c.Locate(ctx, running)
+			return lerr == nil && loc == comfy.PromptRunning
 		})
 		restart()
 		for _, id := range []string{running, pending} {
-			loc, _, err := c.Locate(ctx, id)
-			require.NoError(t, err)
+			loc, _, lerr := c.Locate(ctx, id)
+			require.NoError(t, lerr)
 			require.Equal(t, comfy.PromptAbsent, loc, "a restart loses the queue")
 		}
 		fctx, cancel := context.WithTimeout(ctx, 10*time.Second)

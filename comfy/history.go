@@ -266,8 +266,8 @@ func (o NodeOutput) Files() []OutputFile {
 				var name string
 				if json.Unmarshal(item, &name) == nil && has3DExtension(name) {
 					sub, base := "", name
-					if i := strings.LastIndexAny(name, `/\`); i >= 0 {
-						sub, base = name[:i], name[i+1:]
+					if cut := strings.LastIndexAny(name, `/\`); cut >= 0 {
+						sub, base = name[:cut], name[cut+1:]
 					}
 					out = append(out, OutputFile{Key: key, FileRef: FileRef{Filename: base, Subfolder: sub, Type: "output"}})
 				}

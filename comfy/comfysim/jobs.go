@@ -408,9 +408,10 @@ func normalizeHistoryItem(id string, e *object, withOutputs bool) *object {
 				start, _ = data.Get("timestamp")
 			case "execution_success", "execution_error", "execution_interrupted":
 				end, _ = data.Get("timestamp")
-				if name == "execution_error" {
+				switch name {
+				case "execution_error":
 					execError = data
-				} else if name == "execution_interrupted" {
+				case "execution_interrupted":
 					interrupted = true
 				}
 			}

@@ -239,8 +239,8 @@ func runSaveAnimatedWEBP(rc *runCtx) ([]any, *object, error) {
 	fps := rc.float("fps")
 	var frames [][]byte
 	for b := 0; b < im.batch; b++ {
-		if err := rc.r.ctx.Err(); err != nil {
-			return nil, nil, err
+		if cerr := rc.r.ctx.Err(); cerr != nil {
+			return nil, nil, cerr
 		}
 		frames = append(frames, encodeWebP(rgbImage{im: im, b: b})[12:]) // the VP8L chunk
 	}

@@ -655,15 +655,15 @@ func missingNodeType(s *Server, id string, nodeV any) (*object, error) {
 		return nil, errInternal
 	}
 	title := func(def any) (any, error) {
-		m, ok := node.Get("_meta")
-		if !ok {
+		m, has := node.Get("_meta")
+		if !has {
 			return def, nil
 		}
-		mo, ok := m.(*object)
-		if !ok {
+		mo, isObj := m.(*object)
+		if !isObj {
 			return nil, errInternal
 		}
-		if t, ok := mo.Get("title"); ok {
+		if t, found := mo.Get("title"); found {
 			return t, nil
 		}
 		return def, nil

@@ -158,8 +158,8 @@ func TestVersion038Jobs(t *testing.T) {
 		"limit=x":       "limit must be an integer",
 		"offset=x":      "offset must be an integer",
 	} {
-		code, e := b.get(t, "/api/jobs?"+q)
-		require.Equal(t, http.StatusBadRequest, code, q)
+		status, e := b.get(t, "/api/jobs?"+q)
+		require.Equal(t, http.StatusBadRequest, status, q)
 		require.Equal(t, want, e["error"], q)
 	}
 
