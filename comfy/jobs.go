@@ -105,10 +105,10 @@ func (c *Client) Cancel(ctx context.Context, promptID string) (bool, error) {
 	if c.Capabilities().JobsAPI {
 		return c.CancelJob(ctx, promptID)
 	}
-	if err := c.DeleteFromQueue(ctx, promptID); err != nil {
-		return false, err
-	}
-	if err := c.Interrupt(ctx, promptID); err != nil {
+	// Both are tried even if the first fails: a running prompt needs the interrupt.
+	derr := c.DeleteFromQueue(ctx, promptID)
+	ierr := c.Interrupt(ctx, promptID)
+	if err := errors.Join(derr, ierr); err != nil {
 		return false, err
 	}
 	return true, nil
