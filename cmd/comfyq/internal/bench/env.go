@@ -207,7 +207,6 @@ func (e *env) mainStore(latency time.Duration) (withLatency, plain storage.Store
 	return WithLatency(e.file, latency), e.file
 }
 
-
 func (e *env) close() {
 	if e.proxySrv != nil {
 		_ = e.proxySrv.Close()
