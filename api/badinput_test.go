@@ -287,8 +287,8 @@ func (b *bundle) redisState(t testing.TB) redisState {
 	require.NoError(t, err)
 	tasks := 0
 	for _, q := range queues {
-		info, err := insp.GetQueueInfo(q)
-		require.NoError(t, err)
+		info, infoErr := insp.GetQueueInfo(q)
+		require.NoError(t, infoErr)
 		tasks += info.Size + info.Completed
 	}
 	jobs, _, err := b.jobs().List(ctx, job.ListOptions{Limit: 500})

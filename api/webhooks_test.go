@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/comfyq/comfyq/api"
@@ -70,8 +71,8 @@ func TestWebhooksThroughTheAPI(t *testing.T) {
 	var disp *delivery.Dispatcher
 	b := setup(t, setupOpts{config: func(cfg *api.Config) {
 		cfg.AllowPrivateURLs = true
-		d, err := delivery.NewDispatcher(delivery.DispatcherConfig{Redis: cfg.Redis, Logger: testLogger()})
-		require.NoError(t, err)
+		d, dispErr := delivery.NewDispatcher(delivery.DispatcherConfig{Redis: cfg.Redis, Logger: testLogger()})
+		require.NoError(t, dispErr)
 		disp, cfg.Webhooks = d, d
 	}})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -80,8 +81,8 @@ func TestWebhooksThroughTheAPI(t *testing.T) {
 	delivererDone := make(chan struct{})
 	go func() {
 		defer close(delivererDone)
-		delivery.RunServer(ctx, b.rdb, delivery.DelivererConfig{Redis: b.rdb, Secrets: secrets,
-			AllowPrivateURLs: true, Logger: testLogger()})
+		assert.NoError(t, delivery.RunServer(ctx, b.rdb, delivery.DelivererConfig{Redis: b.rdb, Secrets: secrets,
+			AllowPrivateURLs: true, Logger: testLogger()}))
 	}()
 	// Stop the deliverer before its Redis client closes (asynq panics otherwise).
 	t.Cleanup(func() { cancel(); <-delivererDone })
@@ -92,7 +93,7 @@ func TestWebhooksThroughTheAPI(t *testing.T) {
 	require.NoError(t, err)
 	wctx, wcancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { w.Run(wctx, nil); close(done) }()
+	go func() { assert.NoError(t, w.Run(wctx, nil)); close(done) }()
 	t.Cleanup(func() { wcancel(); <-done })
 
 	acc := b.submit(t, map[string]any{"workflow": jsonRaw(imageWorkflow),

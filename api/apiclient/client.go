@@ -271,7 +271,7 @@ func (c *Client) Cancel(ctx context.Context, id string) (*job.Job, error) {
 	if errors.As(err, &ae) && ae.Status == http.StatusConflict {
 		var ended *job.Job
 		if d, ok := ae.Details.(map[string]any); ok {
-			if raw, err := json.Marshal(d["job"]); err == nil {
+			if raw, merr := json.Marshal(d["job"]); merr == nil {
 				var jj job.Job
 				if json.Unmarshal(raw, &jj) == nil && jj.ID != "" {
 					ended = &jj
@@ -464,7 +464,7 @@ func (ti TemplateInfo) MarshalJSON() ([]byte, error) {
 		if err := json.Unmarshal(data, &fields); err != nil {
 			return nil, err
 		}
-		if len(ti.Template.Workflow) == 0 {
+		if len(ti.Workflow) == 0 {
 			delete(fields, "workflow")
 		}
 	}

@@ -125,7 +125,7 @@ func (o *apiOptions) Run(ctx context.Context) error {
 		cfg.ObjectInfo = cachedObjectInfo(o.ObjectInfo)
 		// A file must be readable now; a node may come up later.
 		octx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		_, err := cfg.ObjectInfo(octx)
+		_, err = cfg.ObjectInfo(octx)
 		cancel()
 		switch {
 		case err != nil && !isURL(o.ObjectInfo):

@@ -2,8 +2,6 @@ package main
 
 import (
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -15,7 +13,7 @@ import (
 // helper are for tests only.
 func TestBinaryCarriesOnlyTheProduct(t *testing.T) {
 	t.Parallel()
-	out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "list", "-deps", ".").Output()
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
 	require.NoError(t, err)
 	banned := map[string]bool{
 		"testing":                             true,

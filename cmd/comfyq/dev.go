@@ -132,17 +132,17 @@ func (o *devOptions) Run(ctx context.Context) error {
 	}
 	if len(ncs) == 0 {
 		for i := 1; i <= o.SimNodes; i++ {
-			u, err := d.sim(i, o.SimStepDelay)
-			if err != nil {
-				return err
+			u, simErr := d.sim(i, o.SimStepDelay)
+			if simErr != nil {
+				return simErr
 			}
 			ncs = append(ncs, worker.NodeConfig{URL: u, Name: "sim-" + strconv.Itoa(i)})
 		}
 	}
 	objectInfo := api.CacheObjectInfo(func(ctx context.Context) (comfy.ObjectInfo, error) {
-		c, err := comfy.New(comfy.Config{BaseURL: ncs[0].URL})
-		if err != nil {
-			return nil, err
+		c, clientErr := comfy.New(comfy.Config{BaseURL: ncs[0].URL})
+		if clientErr != nil {
+			return nil, clientErr
 		}
 		defer c.Close()
 		return c.ObjectInfo(ctx)
@@ -150,7 +150,7 @@ func (o *devOptions) Run(ctx context.Context) error {
 
 	webhookSecret := ""
 	if o.webhooks.Secrets == "" { // a local tool: sign webhooks with a fresh secret
-		if _, whsec, err := webhook.NewSecret(); err == nil {
+		if _, whsec, secretErr := webhook.NewSecret(); secretErr == nil {
 			o.webhooks.Secrets, webhookSecret = whsec, whsec
 		}
 	}
@@ -159,7 +159,7 @@ func (o *devOptions) Run(ctx context.Context) error {
 		return err
 	}
 	templates := template.NewStore(rdb, template.StoreConfig{ObjectInfo: objectInfo})
-	if err := registerExamples(ctx, templates); err != nil {
+	if err = registerExamples(ctx, templates); err != nil {
 		return fmt.Errorf("register example templates: %w", err)
 	}
 	cfg := api.Config{Redis: rdb, Storage: store, ObjectInfo: objectInfo, Templates: templates, Webhooks: notifier,
@@ -252,7 +252,7 @@ func (d *devEnv) redis(ctx context.Context, url, dir string) (redis.UniversalCli
 		}
 		d.cleanup = append(d.cleanup, func() { rdb.Close() })
 		if err := rdb.Ping(ctx).Err(); err != nil {
-			return nil, "", fmt.Errorf("Redis at %s: %w", url, err)
+			return nil, "", fmt.Errorf("--redis %s: %w", url, err)
 		}
 		return rdb, url, nil
 	}
@@ -293,11 +293,17 @@ func (d *devEnv) sim(i int, stepDelay time.Duration) (string, error) {
 		return "", err
 	}
 	hs := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
-	go hs.Serve(ln)
+	go func() {
+		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			d.log.Error("simulated node stopped serving", "sim", i, "err", err)
+		}
+	}()
 	d.cleanup = append(d.cleanup, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		hs.Shutdown(ctx)
+		if err := hs.Shutdown(ctx); err != nil {
+			d.log.Warn("simulated node: shutdown", "sim", i, "err", err)
+		}
 		s.Close()
 	})
 	return "http://" + ln.Addr().String(), nil

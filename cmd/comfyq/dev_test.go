@@ -5,13 +5,13 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"image/png"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -29,7 +29,7 @@ var buildOnce = sync.OnceValues(func() (string, error) {
 		return "", err
 	}
 	bin := filepath.Join(dir, "comfyq")
-	out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, ".").CombinedOutput()
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
 	if err != nil {
 		return "", &buildErr{string(out), err}
 	}
@@ -58,12 +58,16 @@ func startDev(t *testing.T, env []string, args ...string) string {
 	require.NoError(t, cmd.Start())
 	exited := make(chan error, 1)
 	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGINT)
+		if err := cmd.Process.Signal(syscall.SIGINT); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			t.Errorf("interrupt comfyq dev: %v", err)
+		}
 		select {
 		case err := <-exited:
 			require.NoError(t, err, "comfyq dev exits cleanly on Ctrl-C; stderr:\n%s", stderr.String())
 		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
+			if err := cmd.Process.Kill(); err != nil {
+				t.Logf("kill comfyq dev: %v", err)
+			}
 			t.Error("comfyq dev did not stop within 20s of SIGINT")
 		}
 	})

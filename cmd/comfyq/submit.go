@@ -122,9 +122,9 @@ func (o *submitOptions) Run(ctx context.Context) error {
 		return err
 	}
 	for target, src := range imgs {
-		is, err := imageSource(src)
-		if err != nil {
-			return err
+		is, imgErr := imageSource(src)
+		if imgErr != nil {
+			return imgErr
 		}
 		if spec.Images == nil {
 			spec.Images = map[string]job.ImageSource{}

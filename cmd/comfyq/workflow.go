@@ -62,7 +62,7 @@ func (o *workflowOptions) Run(ctx context.Context) error {
 		return err
 	}
 	if !comfy.IsUIFormat(data) {
-		if _, err := comfy.ParseWorkflow(data); err == nil {
+		if _, parseErr := comfy.ParseWorkflow(data); parseErr == nil {
 			return fmt.Errorf("%s is already an API-format workflow", pos[1])
 		}
 		return fmt.Errorf("%s is not a UI-format workflow (no \"nodes\" list)", pos[1])

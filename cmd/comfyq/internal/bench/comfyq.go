@@ -76,9 +76,9 @@ func (e *env) runComfyq(ctx context.Context, r comfyqRun) (*comfyqOutcome, error
 		}
 	}()
 	if pid != 0 {
-		m, err := procStatus(pid, "VmRSS")
-		if err != nil {
-			return nil, err
+		m, statusErr := procStatus(pid, "VmRSS")
+		if statusErr != nil {
+			return nil, statusErr
 		}
 		out.procIdle = m["VmRSS"]
 	}

@@ -130,7 +130,7 @@ func newEnv(ctx context.Context, cfg Config) (_ *env, err error) {
 	if e.rdb, err = producer.OpenRedis(e.redisURL); err != nil {
 		return nil, err
 	}
-	if err := e.rdb.Ping(ctx).Err(); err != nil {
+	if err = e.rdb.Ping(ctx).Err(); err != nil {
 		return nil, fmt.Errorf("bench: Redis %s: %w", redactURL(e.redisURL), err)
 	}
 	if e.producer, err = producer.New(producer.Config{Redis: e.rdb, Retention: time.Hour, Logger: slog.New(slog.DiscardHandler)}); err != nil {
@@ -205,13 +205,6 @@ func (e *env) mainStore(latency time.Duration) (withLatency, plain storage.Store
 		return e.s3Proxy, e.s3
 	}
 	return WithLatency(e.file, latency), e.file
-}
-
-func (e *env) storageKind() string {
-	if e.s3 != nil {
-		return "s3"
-	}
-	return "file"
 }
 
 func (e *env) close() {
@@ -331,12 +324,12 @@ type tailBuffer struct {
 }
 
 func (t *tailBuffer) Write(p []byte) (int, error) {
-	const max = 8 << 10
+	const keep = 8 << 10
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.buf = append(t.buf, p...)
-	if len(t.buf) > max {
-		t.buf = append(t.buf[:0], t.buf[len(t.buf)-max:]...)
+	if len(t.buf) > keep {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-keep:]...)
 	}
 	return len(p), nil
 }

@@ -89,7 +89,7 @@ func (c *NaiveClient) Run(ctx context.Context, prompt map[string]any) (*NaiveRes
 	defer ws.Close()
 	stop := context.AfterFunc(ctx, func() { ws.Close() })
 	defer stop()
-	if _, _, err := ws.ReadMessage(); err != nil { // the status greeting
+	if _, _, err = ws.ReadMessage(); err != nil { // the status greeting
 		return nil, fmt.Errorf("bench: naive client: read the greeting: %w", err)
 	}
 
@@ -99,15 +99,15 @@ func (c *NaiveClient) Run(ctx context.Context, prompt map[string]any) (*NaiveRes
 	if err != nil {
 		return nil, fmt.Errorf("bench: naive client: %w", err)
 	}
-	if _, err := c.do(ctx, http.MethodPost, c.BaseURL+"/prompt", body); err != nil {
+	if _, err = c.do(ctx, http.MethodPost, c.BaseURL+"/prompt", body); err != nil {
 		return nil, err
 	}
 
 	// wait for executing null
 	for {
-		typ, data, err := ws.ReadMessage()
-		if err != nil {
-			return nil, fmt.Errorf("bench: naive client: read the socket: %w", err)
+		typ, data, readErr := ws.ReadMessage()
+		if readErr != nil {
+			return nil, fmt.Errorf("bench: naive client: read the socket: %w", readErr)
 		}
 		if typ != websocket.TextMessage {
 			continue // previews are binary data
