@@ -290,8 +290,8 @@ func (c *Client) doJSON(ctx context.Context, method, path string, q url.Values, 
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		if onStatus != nil {
-			if err := onStatus(resp); err != nil {
-				return err
+			if statusErr := onStatus(resp); statusErr != nil {
+				return statusErr
 			}
 		}
 		return statusError(resp)

@@ -37,9 +37,9 @@ func uiDynamicExpand(in []rune, r *rand.Rand, depth int) string {
 			level := 0
 		block:
 			for i < len(in) {
-				ch := in[i]
+				c := in[i]
 				i++
-				switch ch {
+				switch c {
 				case '\\':
 					escape(&choice)
 					continue
@@ -57,7 +57,7 @@ func uiDynamicExpand(in []rune, r *rand.Rand, depth int) string {
 						continue
 					}
 				}
-				choice.WriteRune(ch)
+				choice.WriteRune(c)
 			}
 			options = append(options, choice.String())
 			var pick int

@@ -73,7 +73,7 @@ func (c *uiConverter) definition(sc *uiScope, n *uiNode) (*uiGraph, error) {
 	if !ok {
 		return nil, nil
 	}
-	if g, ok := c.groups[name]; ok {
+	if g, found := c.groups[name]; found {
 		return g, nil
 	}
 	raw, ok := c.groupRaw[name]

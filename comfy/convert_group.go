@@ -71,10 +71,10 @@ func (c *uiConverter) buildGroupDef(typ string, raw any) (*uiGraph, *ConvertErro
 				n.inputs[j].link = l.id
 			}
 		}
-		switch {
-		case n.typ == "Reroute":
+		switch n.typ {
+		case "Reroute":
 			b.addReroute(n)
-		case n.typ == "PrimitiveNode":
+		case "PrimitiveNode":
 			b.addPrimitive(n)
 		default:
 			ni := c.info[n.typ]

@@ -157,8 +157,8 @@ func parseUIGraph(doc map[string]any, graphID string) (*uiGraph, error) {
 		return nil, &ConvertError{NodeType: graphID, Err: ErrNotUIWorkflow, Reason: `"nodes" is not an array`}
 	}
 	for i, raw := range nodes {
-		m, ok := raw.(map[string]any)
-		if !ok {
+		m, isObj := raw.(map[string]any)
+		if !isObj {
 			return nil, &ConvertError{NodeType: graphID, Err: ErrNotUIWorkflow, Reason: fmt.Sprintf("nodes[%d] is not an object", i)}
 		}
 		n, err := parseUINode(m, i)

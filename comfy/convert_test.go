@@ -497,8 +497,8 @@ func TestConvertUICases(t *testing.T) {
 			require.NotEmpty(t, tc.UI, "%s: no ui", file)
 			info := base
 			if len(tc.ObjectInfo) > 0 {
-				extra, err := ParseObjectInfo(tc.ObjectInfo)
-				require.NoError(t, err)
+				extra, parseErr := ParseObjectInfo(tc.ObjectInfo)
+				require.NoError(t, parseErr)
 				info = make(ObjectInfo, len(base)+len(extra))
 				for k, v := range base {
 					info[k] = v

@@ -424,7 +424,7 @@ func TestSimEarlyMessagesBeforePostAnswer(t *testing.T) {
 	// Wait until the whole run went over the socket, with nobody subscribed to id.
 	for ev := range all.C {
 		if ev.PromptID == id && ev.Type == comfy.EventExecuting {
-			if v, err := ev.Decode(); err == nil && v.(*comfy.Executing).Done() {
+			if v, decErr := ev.Decode(); decErr == nil && v.(*comfy.Executing).Done() {
 				break
 			}
 		}
@@ -441,7 +441,7 @@ func TestSimEarlyMessagesBeforePostAnswer(t *testing.T) {
 		}
 		types = append(types, ev.Type)
 		if ev.Type == comfy.EventExecuting {
-			if v, err := ev.Decode(); err == nil && v.(*comfy.Executing).Done() {
+			if v, decErr := ev.Decode(); decErr == nil && v.(*comfy.Executing).Done() {
 				break
 			}
 		}

@@ -309,7 +309,7 @@ func TestStreamSlowConsumerIsLossyNotBlocking(t *testing.T) {
 		_ = fc.send("executing", map[string]any{"node": nil, "prompt_id": "P"})
 	}()
 	// The reader loop is not blocked by the slow subscription: "all" sees the end.
-	for ev := recv(t, all); !(ev.Type == EventExecuting && executingDone(ev)); ev = recv(t, all) {
+	for ev := recv(t, all); ev.Type != EventExecuting || !executingDone(ev); ev = recv(t, all) {
 	}
 	require.True(t, slow.Lossy())
 	require.Positive(t, slow.Dropped())

@@ -176,13 +176,13 @@ func (c *Client) upload(ctx context.Context, route string, r UploadRequest, extr
 	writeErr := make(chan error, 1)
 	go func() {
 		err := writeMultipart(mw, r, extra)
-		pw.CloseWithError(err)
+		_ = pw.CloseWithError(err) // always nil for a pipe writer
 		writeErr <- err
 	}()
 	req, err := c.newRequest(ctx, http.MethodPost, route, nil, pr)
 	if err != nil {
-		pr.CloseWithError(err)
-		<-writeErr
+		_ = pr.CloseWithError(err) // always nil for a pipe reader
+		_ = <-writeErr             // the writer ends with the closed pipe; its error is ours
 		return FileRef{}, err
 	}
 	req.Header.Set("Content-Type", mw.FormDataContentType())

@@ -25,8 +25,8 @@ func readFixture(t testing.TB, name string) []byte {
 
 func TestParseWorkflowFixtures(t *testing.T) {
 	t.Parallel()
-	api, err := filepath.Glob(filepath.Join(fixtureDir(), "workflows", "*.api.json"))
-	require.NoError(t, err)
+	api, globErr := filepath.Glob(filepath.Join(fixtureDir(), "workflows", "*.api.json"))
+	require.NoError(t, globErr)
 	require.NotEmpty(t, api)
 	for _, path := range api {
 		t.Run(filepath.Base(path), func(t *testing.T) {
@@ -173,9 +173,9 @@ func TestObjectInfoFixture(t *testing.T) {
 	seed, ok := ks.Spec("seed")
 	require.True(t, ok)
 	require.Equal(t, "INT", seed.Type)
-	max, ok := seed.Number("max")
+	maxSeed, ok := seed.Number("max")
 	require.True(t, ok)
-	require.Equal(t, float64(18446744073709551615), max)
+	require.Equal(t, float64(18446744073709551615), maxSeed)
 	require.Equal(t, json.Number("18446744073709551615"), seed.Options["max"], "bounds stay exact")
 	sampler, ok := ks.Spec("sampler_name")
 	require.True(t, ok)

@@ -72,7 +72,7 @@ func measureJobs(b *testing.B, workflow []byte, want job.Status) {
 	before := memoryInfo(b, rdb)
 	b.ResetTimer()
 	for range b.N {
-		_, err := p.Enqueue(ctx, job.Spec{Workflow: workflow})
+		_, err = p.Enqueue(ctx, job.Spec{Workflow: workflow})
 		require.NoError(b, err)
 	}
 	b.StopTimer()

@@ -182,8 +182,8 @@ func TestSystemdAnalyze(t *testing.T) {
 	require.Len(t, units, 3)
 	var names []string
 	for _, src := range units {
-		data, err := os.ReadFile(src)
-		require.NoError(t, err)
+		data, readErr := os.ReadFile(src)
+		require.NoError(t, readErr)
 		data = regexp.MustCompile(`(?m)^(ExecStart=)(\S+)`).ReplaceAll(data, []byte("${1}"+stub))
 		name := strings.Replace(filepath.Base(src), "@.", "@0.", 1)
 		require.NoError(t, os.WriteFile(filepath.Join(dir, name), data, 0o644))
@@ -192,8 +192,8 @@ func TestSystemdAnalyze(t *testing.T) {
 	run := func(args ...string) (string, error) {
 		cmd := exec.Command(analyze, args...)
 		cmd.Dir = dir
-		out, err := cmd.CombinedOutput()
-		return string(out), err
+		out, runErr := cmd.CombinedOutput()
+		return string(out), runErr
 	}
 	// verify prints a line for every problem (unknown keys, bad values) without always
 	// failing: any output is a failure.

@@ -105,7 +105,7 @@ func (v Verifier) Verify(h http.Header, body []byte) error {
 		return fmt.Errorf("%w: %s", ErrMissingHeaders, strings.Join(missing, ", "))
 	}
 
-	if err := checkID(id); err != nil {
+	if err = checkID(id); err != nil {
 		return err
 	}
 	unix, err := parseTimestamp(tsRaw)

@@ -121,7 +121,7 @@ func (p Policy) Fetch(ctx context.Context, raw string) (io.ReadCloser, *http.Res
 	if err != nil {
 		return nil, nil, err
 	}
-	if _, err := p.resolve(ctx, u.Hostname()); err != nil {
+	if _, err = p.resolve(ctx, u.Hostname()); err != nil {
 		return nil, nil, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)

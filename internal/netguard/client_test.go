@@ -35,18 +35,20 @@ func newServer(t *testing.T) *httptest.Server {
 	done := make(chan struct{})
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ok", func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "hello")
+		_, _ = io.WriteString(w, "hello") // a failed write shows up at the client
 	})
 	mux.HandleFunc("/bytes/{n}", func(w http.ResponseWriter, r *http.Request) {
 		n, _ := strconv.Atoi(r.PathValue("n"))
 		w.Header().Set("Content-Length", strconv.Itoa(n))
-		w.Write(bytes.Repeat([]byte("x"), n))
+		_, _ = w.Write(bytes.Repeat([]byte("x"), n)) // a failed write shows up at the client
 	})
 	mux.HandleFunc("/stream/{n}", func(w http.ResponseWriter, r *http.Request) {
 		n, _ := strconv.Atoi(r.PathValue("n"))
 		for n > 0 {
 			chunk := min(n, 100)
-			w.Write(bytes.Repeat([]byte("y"), chunk))
+			if _, err := w.Write(bytes.Repeat([]byte("y"), chunk)); err != nil {
+				return // the client went away (tests that stop reading early)
+			}
 			w.(http.Flusher).Flush()
 			n -= chunk
 		}
@@ -54,7 +56,7 @@ func newServer(t *testing.T) *httptest.Server {
 	mux.HandleFunc("/hop/{n}", func(w http.ResponseWriter, r *http.Request) {
 		n, _ := strconv.Atoi(r.PathValue("n"))
 		if n <= 0 {
-			io.WriteString(w, "landed")
+			_, _ = io.WriteString(w, "landed") // a failed write shows up at the client
 			return
 		}
 		http.Redirect(w, r, fmt.Sprintf("/hop/%d", n-1), http.StatusFound)
@@ -137,8 +139,8 @@ func TestClient_checksDialedAddress(t *testing.T) {
 	}
 
 	// Legacy numeric hosts are refused without asking DNS.
-	_, port, err := net.SplitHostPort(srv.Listener.Addr().String())
-	require.NoError(t, err)
+	_, port, splitErr := net.SplitHostPort(srv.Listener.Addr().String())
+	require.NoError(t, splitErr)
 	for _, p := range []netguard.Policy{{}, {AllowPrivate: true}} {
 		resp, err := p.Client().Get("http://2130706433:" + port + "/ok")
 		if resp != nil {

@@ -282,7 +282,7 @@ func parseLegacyPart(l string) (v uint64, numeric, ok bool) {
 		base, digits = 16, l[2:]
 		for i := 0; i < len(digits); i++ {
 			c := digits[i]
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			if (c < '0' || c > '9') && (c < 'a' || c > 'f') && (c < 'A' || c > 'F') {
 				return 0, false, false
 			}
 		}

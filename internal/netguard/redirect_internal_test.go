@@ -34,7 +34,7 @@ func TestRedirectToForbiddenAddress(t *testing.T) {
 
 	var landed atomic.Bool
 	mux := http.NewServeMux()
-	mux.HandleFunc("/ok", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) })
+	mux.HandleFunc("/ok", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) })
 	mux.HandleFunc("/redirect", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, r.URL.Query().Get("to"), http.StatusFound)
 	})
@@ -45,8 +45,8 @@ func TestRedirectToForbiddenAddress(t *testing.T) {
 
 	p := pretendPolicy()
 	// The stand-in public host itself is fetched.
-	body, _, err := p.Fetch(t.Context(), srv.URL+"/ok")
-	require.NoError(t, err)
+	body, _, okErr := p.Fetch(t.Context(), srv.URL+"/ok")
+	require.NoError(t, okErr)
 	require.NoError(t, body.Close())
 
 	for _, target := range []string{

@@ -292,7 +292,7 @@ func Ping(addr string) bool {
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+	if _, err = c.Write([]byte("PING\r\n")); err != nil {
 		return false
 	}
 	line, err := bufio.NewReader(c).ReadString('\n')
