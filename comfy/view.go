@@ -182,7 +182,7 @@ func (c *Client) upload(ctx context.Context, route string, r UploadRequest, extr
 	req, err := c.newRequest(ctx, http.MethodPost, route, nil, pr)
 	if err != nil {
 		_ = pr.CloseWithError(err) // always nil for a pipe reader
-		<-writeErr //nolint:errcheck // the writer can only report the pipe closed just above
+		<-writeErr                 //nolint:errcheck // the writer can only report the pipe closed just above
 		return FileRef{}, err
 	}
 	req.Header.Set("Content-Type", mw.FormDataContentType())
