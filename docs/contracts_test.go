@@ -70,11 +70,14 @@ func TestContractsMatchTheCode(t *testing.T) {
 		require.True(t, job.Status(s).Valid(), "state %q", s)
 		states = append(states, s)
 	}
-	require.Equal(t, []string{"queued", "running", "uploading", "succeeded", "failed", "canceled"}, states)
+	var want []string
+	for _, s := range job.Statuses() {
+		want = append(want, string(s))
+	}
+	require.Equal(t, want, states, "every state, in lifecycle order")
 
 	var codes []string
-	for _, c := range []job.Code{job.CodeInvalidWorkflow, job.CodeValidationFailed, job.CodeExecutionError, job.CodeTimeout,
-		job.CodeCanceled, job.CodeNodeUnavailable, job.CodeUploadFailed, job.CodeInternal} {
+	for _, c := range job.Codes() {
 		codes = append(codes, string(c))
 	}
 	require.Equal(t, sorted(codes), sorted(tables(section(t, doc, "Error codes"))[0]), "job error codes")

@@ -51,6 +51,18 @@ const (
 	CodeInvalidTemplate Code = "invalid_template"
 )
 
+// Codes returns every code a job's error (Job.Error.Code) can carry.
+func Codes() []Code {
+	return []Code{CodeInvalidWorkflow, CodeValidationFailed, CodeExecutionError, CodeTimeout,
+		CodeCanceled, CodeNodeUnavailable, CodeUploadFailed, CodeInternal}
+}
+
+// SpecCodes returns every code a refused submission (SpecError.Code) can carry.
+func SpecCodes() []Code {
+	return []Code{CodeInvalidRequest, CodeInvalidWorkflow, CodeInvalidParams, CodeUnknownTemplate,
+		CodeUnknownParameter, CodeInvalidTemplate}
+}
+
 // Error is a job's error: a stable code, a message, and ComfyUI's details when there are.
 type Error struct {
 	Code          Code            `json:"code"`

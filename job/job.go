@@ -34,6 +34,12 @@ func (s Status) Valid() bool {
 	return false
 }
 
+// Statuses returns every state, in lifecycle order: the one list the OpenAPI
+// document's JobStatus enum and the docs' tests take the states from.
+func Statuses() []Status {
+	return []Status{StatusQueued, StatusRunning, StatusUploading, StatusSucceeded, StatusFailed, StatusCanceled}
+}
+
 // Job is the status record of a job: the Job JSON of GET /v1/jobs/{id}, `comfyq status
 // --json` and webhook payloads. Absent fields are omitted.
 type Job struct {
@@ -82,6 +88,9 @@ const (
 	KindText  = "text"
 	KindFile  = "file"
 )
+
+// Kinds returns every output kind (Output.Kind).
+func Kinds() []string { return []string{KindImage, KindVideo, KindAudio, KindText, KindFile} }
 
 // Output is one output of a job: a file copied to storage, or a text.
 type Output struct {

@@ -147,3 +147,8 @@ func ValidEvent(e string) bool {
 	}
 	return false
 }
+
+// WebhookEvents returns every webhook event type, in lifecycle order.
+func WebhookEvents() []string {
+	return []string{WebhookStarted, WebhookProgress, WebhookSucceeded, WebhookFailed, WebhookCanceled}
+}

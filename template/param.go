@@ -21,6 +21,9 @@ const (
 	TypeImage   = "image"
 )
 
+// Types returns every parameter type (Param.Type).
+func Types() []string { return []string{TypeString, TypeInteger, TypeNumber, TypeBoolean, TypeImage} }
+
 func validType(t string) bool {
 	switch t {
 	case TypeString, TypeInteger, TypeNumber, TypeBoolean, TypeImage:
