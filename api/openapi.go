@@ -309,6 +309,7 @@ func (s *Server) openAPI(r *http.Request, templates []*template.Template) obj {
 		tags = append(tags, obj{"name": "template: " + t.Name, "description": t.Description})
 	}
 	tags = append(tags, obj{"name": "operations", "description": "Health, metrics, documentation and the dashboard."})
+	addConsoleOperations(paths, schemas, security)
 
 	doc := obj{
 		"openapi": "3.1.0",
