@@ -93,3 +93,9 @@ export function progressBar() {
   };
   return { el: wrap, update };
 }
+
+// set replaces el's children, skipping null, undefined and false (replaceChildren
+// would write them out as text).
+export function set(el, ...children) {
+  return append(clear(el), children);
+}

@@ -1,6 +1,6 @@
 // A job: status and live progress, every output as what it is, the error with
 // ComfyUI's node_errors, the workflow, webhook deliveries, cancel and replay.
-import { h, clear, badge, fmtMS, fmtTime, progressBar, terminal } from './dom.js';
+import { h, set, clear, badge, fmtMS, fmtTime, progressBar, terminal } from './dom.js';
 import { api, follow } from './api.js';
 import { renderOutputs, renderError } from './outputs.js';
 
@@ -26,11 +26,11 @@ export function jobPage(main, id, ctx) {
   const render = (j) => {
     last = j;
     main.dataset.status = j.status;
-    head.replaceChildren(h('h1', null, j.template ? j.template : 'Job', ' ', badge(j.status)), h('code', { class: 'jobid' }, j.id));
+    set(head, h('h1', null, j.template ? j.template : 'Job', ' ', badge(j.status)), h('code', { class: 'jobid' }, j.id));
     pb.update(j);
     const t = j.timings || {};
     const fact = (k, v) => (v === undefined || v === null || v === '' ? null : [h('dt', null, k), h('dd', null, v)]);
-    facts.replaceChildren(...[
+    set(facts, ...[
       fact('template', j.template ? h('a', { href: '#/templates/' + encodeURIComponent(j.template) }, j.template, ' v', j.template_version) : null),
       fact('queue', j.queue),
       fact('attempt', j.attempt + ' of ' + j.max_attempts),
@@ -45,18 +45,18 @@ export function jobPage(main, id, ctx) {
       fact('metadata', j.metadata ? h('pre', { class: 'code small' }, JSON.stringify(j.metadata, null, 2)) : null),
     ].flat().filter(Boolean));
     const cancelable = !terminal(j.status) && !j.cancel_requested;
-    actions.replaceChildren(
+    set(actions, 
       cancelable ? h('button', { type: 'button', class: 'danger', id: 'cancel', onclick: cancel }, 'Cancel job') : null,
       j.cancel_requested && !terminal(j.status) ? h('span', { class: 'muted' }, 'Cancel requested…') : null);
     const n = (j.outputs || []).length;
     if (n !== outputsShown || terminal(j.status)) {
       if (n !== outputsShown || outputs.dataset.final !== 'yes') {
-        outputs.replaceChildren(renderOutputs(j));
+        set(outputs, renderOutputs(j));
         outputsShown = n;
         outputs.dataset.final = terminal(j.status) ? 'yes' : 'no';
       }
     }
-    error.replaceChildren(renderError(j.error) || '');
+    set(error, renderError(j.error) || '');
     renderHooks(j);
   };
 
@@ -86,7 +86,7 @@ export function jobPage(main, id, ctx) {
         } catch (err) { showNotice('Replay: ' + err.message); }
         e.target.disabled = false;
       } }, 'Replay webhook') : null;
-    hooks.replaceChildren(h('div', { class: 'panelhead' }, h('h2', null, 'Webhook deliveries'), replay),
+    set(hooks, h('div', { class: 'panelhead' }, h('h2', null, 'Webhook deliveries'), replay),
       ds.length ? h('table', { class: 'kv wide' },
         h('thead', null, h('tr', null, ['event', 'url', 'attempts', 'status', 'last error', 'delivered'].map((c) => h('th', null, c)))),
         h('tbody', null, ds.map((d) => h('tr', { class: d.delivered_at ? 'ok' : 'pending' },
@@ -103,14 +103,14 @@ export function jobPage(main, id, ctx) {
     try {
       const wf = await api('v1/jobs/' + id + '/workflow', { signal: ctl.signal });
       const nodes = Object.entries(wf.prompt || {});
-      workflow.replaceChildren(h('details', null,
+      set(workflow, h('details', null,
         h('summary', null, h('h2', { class: 'inline' }, 'Workflow'), h('span', { class: 'muted' }, ' ', nodes.length, ' nodes · task ', wf.task_state)),
         h('table', { class: 'kv wide wf' }, h('tbody', null, nodes.map(([nid, n]) => h('tr', null,
           h('td', null, h('b', null, nid)), h('td', null, n.class_type, n._meta && n._meta.title && n._meta.title !== n.class_type ? h('div', { class: 'muted small' }, n._meta.title) : null),
           h('td', null, h('code', { class: 'inputs' }, Object.entries(n.inputs || {}).map(([k, v]) => k + ': ' + JSON.stringify(v)).join('\n'))))))),
         h('pre', { class: 'code' }, JSON.stringify(wf.prompt, null, 2))));
     } catch (e) {
-      workflow.replaceChildren(h('h2', null, 'Workflow'), h('p', { class: 'muted' }, e.status === 404 ? e.message : 'Workflow unavailable: ' + e.message));
+      set(workflow, h('h2', null, 'Workflow'), h('p', { class: 'muted' }, e.status === 404 ? e.message : 'Workflow unavailable: ' + e.message));
     }
   }
 
@@ -118,7 +118,7 @@ export function jobPage(main, id, ctx) {
     try {
       render(await api('v1/jobs/' + id, { signal: ctl.signal }));
     } catch (e) {
-      if (!ctl.signal.aborted) main.replaceChildren(h('p', { class: 'error-text' }, e.status === 404 ? 'No such job (wrong id, or expired).' : e.message));
+      if (!ctl.signal.aborted) set(main, h('p', { class: 'error-text' }, e.status === 404 ? 'No such job (wrong id, or expired).' : e.message));
       return;
     }
     loadWorkflow();

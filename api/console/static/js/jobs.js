@@ -1,6 +1,6 @@
 // Jobs: newest first, filtered and paged, each a card with its first image or video,
 // its status, live progress and timings.
-import { h, clear, badge, fmtAgo, fmtMS, progressBar, terminal } from './dom.js';
+import { h, set, clear, badge, fmtAgo, fmtMS, progressBar, terminal } from './dom.js';
 import { api, follow } from './api.js';
 import { mediaInto, firstVisual } from './outputs.js';
 
@@ -62,11 +62,11 @@ export function jobsPage(main, params) {
     const update = (job) => {
       c.job = job;
       el.dataset.status = job.status;
-      statusEl.replaceChildren(badge(job.status));
-      title.replaceChildren(h('span', { class: 'tname' }, job.template || 'workflow'), h('span', { class: 'muted' }, ' · ', job.queue));
+      set(statusEl, badge(job.status));
+      set(title, h('span', { class: 'tname' }, job.template || 'workflow'), h('span', { class: 'muted' }, ' · ', job.queue));
       pb.update(job);
       const t = job.timings;
-      times.replaceChildren(
+      set(times, 
         h('span', { title: new Date(job.created_at).toLocaleString() }, fmtAgo(job.created_at)),
         t ? h('span', null, ' · ran ', fmtMS(t.execution_ms), ' · total ', fmtMS(t.total_ms)) : null,
         job.node_name ? h('span', { class: 'muted' }, ' · ', job.node_name) : null,
@@ -75,9 +75,9 @@ export function jobsPage(main, params) {
       if (v && v.key !== shown) {
         shown = v.key;
         const m = v.kind === 'image' ? h('img', { alt: '' }) : h('video', { muted: true, loop: true, autoplay: true, playsinline: true });
-        thumb.replaceChildren(mediaInto(m, v));
+        set(thumb, mediaInto(m, v));
       } else if (!v && !shown) {
-        thumb.replaceChildren(h('span', { class: 'placeholder st-' + job.status }, job.status === 'failed' ? '!' : job.status === 'canceled' ? '×' : '…'));
+        set(thumb, h('span', { class: 'placeholder st-' + job.status }, job.status === 'failed' ? '!' : job.status === 'canceled' ? '×' : '…'));
       }
     };
     const c = { el, update, job: j };

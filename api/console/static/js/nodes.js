@@ -1,6 +1,6 @@
 // Nodes: each ComfyUI node with its health, version, depth, queue, busy fraction and
 // the jobs it holds, from the workers' heartbeats (GET /v1/nodes).
-import { h, clear, fmtAgo } from './dom.js';
+import { h, set, clear, fmtAgo } from './dom.js';
 import { api } from './api.js';
 
 export function nodesPage(main) {
@@ -29,9 +29,9 @@ export function nodesPage(main) {
   async function load() {
     try {
       const nl = await api('v1/nodes', { signal: ctl.signal });
-      list.replaceChildren(...(nl.nodes.length ? nl.nodes.map(card)
+      set(list, ...(nl.nodes.length ? nl.nodes.map(card)
         : [h('p', { class: 'muted' }, 'No node reports in: no worker is running, or none could reach Redis in the last 30 s.')]));
-    } catch (e) { if (!ctl.signal.aborted) list.replaceChildren(h('p', { class: 'error-text' }, e.message)); }
+    } catch (e) { if (!ctl.signal.aborted) set(list, h('p', { class: 'error-text' }, e.message)); }
   }
   load();
   const t = setInterval(load, 5000);

@@ -1,6 +1,6 @@
 // Templates: the list, and for each a form generated from its parameter JSON Schema
 // that submits a job and shows its result as it arrives.
-import { h, clear, badge, progressBar, terminal } from './dom.js';
+import { h, set, clear, badge, progressBar, terminal } from './dom.js';
 import { api, follow } from './api.js';
 import { renderOutputs, renderError } from './outputs.js';
 
@@ -9,12 +9,15 @@ export function templatesPage(main) {
   const list = h('div', { class: 'tgrid' });
   clear(main).append(h('div', { class: 'pagehead' }, h('h1', null, 'Templates')), list);
   api('v1/templates', { signal: ctl.signal }).then((tl) => {
-    if (!tl.templates.length) list.replaceChildren(h('p', { class: 'muted' }, 'No templates yet. An admin registers them with POST /v1/templates or comfyq template add.'));
-    list.replaceChildren(...tl.templates.map((t) => h('a', { class: 'tcard', href: '#/templates/' + encodeURIComponent(t.name) },
+    if (!tl.templates.length) {
+      set(list, h('p', { class: 'muted' }, 'No templates yet. An admin registers them with POST /v1/templates or comfyq template add.'));
+      return;
+    }
+    set(list, ...tl.templates.map((t) => h('a', { class: 'tcard', href: '#/templates/' + encodeURIComponent(t.name) },
       h('h3', null, t.name, h('span', { class: 'muted small' }, ' v', t.version)),
       h('p', null, t.description || ''),
       h('div', { class: 'chips' }, (t.params || []).map((p) => h('span', { class: 'chip' }, p.name, h('span', { class: 'muted' }, ' ', p.type)))))));
-  }, (e) => { if (!ctl.signal.aborted) list.replaceChildren(h('p', { class: 'error-text' }, e.message)); });
+  }, (e) => { if (!ctl.signal.aborted) set(list, h('p', { class: 'error-text' }, e.message)); });
   return () => ctl.abort();
 }
 
@@ -123,13 +126,13 @@ export function templatePage(main, name) {
         const mark = (p) => { const f = fields.find((x) => x.name === p || 'params.' + x.name === p || 'images.' + x.name === p); if (f) f.el.classList.add('invalid'); };
         if (err.field) mark(err.field);
         if (Array.isArray(err.details)) for (const d of err.details) { if (d.param) { mark(d.param); lines.push(d.param + ': ' + d.message); } }
-        formErr.replaceChildren(...lines.map((l) => h('div', null, l)));
+        set(formErr, ...lines.map((l) => h('div', null, l)));
         formErr.hidden = false;
       } finally { submit.disabled = false; }
     });
-    body.replaceChildren(h('div', { class: 'pagehead' }, h('h1', null, t.name, h('span', { class: 'muted small' }, ' version ', t.version))),
+    set(body, h('div', { class: 'pagehead' }, h('h1', null, t.name, h('span', { class: 'muted small' }, ' version ', t.version))),
       t.description ? h('p', { class: 'lead' }, t.description) : null, form);
-  }, (e) => { if (!ctl.signal.aborted) body.replaceChildren(h('p', { class: 'error-text' }, e.status === 404 ? 'No such template.' : e.message)); });
+  }, (e) => { if (!ctl.signal.aborted) set(body, h('p', { class: 'error-text' }, e.status === 404 ? 'No such template.' : e.message)); });
 
   function run(id) {
     if (runCtl) runCtl.abort();
@@ -140,15 +143,15 @@ export function templatePage(main, name) {
     const err = h('div');
     result.hidden = false;
     result.dataset.job = id;
-    result.replaceChildren(h('div', { class: 'panelhead' }, h('h2', null, 'Result'), status, h('a', { href: '#/jobs/' + id, class: 'small' }, 'job page →')), pb.el, err, outs);
+    set(result, h('div', { class: 'panelhead' }, h('h2', null, 'Result'), status, h('a', { href: '#/jobs/' + id, class: 'small' }, 'job page →')), pb.el, err, outs);
     let shown = -1;
     follow(id, (j) => {
-      status.replaceChildren(badge(j.status));
+      set(status, badge(j.status));
       result.dataset.status = j.status;
       pb.update(j);
       const n = (j.outputs || []).length;
-      if (n !== shown || terminal(j.status)) { outs.replaceChildren(n || terminal(j.status) ? renderOutputs(j) : ''); shown = n; }
-      err.replaceChildren(renderError(j.error) || '');
+      if (n !== shown || terminal(j.status)) { set(outs, n || terminal(j.status) ? renderOutputs(j) : ''); shown = n; }
+      set(err, renderError(j.error) || '');
     }, runCtl.signal);
     result.scrollIntoView({ behavior: 'smooth', block: 'nearest' });
   }
