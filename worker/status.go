@@ -29,6 +29,7 @@ type heldJobs struct {
 	filled  bool
 	version string
 	probed  time.Time
+	healthy bool // as last reported
 }
 
 // hold records that the node took job id; the returned func releases it.
@@ -92,14 +93,20 @@ func (w *Worker) reportStatus(ctx context.Context) {
 		for _, n := range w.nodes {
 			n.held.sample()
 		}
-		if time.Since(last) >= statusInterval {
-			last = time.Now()
-			for _, n := range w.nodes {
-				st := n.status(ctx, id)
-				if err := nodestatus.Write(ctx, w.cfg.Redis, st); err != nil && ctx.Err() == nil {
-					n.log.Debug("node status not written", "err", err)
-				}
+		due := time.Since(last) >= statusInterval
+		for _, n := range w.nodes {
+			// A change of health is reported at once, not at the next beat.
+			if !due && n.healthy.Load() == n.held.reportedHealthy() {
+				continue
 			}
+			st := n.status(ctx, id)
+			if err := nodestatus.Write(ctx, w.cfg.Redis, st); err != nil && ctx.Err() == nil {
+				n.log.Debug("node status not written", "err", err)
+			}
+			n.held.setReported(st.Healthy)
+		}
+		if due {
+			last = time.Now()
 		}
 		select {
 		case <-ctx.Done():
@@ -156,4 +163,16 @@ func (h *heldJobs) setVersion(v string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.version, h.probed = v, time.Now()
+}
+
+func (h *heldJobs) reportedHealthy() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.healthy
+}
+
+func (h *heldJobs) setReported(healthy bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.healthy = healthy
 }

@@ -76,6 +76,7 @@ export function jobsPage(main, params) {
         shown = v.key;
         const m = v.kind === 'image' ? h('img', { alt: '' }) : h('video', { muted: true, loop: true, autoplay: true, playsinline: true });
         set(thumb, mediaInto(m, v));
+        thumb.classList.toggle('video', v.kind === 'video');
       } else if (!v && !shown) {
         set(thumb, h('span', { class: 'placeholder st-' + job.status }, job.status === 'failed' ? '!' : job.status === 'canceled' ? '×' : '…'));
       }

@@ -3,6 +3,8 @@
 import { h, set, clear, fmtAgo } from './dom.js';
 import { api } from './api.js';
 
+const span = (s) => (s < 60 ? s + ' s' : Math.round(s / 6) / 10 + ' min');
+
 export function nodesPage(main) {
   const ctl = new AbortController();
   const list = h('div', { class: 'ngrid', id: 'nodes' });
@@ -21,7 +23,7 @@ export function nodesPage(main) {
         h('dt', null, 'health'), h('dd', null, n.healthy ? 'up' : 'down (takes no jobs)'),
         h('dt', null, 'depth'), h('dd', null, n.depth),
         h('dt', null, 'ComfyUI queue'), h('dd', null, n.queue_running, ' running · ', n.queue_pending, ' pending'),
-        h('dt', null, 'busy'), h('dd', null, h('div', { class: 'busy' }, h('div', { class: 'progress' }, fill), h('span', null, pct + '% of ' + Math.round((n.busy_window_s || 0) / 60 * 10) / 10 + ' min'))),
+        h('dt', null, 'busy'), h('dd', null, h('div', { class: 'busy' }, h('div', { class: 'progress' }, fill), h('span', null, pct + '% of the last ' + span(n.busy_window_s || 0)))),
         h('dt', null, 'jobs'), h('dd', { class: 'njobs' }, (n.jobs || []).length ? n.jobs.map((id) => h('a', { href: '#/jobs/' + id, class: 'jobid' }, id.slice(0, 13) + '…')) : h('span', { class: 'muted' }, 'idle')),
         h('dt', null, 'worker'), h('dd', { class: 'small' }, n.worker, h('span', { class: 'muted' }, ' · ', fmtAgo(n.updated_at)))));
   };

@@ -58,14 +58,16 @@ function field(name, schema, required, isImage) {
     if (schema.minimum !== undefined) control.min = String(schema.minimum);
     if (schema.maximum !== undefined && schema.maximum <= maxSafe) control.max = String(schema.maximum);
     if (schema.default !== undefined) control.value = String(schema.default);
-    const bounds = [schema.minimum !== undefined ? 'min ' + schema.minimum : '', schema.maximum !== undefined ? 'max ' + schema.maximum : ''].filter(Boolean).join(', ');
+    // A bound past 2^53 (a 64-bit seed) has no exact JavaScript number: not shown.
+    const shown = (v) => v !== undefined && Math.abs(v) <= maxSafe;
+    const bounds = [shown(schema.minimum) ? 'min ' + schema.minimum : '', shown(schema.maximum) ? 'max ' + schema.maximum : ''].filter(Boolean).join(', ');
     if (bounds) label.append(h('span', { class: 'muted small' }, ' (' + bounds + ')'));
     if (int && /seed/i.test(name)) {
       extra.push(h('button', { type: 'button', class: 'small ghost seed', onclick: () => {
         const lo = Math.max(schema.minimum || 0, 0);
         const hi = Math.min(schema.maximum === undefined ? 2 ** 48 : schema.maximum, 2 ** 48);
         control.value = String(lo + Math.floor(Math.random() * (hi - lo + 1)));
-      } }, '🎲 random'));
+      } }, 'Random'));
     }
     read = () => {
       if (control.value === '') return undefined;
@@ -99,9 +101,13 @@ export function templatePage(main, name) {
     const ps = t.params_schema || {};
     const is = t.images_schema || {};
     const req = new Set([...(ps.required || []), ...(is.required || [])]);
+    // In the template's own order of parameters (the workflow's), not the schema's.
+    const order = (t.params || []).map((p) => p.name);
+    const rank = (n) => { const i = order.indexOf(n); return i < 0 ? order.length : i; };
+    const byOrder = (props) => Object.entries(props || {}).sort(([a], [b]) => rank(a) - rank(b));
     const fields = [
-      ...Object.entries(is.properties || {}).map(([n, s]) => field(n, s, req.has(n), true)),
-      ...Object.entries(ps.properties || {}).map(([n, s]) => field(n, s, req.has(n), false)),
+      ...byOrder(is.properties).map(([n, s]) => field(n, s, req.has(n), true)),
+      ...byOrder(ps.properties).map(([n, s]) => field(n, s, req.has(n), false)),
     ];
     const formErr = h('div', { class: 'error-text', hidden: true });
     const submit = h('button', { type: 'submit', class: 'primary' }, 'Run ', t.name);
