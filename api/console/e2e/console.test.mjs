@@ -92,6 +92,31 @@ test('submit through a template form: the progress bar moves and the image appea
   assert.equal(await card.getAttribute('data-status'), 'succeeded');
 });
 
+// A 2×2 PNG (red, green, blue, white).
+const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAEklEQVR4nGP4z8DAAMIM/4EAAB/uBfsL2WiLAAAAAElFTkSuQmCC', 'base64');
+
+test('an image parameter is a file picker; its file is sent with the job', async (t) => {
+  const page = await open(t, stack.userKey, '#/templates/img2img');
+  const picker = page.locator('input[type=file]#p-image');
+  await picker.waitFor();
+  await picker.setInputFiles({ name: 'in.png', mimeType: 'image/png', buffer: png });
+  await page.waitForFunction(() => { const i = document.querySelector('[data-param=image] img.preview'); return i && i.naturalWidth === 2; });
+  await page.locator('#p-width').fill('96');
+  await page.locator('#p-height').fill('64');
+  await page.locator('#tform button[type=submit]').click();
+  await page.locator('#result[data-status=succeeded]').waitFor({ timeout: 30000 });
+  await page.waitForFunction(() => { const i = document.querySelector('#result figure.output img'); return i && i.naturalWidth > 0; });
+  const out = await page.locator('#result figure.output img').evaluate((i) => {
+    const c = document.createElement('canvas');
+    c.width = i.naturalWidth; c.height = i.naturalHeight;
+    const g = c.getContext('2d');
+    g.drawImage(i, 0, 0);
+    return { size: [c.width, c.height], topLeft: [...g.getImageData(10, 10, 1, 1).data.slice(0, 3)] };
+  });
+  assert.deepEqual(out.size, [96, 64]);
+  assert.deepEqual(out.topLeft, [0, 255, 255], 'the uploaded red corner, scaled and inverted');
+});
+
 test('a failed job shows its node errors per node and input', async (t) => {
   const wf = {
     1: { class_type: 'EmptyImage', inputs: { width: 999999, height: 64, batch_size: 1, color: 0 } },

@@ -111,12 +111,19 @@ export async function startStack() {
       const nl = await stack.api('/v1/nodes');
       return nl.nodes.length === 1 && nl.nodes[0].healthy;
     });
-    for (const name of ['txt2img']) {
-      await stack.api('/v1/templates', { key: adminKey, method: 'POST', body: {
-        name, description: name === 'txt2img' ? 'Text to image: a prompt, a negative prompt, a seed, steps and size.' : 'A short video clip.',
-        workflow: JSON.parse(readFileSync(join(repoRoot, 'cmd/comfyq/examples', name + '.json'), 'utf8')),
-      } });
-    }
+    // The example templates of comfyq dev (cmd/comfyq/dev.go).
+    const example = (name) => JSON.parse(readFileSync(join(repoRoot, 'cmd/comfyq/examples', name + '.json'), 'utf8'));
+    await stack.api('/v1/templates', { key: adminKey, method: 'POST', body: {
+      name: 'txt2img', description: 'Text to image: a prompt, a negative prompt, a seed, steps and size.', workflow: example('txt2img'),
+    } });
+    await stack.api('/v1/templates', { key: adminKey, method: 'POST', body: {
+      name: 'img2img', description: 'Image to image: an input image, scaled and inverted.', workflow: example('img2img'),
+      params: [
+        { name: 'image', targets: ['1.inputs.image'], type: 'image', description: 'the input image' },
+        { name: 'width', targets: ['2.inputs.width'], description: 'output width' },
+        { name: 'height', targets: ['2.inputs.height'], description: 'output height' },
+      ],
+    } });
   } catch (e) {
     const logs = stack.logs();
     await stack.stop();
