@@ -117,6 +117,23 @@ test('an image parameter is a file picker; its file is sent with the job', async
   assert.deepEqual(out.topLeft, [0, 255, 255], 'the uploaded red corner, scaled and inverted');
 });
 
+test('choices are selects', async (t) => {
+  const wf = JSON.parse((await import('node:fs')).readFileSync(join(repoRoot, 'cmd/comfyq/examples/txt2img.json'), 'utf8'));
+  await stack.api('/v1/templates', { key: stack.adminKey, method: 'POST', body: {
+    name: 'sampler', workflow: wf, params: [{ name: 'sampler', targets: ['3.inputs.sampler_name'] }, { name: 'steps', targets: ['3.inputs.steps'] }],
+  } });
+  const page = await open(t, stack.userKey, '#/templates/sampler');
+  const sel = page.locator('select#p-sampler');
+  await sel.waitFor();
+  const options = await sel.locator('option').allTextContents();
+  assert.ok(options.includes('euler') && options.length > 3, 'the sampler names of object_info: ' + options.join(','));
+  assert.equal(await sel.inputValue(), '"euler"', 'the workflow value is the default');
+  await sel.selectOption({ label: options.find((o) => o !== 'euler') });
+  await page.locator('#p-steps').fill('3');
+  await page.locator('#tform button[type=submit]').click();
+  await page.locator('#result[data-status=succeeded]').waitFor({ timeout: 30000 });
+});
+
 test('a failed job shows its node errors per node and input', async (t) => {
   const wf = {
     1: { class_type: 'EmptyImage', inputs: { width: 999999, height: 64, batch_size: 1, color: 0 } },
