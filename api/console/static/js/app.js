@@ -20,6 +20,7 @@ let cleanup = () => {};
 function route() {
   cleanup();
   cleanup = () => {};
+  delete main.dataset.status;
   const hash = location.hash || '#/jobs';
   const [path, qs] = hash.slice(1).split('?');
   const params = new URLSearchParams(qs || '');
