@@ -73,7 +73,7 @@ func (s *Server) serveDocs(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) serveRoot(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, map[string]string{
-		"name": "comfyq", "version": s.cfg.Version, "docs": "/docs", "openapi": "/openapi.json",
+		"name": "comfyq", "version": s.cfg.Version, "docs": "/docs", "openapi": "/openapi.json", "console": consolePath + "/",
 	})
 	return nil
 }
@@ -351,7 +351,7 @@ th,td{text-align:left;border-top:1px solid #e5e9ed;padding:.3rem .5rem;vertical-
 th{background:#f3f5f7}code,.t{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.85rem}
 .req{color:#b03a2e;font-size:.75rem}.muted{color:#5c6670}.desc{white-space:pre-line}
 </style></head><body>
-<nav><strong>{{.Title}}</strong> {{.Version}} &nbsp; <a href="#operations">Operations</a><a href="#schemas">Schemas</a><a href="openapi.json">openapi.json</a></nav>
+<nav><strong>{{.Title}}</strong> {{.Version}} &nbsp; <a href="#operations">Operations</a><a href="#schemas">Schemas</a><a href="openapi.json">openapi.json</a><a href="console/">Console</a></nav>
 <main>
 <h1>{{.Title}} API reference</h1>
 <p class="desc">{{.Description}}</p>

@@ -159,13 +159,13 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-var listQuery = map[string]bool{"status": true, "queue": true, "limit": true, "cursor": true}
+var listQuery = map[string]bool{"status": true, "queue": true, "limit": true, "cursor": true, "template": true}
 
 func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	for k := range q {
 		if !listQuery[k] {
-			return &job.SpecError{Code: CodeInvalidRequest, Field: k, Message: "unknown query parameter (known: status, queue, limit, cursor)"}
+			return &job.SpecError{Code: CodeInvalidRequest, Field: k, Message: "unknown query parameter (known: status, queue, template, limit, cursor)"}
 		}
 	}
 	opts := job.ListOptions{Queue: q.Get("queue"), Cursor: q.Get("cursor")}
@@ -181,6 +181,9 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) error {
 			return &job.SpecError{Code: CodeInvalidRequest, Field: "limit", Message: "limit is an integer from 1 to 500"}
 		}
 		opts.Limit = n
+	}
+	if name := q.Get("template"); name != "" {
+		return s.listJobsOfTemplate(w, r, opts, name)
 	}
 	jobs, next, err := s.store.List(r.Context(), opts)
 	if err != nil {

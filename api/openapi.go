@@ -281,6 +281,7 @@ func (s *Server) openAPI(r *http.Request, templates []*template.Template) obj {
 	)
 	tags = append(tags, templateOperations(templates, schemas, paths, security)...)
 	tags = append(tags, obj{"name": "operations", "description": "Health, metrics, documentation and the dashboard."})
+	addConsoleOperations(paths, schemas, security)
 
 	doc := obj{
 		"openapi": "3.1.0",

@@ -48,6 +48,11 @@ func (s *Server) buildRoutes() []route {
 		{method: "DELETE", pattern: "/v1/templates/{name}", role: roleAdmin, handler: s.deleteTemplate},
 		{method: "POST", pattern: "/v1/templates/{name}/jobs", role: roleUser, body: true, handler: s.createTemplateJob},
 
+		{method: "GET", pattern: "/v1/whoami", role: roleUser, handler: s.whoami},
+		{method: "GET", pattern: "/v1/nodes", role: roleUser, handler: s.listNodes},
+		{method: "GET", pattern: "/v1/jobs/{id}/workflow", role: roleUser, handler: s.jobWorkflow},
+		{method: "GET", pattern: consolePath + "/", role: rolePublic, handler: s.serveConsole},
+
 		{method: "", pattern: monitoringPath + "/", role: roleAdmin, basic: true, handler: s.monitoring()},
 	}
 }

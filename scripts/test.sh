@@ -9,10 +9,16 @@
 #     posix backend in a temporary directory, with random credentials, unless
 #     COMFYQ_TEST_S3_URL is set.
 #   - gofmt, go vet, then go test -race.
+#   - With no package arguments (the whole suite) or with ./api/console/..., the
+#     console's browser tests after the Go tests: Playwright (npm ci in
+#     api/console/e2e) driving Debian's Chromium (/usr/bin/chromium; it and
+#     Node.js are installed with apt-get if missing, as root) against a real
+#     stack started from a freshly built comfyq binary.
 #
 # Usage: scripts/test.sh [go test flags] [packages]
 #   scripts/test.sh                              # everything
 #   scripts/test.sh ./storage/... ./internal/... # some packages
+#   scripts/test.sh ./api/console/...            # the console, browser tests included
 #   scripts/test.sh -run TestConformance -v ./storage/s3
 # Without package arguments it checks and tests ./...; with them, gofmt, vet and
 # test look at those packages only.
@@ -232,6 +238,41 @@ start_versitygw() {
 	exit 1
 }
 
+# apt_install PACKAGE...: install Debian packages (as root), or fail saying what is
+# missing.
+apt_install() {
+	if [[ $(id -u) != 0 ]]; then
+		log "$* not installed and not root: install them (apt-get install $*) and run again"
+		exit 1
+	fi
+	log "installing $* with apt-get"
+	if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null; }; then
+		log "installing $* with apt-get failed: the browser tests need them (Chromium at /usr/bin/chromium, Node.js 18 or later with npm)"
+		exit 1
+	fi
+}
+
+# run_browser_tests runs the console's end-to-end tests (api/console/e2e) in
+# headless Chromium against a stack started from a freshly built binary.
+run_browser_tests() {
+	local chromium=${COMFYQ_CHROMIUM:-/usr/bin/chromium}
+	if [[ ! -x $chromium ]]; then
+		apt_install chromium
+		if [[ ! -x $chromium ]]; then
+			log "Chromium is not at $chromium after apt-get install chromium; set COMFYQ_CHROMIUM to its path"
+			exit 1
+		fi
+	fi
+	if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+		apt_install nodejs npm
+	fi
+	new_tmpdir
+	log "browser tests: building comfyq, npm ci, node --test (api/console/e2e)"
+	go build -o "$tmpdir/comfyq" ./cmd/comfyq
+	(cd api/console/e2e && npm ci --no-audit --no-fund --loglevel=error >&2)
+	(cd api/console/e2e && COMFYQ_BIN="$tmpdir/comfyq" COMFYQ_CHROMIUM="$chromium" node --test --test-concurrency=1)
+}
+
 # Split the arguments: package patterns select what vet and test check;
 # everything else goes to go test as flags.
 pkgs=()
@@ -286,3 +327,10 @@ go vet "${pkgs[@]}"
 
 log "go test -race ${flags[*]} ${pkgs[*]}"
 go test -race -count=1 -timeout 20m "${flags[@]}" "${pkgs[@]}"
+
+for p in "${pkgs[@]}"; do
+	if [[ $p == ./... || $p == ./api/console* ]]; then
+		run_browser_tests
+		break
+	fi
+done

@@ -67,6 +67,7 @@ func (n *node) handle(ctx context.Context, t *asynq.Task) error {
 	inFlight := metrics.NodeJobsInFlight.WithLabelValues(n.cfg.Name)
 	inFlight.Inc()
 	defer inFlight.Dec()
+	defer n.held.hold(p.JobID)()
 	retried, _ := asynq.GetRetryCount(ctx)
 	r := &run{
 		n: n, c: n.comfy, nodeURL: n.cfg.URL, nodeName: n.cfg.Name,

@@ -89,6 +89,8 @@ func (w *Worker) Run(ctx context.Context, force <-chan struct{}) error {
 			n.supervise(ctx, base)
 		}()
 	}
+	wg.Add(1)
+	go func() { defer wg.Done(); w.reportStatus(ctx) }()
 	<-ctx.Done()
 	w.drainMu.Do(func() { close(w.draining) })
 	w.log.Info("draining: no new jobs; waiting for jobs on the GPUs", "grace", w.cfg.ShutdownGrace)
@@ -110,6 +112,7 @@ type node struct {
 	healthy   atomic.Bool
 	capsStale atomic.Bool // a probe failed since capabilities were detected
 	srv       *asynq.Server
+	held      heldJobs // for the node status record (status.go)
 }
 
 // supervise probes the node and runs an asynq server only while the node is healthy,

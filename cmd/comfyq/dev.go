@@ -200,6 +200,7 @@ func (o *devOptions) Run(ctx context.Context) error {
 	out := o.Out
 	fmt.Fprintf(out, "comfyq dev is ready in %s\n\n", time.Since(start).Round(time.Millisecond))
 	fmt.Fprintf(out, "  API          %s   (listening on loopback only)\n", base)
+	fmt.Fprintf(out, "  console      %s/console/\n", base)
 	fmt.Fprintf(out, "  docs         %s/docs\n", base)
 	fmt.Fprintf(out, "  OpenAPI      %s/openapi.json\n", base)
 	fmt.Fprintf(out, "  dashboard    %s/monitoring/\n", base)
