@@ -162,8 +162,15 @@ func (c *Client) Enqueue(ctx context.Context, spec job.Spec) (*job.Job, error) {
 	if !created {
 		if got.Status == job.StatusQueued {
 			// The earlier submission may have died between record and task: enqueue
-			// again; an existing task makes this a no-op.
-			c.enqueueTask(ctx, got, data)
+			// again; an existing task makes this a no-op. The task must carry the
+			// existing job's id: the worker finds the record by it.
+			payload.JobID = got.ID
+			if data, err = job.EncodePayload(payload); err != nil {
+				return nil, fmt.Errorf("producer: encode payload: %w", err)
+			}
+			if err := c.enqueueTask(ctx, got, data); err != nil {
+				return nil, fmt.Errorf("producer: enqueue: %w", err)
+			}
 		}
 		return got, nil
 	}
