@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/comfyq/comfyq/comfy"
-	"github.com/comfyq/comfyq/job"
 	"github.com/hibiken/asynq"
+
+	"github.com/comfyq/comfyq/comfy"
+	"github.com/comfyq/comfyq/internal/retry"
+	"github.com/comfyq/comfyq/job"
+	"github.com/comfyq/comfyq/jobstore"
 )
 
 // fail records an attempt's error and tells asynq whether to retry.
@@ -86,7 +89,7 @@ func (r *run) finishCanceled(ctx context.Context, msg string) {
 
 // finish moves the record to a terminal state and notifies.
 func (r *run) finish(ctx context.Context, status job.Status, e *job.Error) {
-	j, err := r.w.store.Update(ctx, r.id, func(j *job.Job) error {
+	j, err := r.recordEnd(ctx, func(j *job.Job) error {
 		now := time.Now().UTC()
 		j.Status = status
 		j.Error = e
@@ -109,7 +112,7 @@ func (r *run) finish(ctx context.Context, status job.Status, e *job.Error) {
 }
 
 func (r *run) succeed(ctx context.Context, outputs []job.Output, uploadMS int64) error {
-	j, err := r.w.store.Update(ctx, r.id, func(j *job.Job) error {
+	j, err := r.recordEnd(ctx, func(j *job.Job) error {
 		now := time.Now().UTC()
 		j.Status = job.StatusSucceeded
 		j.Outputs = outputs
@@ -137,6 +140,37 @@ func (r *run) succeed(ctx context.Context, outputs []job.Output, uploadMS int64)
 	r.log.Info("job succeeded", "outputs", len(outputs), "execution_ms", j.Timings.ExecutionMS, "upload_ms", uploadMS)
 	r.notify(ctx, job.WebhookSucceeded, j)
 	return nil
+}
+
+// endWriteFor bounds how long the worker keeps trying to record a job's end while Redis
+// does not answer. Past it the task's lease runs out and asynq hands the task out again;
+// the next attempt finds the finished prompt on the node and records its end then.
+const endWriteFor = 15 * time.Minute
+
+// recordEnd writes a job's end, retrying while Redis does not answer, so that a job
+// that finishes during a Redis outage is recorded as soon as Redis is back rather than
+// after asynq's lease expires. A terminal or missing record is final.
+func (r *run) recordEnd(ctx context.Context, fn jobstore.UpdateFunc) (*job.Job, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), endWriteFor)
+	defer cancel()
+	policy := retry.Policy{
+		Backoff: retry.Backoff{Initial: 50 * time.Millisecond, Max: 2 * time.Second, Jitter: retry.EqualJitter},
+		Retryable: func(err error) bool {
+			return !errors.Is(err, job.ErrTerminal) && !errors.Is(err, job.ErrNotFound)
+		},
+		OnRetry: func(n int, err error, d time.Duration) {
+			if n == 1 || n%20 == 0 {
+				r.log.Warn("could not record the job's end: retrying until Redis answers", "err", err, "tries", n)
+			}
+		},
+	}
+	var j *job.Job
+	err := retry.Do(ctx, policy, func(ctx context.Context) error {
+		var err error
+		j, err = r.w.store.Update(ctx, r.id, fn)
+		return err
+	})
+	return j, err
 }
 
 func (r *run) timings(j *job.Job, now time.Time, uploadMS int64) *job.Timings {
