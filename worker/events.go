@@ -61,16 +61,23 @@ func (r *run) markRunning(ctx context.Context, at time.Time) {
 	r.lastWrite = at // the running write below carries the first progress
 	close(r.startedCh)
 	r.mu.Unlock()
+	moved := false
 	j, err := r.w.store.Update(ctx, r.id, func(j *job.Job) error {
+		// Only a queued job starts running: a late write never takes an uploading job
+		// back to running.
+		if j.Status != job.StatusQueued {
+			return jobstore.ErrSkip
+		}
 		t := at.UTC()
 		j.Status = job.StatusRunning
 		if j.StartedAt == nil {
 			j.StartedAt = &t
 		}
 		j.Progress = &job.Progress{}
+		moved = true
 		return nil
 	})
-	if err == nil {
+	if err == nil && moved {
 		r.notify(ctx, job.WebhookStarted, j)
 	}
 }

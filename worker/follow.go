@@ -54,11 +54,20 @@ func (r *run) follow(ctx context.Context, submit bool) (*comfy.HistoryEntry, err
 	default:
 	}
 	fctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
 	done := make(chan struct{})
-	defer close(done)
+	watched := make(chan struct{})
+	// The watcher is joined before follow returns: a write of it (running) must not
+	// land after the job moved on to uploading or ended.
+	defer func() {
+		close(done)
+		cancel(nil)
+		<-watched
+	}()
 	onNode := make(chan struct{}) // closed once the prompt is known to be on the node
-	go r.watch(ctx, fctx, cancel, done, onNode)
+	go func() {
+		defer close(watched)
+		r.watch(ctx, fctx, cancel, done, onNode)
+	}()
 
 	c := r.c
 	opts := comfy.FollowOptions{StallTimeout: r.w.cfg.StallTimeout, OnEvent: r.onEvent}
