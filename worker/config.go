@@ -1,6 +1,8 @@
 package worker
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,6 +25,19 @@ type NodeConfig struct {
 	Name string
 	// Header is sent on every request and the WebSocket handshake (auth proxies).
 	Header http.Header
+	// ClientID is the ComfyUI client_id of the worker's prompts and WebSocket on this
+	// node. ComfyUI sends a prompt's events to the socket of the client id that queued
+	// it, so the id must outlive the process: a restarted worker then gets the events
+	// of the prompts its predecessor queued. Default: derived from URL (the same in
+	// every process attached to the node; run one worker per node).
+	ClientID string
+}
+
+// stableClientID derives a node's client id from its URL, in the form of ComfyUI's own
+// (uuid4().hex: 32 hex digits).
+func stableClientID(nodeURL string) string {
+	sum := sha256.Sum256([]byte("comfyq-worker:" + nodeURL))
+	return hex.EncodeToString(sum[:16])
 }
 
 // Config configures a Worker.
@@ -123,6 +138,9 @@ func (c *Config) setDefaults() error {
 		n.URL = strings.TrimRight(n.URL, "/")
 		if n.Name == "" {
 			n.Name = u.Host
+		}
+		if n.ClientID == "" {
+			n.ClientID = stableClientID(n.URL)
 		}
 		if seen[n.Name] {
 			return fmt.Errorf("worker: two nodes are named %q; give each a distinct name", n.Name)

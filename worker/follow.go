@@ -73,21 +73,24 @@ func (r *run) follow(ctx context.Context, submit bool) (*comfy.HistoryEntry, err
 	opts := comfy.FollowOptions{StallTimeout: r.w.cfg.StallTimeout, OnEvent: r.onEvent}
 	var entry *comfy.HistoryEntry
 	var err error
+	// Subscribe before queueing so no early message is lost; a prompt re-attached to
+	// needs the socket too: its events come to this node's client id, whichever process
+	// of ours queued it (see stableClientID).
+	opts.Subscription = c.Subscribe(r.id)
+	cctx, ccancel := context.WithTimeout(fctx, 10*time.Second)
+	if err := c.Connect(cctx); err != nil && fctx.Err() == nil {
+		r.log.Warn("WebSocket not connected; following the prompt by polling", "err", err)
+	}
+	ccancel()
 	if submit {
 		var req comfy.PromptRequest
 		if req, err = r.prepare(fctx); err != nil {
+			opts.Subscription.Close()
 			if fctx.Err() != nil && ctx.Err() == nil {
 				return nil, context.Cause(fctx)
 			}
 			return nil, err
 		}
-		// Subscribe before queueing so no early message is lost.
-		opts.Subscription = c.Subscribe(r.id)
-		cctx, ccancel := context.WithTimeout(fctx, 10*time.Second)
-		if err := c.Connect(cctx); err != nil && fctx.Err() == nil {
-			r.log.Warn("WebSocket not connected; following the prompt by polling", "err", err)
-		}
-		ccancel()
 		_, err = c.QueuePrompt(fctx, req)
 		if err != nil {
 			opts.Subscription.Close()
