@@ -1,6 +1,7 @@
 package job
 
 import (
+	"bytes"
 	"encoding/json"
 	"time"
 
@@ -137,4 +138,13 @@ func (j *Job) Clone() *Job {
 	var c Job
 	_ = json.Unmarshal(data, &c)
 	return &c
+}
+
+// UnmarshalJSON decodes a Job keeping the numbers of its free-form fields (Metadata)
+// exact: 9007199254740993 stays that, as a json.Number, instead of the nearest float64.
+func (j *Job) UnmarshalJSON(data []byte) error {
+	type plain Job // no methods: no recursion
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	return dec.Decode((*plain)(j))
 }

@@ -2,6 +2,7 @@ package jobstore_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -231,4 +232,24 @@ func TestStoreIndexTrimmedPastRetention(t *testing.T) {
 	members, err := rdb.ZRange(ctx, jobstore.KeyPrefix+"jobs", 0, -1).Result()
 	require.NoError(t, err)
 	require.Equal(t, []string{fresh.ID}, members, "index entries past the retention are trimmed on create")
+}
+
+// Metadata numbers stay exact through the record: read, updated, listed.
+func TestStoreKeepsMetadataNumbersExact(t *testing.T) {
+	t.Parallel()
+	s, _ := setup(t)
+	ctx := context.Background()
+	j := newJob(t)
+	j.Metadata = map[string]any{"order": json.Number("9007199254740993")}
+	_, _, err := s.Create(ctx, j, "")
+	require.NoError(t, err)
+	_, err = s.Update(ctx, j.ID, func(j *job.Job) error { j.Status = job.StatusRunning; return nil })
+	require.NoError(t, err)
+	read, err := s.Get(ctx, j.ID)
+	require.NoError(t, err)
+	require.Equal(t, json.Number("9007199254740993"), read.Metadata["order"])
+	page, _, err := s.List(ctx, job.ListOptions{})
+	require.NoError(t, err)
+	require.Len(t, page, 1)
+	require.Equal(t, json.Number("9007199254740993"), page[0].Metadata["order"])
 }
