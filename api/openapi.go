@@ -448,7 +448,7 @@ func componentSchemas() obj {
 			"text":         typed("string", ""),
 		}, "node_id", "kind"),
 		"JobError": object("Why a job failed.", obj{
-			"code":           obj{"type": "string", "description": "invalid_workflow, validation_failed, execution_error, timeout, canceled, node_unavailable, upload_failed, internal"},
+			"code":           obj{"type": "string", "description": "invalid_workflow, validation_failed, execution_error, timeout, canceled, node_unavailable, invalid_input, upload_failed, internal"},
 			"message":        typed("string", ""),
 			"node_id":        typed("string", ""),
 			"node_class":     typed("string", ""),

@@ -80,6 +80,11 @@ type Config struct {
 	// Inputs governs fetching input files given by URL (SSRF guard, size and time limits).
 	// Default: no private or loopback addresses, 3 redirects, 100 MiB, 60s.
 	Inputs InputPolicy
+	// InputRetries is how many times fetching an input file is retried inside one
+	// attempt after a transient failure (5xx, timeout, storage error) before the attempt
+	// fails and is retried later (default 3). A permanent failure (4xx, forbidden URL,
+	// too large, missing key) fails the job with invalid_input at once.
+	InputRetries int
 	// UploadRetries is how many times an output upload is retried inside one attempt
 	// before the attempt fails with upload_failed (default 3).
 	UploadRetries int
@@ -190,6 +195,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Inputs.MaxRedirects == 0 {
 		c.Inputs.MaxRedirects = 3
+	}
+	if c.InputRetries <= 0 {
+		c.InputRetries = 3
 	}
 	if c.UploadRetries <= 0 {
 		c.UploadRetries = 3

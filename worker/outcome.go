@@ -45,7 +45,8 @@ func (r *run) fail(ctx context.Context, err error) error {
 			_ = c.Free(wctx, true, true)
 		}
 	}
-	retry := !r.last && jerr.Code != job.CodeValidationFailed && jerr.Code != job.CodeInvalidWorkflow
+	retry := !r.last && jerr.Code != job.CodeValidationFailed && jerr.Code != job.CodeInvalidWorkflow &&
+		jerr.Code != job.CodeInvalidInput
 	if !retry {
 		r.log.Error("job failed", "code", jerr.Code, "err", err, "attempt", r.attempt)
 		r.finish(wctx, job.StatusFailed, jerr)

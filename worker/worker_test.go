@@ -359,6 +359,8 @@ func TestForbiddenInputURLFailsClearly(t *testing.T) {
 		Images: map[string]job.ImageSource{"1.inputs.image": {URL: b.simURL + "/view?filename=x.png"}}}).ID)
 	require.Equal(t, job.StatusFailed, j.Status)
 	require.Contains(t, j.Error.Message, "loopback")
+	require.Equal(t, job.CodeInvalidInput, j.Error.Code)
+	require.Equal(t, 1, j.Attempt, "a forbidden input is not retried")
 	require.Equal(t, 0, b.sim.Executions(j.ID))
 }
 
