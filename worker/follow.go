@@ -21,7 +21,6 @@ func (r *run) runPrompt(ctx context.Context) (*comfy.HistoryEntry, error) {
 		case comfy.PromptDone:
 			if _, failed := entry.Failed(); !failed && !entry.Interrupted() {
 				r.log.Info("prompt already finished on the node: collecting its outputs")
-				r.markRunning(ctx, time.Now())
 				return entry, nil
 			}
 			// An earlier attempt failed: clear its history entry and run again.

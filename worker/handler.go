@@ -30,14 +30,17 @@ type run struct {
 	last              bool // the job's last attempt
 	log               *slog.Logger
 
-	mu          sync.Mutex
-	started     time.Time // execution_start seen
-	startedCh   chan struct{}
-	execEnded   time.Time
-	stopReason  error // why the follow context was canceled by us
-	progress    *progressTracker
-	lastWrite   time.Time
-	notifiedRun bool
+	mu        sync.Mutex
+	started   time.Time // execution_start seen
+	startedCh chan struct{}
+	execEnded time.Time
+	// nodeStart and nodeEnd are the node's own execution_start and execution_success
+	// timestamps (its clock), from the events or the history entry: execution_ms.
+	nodeStart, nodeEnd time.Time
+	stopReason         error // why the follow context was canceled by us
+	progress           *progressTracker
+	lastWrite          time.Time
+	notifiedRun        bool
 }
 
 // Reasons the worker stops following a prompt.
@@ -118,6 +121,7 @@ func (r *run) execute(ctx context.Context) error {
 		r.execEnded = time.Now()
 	}
 	r.mu.Unlock()
+	r.ranOnNode(ctx, entry)
 	outputs, uploadMS, err := r.collect(ctx, entry)
 	if err != nil {
 		return r.fail(ctx, err)

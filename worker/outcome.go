@@ -186,6 +186,10 @@ func (r *run) timings(j *job.Job, now time.Time, uploadMS int64) *job.Timings {
 		}
 		t.ExecutionMS = max(end.Sub(*j.StartedAt).Milliseconds(), 0)
 	}
+	if !r.nodeStart.IsZero() && !r.nodeEnd.IsZero() {
+		// The node's own clock: true after a restart, when the worker saw only the end.
+		t.ExecutionMS = max(r.nodeEnd.Sub(r.nodeStart).Milliseconds(), 0)
+	}
 	return t
 }
 
