@@ -91,6 +91,11 @@ type Config struct {
 	// Retention is how long job records are kept after their last change (default
 	// jobstore.DefaultRetention, 7 days); give the API and producers the same.
 	Retention time.Duration
+	// RetryOn lists exception types (exact, or the name after the last dot) after which
+	// a failed execution is retried, beside the built-in ones (out of memory, CUDA and
+	// device errors; see retryableExecution) and the job's own retry_on. Any other
+	// execution error is deterministic: the job fails after one run. Default none.
+	RetryOn []string
 	// RetryBackoff is the delay before the second attempt of a failed job; each further
 	// attempt waits twice as long, plus jitter, at most 2 minutes (default 2s).
 	RetryBackoff time.Duration

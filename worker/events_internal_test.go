@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/comfyq/comfyq/comfy"
 	"github.com/comfyq/comfyq/internal/testenv"
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/jobstore"
@@ -39,5 +40,29 @@ func TestLateRunningWriteChangesNothing(t *testing.T) {
 		got, err := store.Get(ctx, id)
 		require.NoError(t, err)
 		require.Equal(t, status, got.Status, "a late running write left %s alone", status)
+	}
+}
+
+func TestRetryableExecution(t *testing.T) {
+	t.Parallel()
+	r := &run{w: &Worker{cfg: Config{RetryOn: []string{"FlakyNetError"}}}, p: &job.Payload{RetryOn: []string{"custom.Transient"}}}
+	for _, tc := range []struct {
+		typ, msg string
+		want     bool
+	}{
+		{"torch.OutOfMemoryError", "CUDA out of memory. Tried to allocate 2.00 GiB", true},
+		{"RuntimeError", "CUDA error: an illegal memory access was encountered", true},
+		{"torch.AcceleratorError", "CUDA error: unspecified launch failure", true},
+		{"RuntimeError", "cuDNN error: CUDNN_STATUS_INTERNAL_ERROR", true},
+		{"mynodes.FlakyNetError", "connection reset", true},    // worker's --retry-on, by short name
+		{"custom.Transient", "try again", true},                // the job's retry_on
+		{"RuntimeError", "Sizes of tensors must match", false}, // shape mismatch
+		{"RuntimeError", "Expected all tensors to be on the same device, but found cuda:0 and cpu", false},
+		{"ValueError", "invalid value for width", false},
+		{"FileNotFoundError", "model.safetensors", false},
+		{"Transient", "the job lists custom.Transient, not Transient", false},
+	} {
+		ee := &comfy.ExecutionError{ExceptionType: tc.typ, ExceptionMessage: tc.msg}
+		require.Equal(t, tc.want, r.retryableExecution(ee), "%s: %s", tc.typ, tc.msg)
 	}
 }

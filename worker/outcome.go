@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -47,6 +48,13 @@ func (r *run) fail(ctx context.Context, err error) error {
 	}
 	retry := !r.last && jerr.Code != job.CodeValidationFailed && jerr.Code != job.CodeInvalidWorkflow &&
 		jerr.Code != job.CodeInvalidInput
+	if retry && jerr.Code == job.CodeExecutionError {
+		var ee *comfy.ExecutionError
+		if errors.As(err, &ee) && !r.retryableExecution(ee) {
+			r.log.Info("deterministic execution error: not retrying", "exception_type", ee.ExceptionType)
+			retry = false
+		}
+	}
 	if !retry {
 		r.log.Error("job failed", "code", jerr.Code, "err", err, "attempt", r.attempt)
 		r.finish(wctx, job.StatusFailed, jerr)
@@ -191,6 +199,46 @@ func (r *run) timings(j *job.Job, now time.Time, uploadMS int64) *job.Timings {
 		t.ExecutionMS = max(r.nodeEnd.Sub(r.nodeStart).Milliseconds(), 0)
 	}
 	return t
+}
+
+// Marks of failures of the device rather than of the workflow, where another run
+// (after /free, or on another node) may succeed: parts of the exception type and of
+// the message, lower case. "cuda" alone is not a message mark: "tensors on cuda:0 and
+// cpu" is a deterministic error of the workflow.
+var (
+	deviceTypeMarks    = []string{"cuda", "acceleratorerror", "outofmemory"}
+	deviceMessageMarks = []string{"cuda error", "cudnn_status", "cublas_status", "nccl error", "hip error",
+		"illegal memory access", "ecc error", "device lost", "out of memory"}
+)
+
+// retryableExecution tells whether another run of a prompt that raised may succeed:
+// out of memory, a CUDA or device error, or an exception type the worker (--retry-on)
+// or the job (retry_on) lists. Anything else (a shape or type mismatch, an invalid
+// value, a missing file, a custom node's ValueError) fails the same way again.
+func (r *run) retryableExecution(ee *comfy.ExecutionError) bool {
+	if ee.IsOOM() {
+		return true
+	}
+	typ, msg := strings.ToLower(ee.ExceptionType), strings.ToLower(ee.ExceptionMessage)
+	for _, m := range deviceTypeMarks {
+		if strings.Contains(typ, m) {
+			return true
+		}
+	}
+	for _, m := range deviceMessageMarks {
+		if strings.Contains(msg, m) {
+			return true
+		}
+	}
+	short := ee.ExceptionType[strings.LastIndex(ee.ExceptionType, ".")+1:]
+	for _, list := range [][]string{r.w.cfg.RetryOn, r.p.RetryOn} {
+		for _, t := range list {
+			if t == ee.ExceptionType || t == short {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // toJobError maps an attempt's error to the job's error code.

@@ -278,7 +278,8 @@ func TestExecutionErrorThenSuccess(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{})
 	b.sim.FailNode("SaveImage", "RuntimeError", "flaky")
-	id := b.submit(t, job.Spec{Workflow: json.RawMessage(emptyImageWorkflow), MaxAttempts: 3}).ID
+	// RuntimeError is retried only because the job lists it.
+	id := b.submit(t, job.Spec{Workflow: json.RawMessage(emptyImageWorkflow), MaxAttempts: 3, RetryOn: []string{"RuntimeError"}}).ID
 	require.Eventually(t, func() bool {
 		j, err := b.producer.Get(b.ctx, id)
 		return err == nil && j.Error != nil && j.Error.Retryable
@@ -287,6 +288,23 @@ func TestExecutionErrorThenSuccess(t *testing.T) {
 	j := b.wait(t, id)
 	require.Equal(t, job.StatusSucceeded, j.Status, "error: %+v", j.Error)
 	require.Equal(t, 2, j.Attempt)
+}
+
+// A deterministic execution error (not out of memory, not a device error, not listed
+// in retry_on) fails the job after one run, with its exception and traceback kept.
+func TestDeterministicErrorRunsOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	b.sim.FailNode("SaveImage", "RuntimeError", "Sizes of tensors must match except in dimension 0")
+	j := b.wait(t, b.submit(t, job.Spec{Workflow: json.RawMessage(emptyImageWorkflow), MaxAttempts: 4}).ID)
+	require.Equal(t, job.StatusFailed, j.Status)
+	require.Equal(t, job.CodeExecutionError, j.Error.Code)
+	require.Equal(t, "RuntimeError", j.Error.ExceptionType)
+	require.Contains(t, j.Error.Message, "Sizes of tensors")
+	require.NotEmpty(t, j.Error.Traceback, "the traceback is kept")
+	require.False(t, j.Error.Retryable)
+	require.Equal(t, 1, j.Attempt)
+	require.Equal(t, 1, b.sim.Executions(j.ID), "a deterministic error runs once")
 }
 
 func TestOutputsOfEveryKind(t *testing.T) {
