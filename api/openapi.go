@@ -404,7 +404,7 @@ func componentSchemas() obj {
 	dateTime := obj{"type": "string", "format": "date-time"}
 	anyObject := obj{"type": "object", "additionalProperties": true}
 	return obj{
-		"JobStatus": obj{"type": "string", "enum": []string{"queued", "running", "uploading", "succeeded", "failed", "canceled"}},
+		"JobStatus": obj{"type": "string", "enum": []string{"queued", "running", "uploading", "canceling", "succeeded", "failed", "canceled"}},
 		"Job": object("A job's status record.", obj{
 			"id":               obj{"type": "string", "format": "uuid"},
 			"status":           ref("JobStatus"),

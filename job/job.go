@@ -16,6 +16,9 @@ const (
 	StatusQueued    Status = "queued"
 	StatusRunning   Status = "running"
 	StatusUploading Status = "uploading"
+	// StatusCanceling: a cancel was asked for a job that is (or may be) on a node; the
+	// worker stops its prompt and moves it to canceled once the node confirms.
+	StatusCanceling Status = "canceling"
 	StatusSucceeded Status = "succeeded"
 	StatusFailed    Status = "failed"
 	StatusCanceled  Status = "canceled"
@@ -29,7 +32,7 @@ func (s Status) Terminal() bool {
 // Valid reports whether s is one of the known states.
 func (s Status) Valid() bool {
 	switch s {
-	case StatusQueued, StatusRunning, StatusUploading, StatusSucceeded, StatusFailed, StatusCanceled:
+	case StatusQueued, StatusRunning, StatusUploading, StatusCanceling, StatusSucceeded, StatusFailed, StatusCanceled:
 		return true
 	}
 	return false

@@ -253,3 +253,24 @@ func TestStoreKeepsMetadataNumbersExact(t *testing.T) {
 	require.Len(t, page, 1)
 	require.Equal(t, json.Number("9007199254740993"), page[0].Metadata["order"])
 }
+
+// A canceling job only ends: no later write (a worker's running, uploading, queued)
+// takes it back.
+func TestStoreCancelingOnlyEnds(t *testing.T) {
+	t.Parallel()
+	s, _ := setup(t)
+	ctx := context.Background()
+	j := newJob(t)
+	_, _, err := s.Create(ctx, j, "")
+	require.NoError(t, err)
+	_, err = s.Update(ctx, j.ID, func(j *job.Job) error { j.Status = job.StatusCanceling; return nil })
+	require.NoError(t, err)
+	for _, st := range []job.Status{job.StatusRunning, job.StatusUploading, job.StatusQueued} {
+		got, err := s.Update(ctx, j.ID, func(j *job.Job) error { j.Status = st; return nil })
+		require.NoError(t, err)
+		require.Equal(t, job.StatusCanceling, got.Status, "a write of %s", st)
+	}
+	got, err := s.Update(ctx, j.ID, func(j *job.Job) error { j.Status = job.StatusCanceled; return nil })
+	require.NoError(t, err)
+	require.Equal(t, job.StatusCanceled, got.Status)
+}

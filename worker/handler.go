@@ -92,7 +92,7 @@ func (r *run) execute(ctx context.Context) error {
 	case j.Status.Terminal():
 		return nil
 	case j.CancelRequested:
-		r.finishCanceled(ctx, "canceled before it ran")
+		r.cancelEarlier(ctx, j)
 		return nil
 	}
 	r.last = r.attempt >= j.MaxAttempts
@@ -134,19 +134,9 @@ func (r *run) execute(ctx context.Context) error {
 // this attempt follows and collects it there instead of running it again here. It
 // returns a function releasing a client it had to open, or nil.
 func (r *run) followElsewhere(ctx context.Context, url, name string) func() {
-	var c *comfy.Client
-	var release func()
-	for _, other := range r.w.nodes {
-		if other.cfg.URL == url {
-			c = other.comfy
-		}
-	}
+	c, release := r.clientFor(url)
 	if c == nil {
-		nc, err := comfy.New(comfy.Config{BaseURL: url, Logger: r.log})
-		if err != nil {
-			return nil
-		}
-		c, release = nc, func() { nc.Close() }
+		return nil
 	}
 	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	loc, entry, err := c.Locate(lctx, r.id)
@@ -161,6 +151,21 @@ func (r *run) followElsewhere(ctx context.Context, url, name string) func() {
 	r.log.Info("the prompt is on the node of an earlier attempt: following it there", "prompt_node", url, "where", loc)
 	r.c, r.nodeURL, r.nodeName = c, url, name
 	return release
+}
+
+// clientFor returns a client of the node at url: this worker's own when it is attached
+// to it, else a new one and a function releasing it (nil on a bad URL).
+func (r *run) clientFor(url string) (*comfy.Client, func()) {
+	for _, other := range r.w.nodes {
+		if other.cfg.URL == url {
+			return other.comfy, nil
+		}
+	}
+	nc, err := comfy.New(comfy.Config{BaseURL: url, Logger: r.log})
+	if err != nil {
+		return nil, nil
+	}
+	return nc, func() { nc.Close() }
 }
 
 // prepare builds the prompt request: the workflow with input files uploaded to the node.

@@ -22,8 +22,8 @@ func (r *run) fail(ctx context.Context, err error) error {
 	c := r.c
 	switch {
 	case errors.Is(err, errCanceled):
-		r.stopPrompt(wctx)
-		r.finishCanceled(wctx, "canceled")
+		r.stopPrompt(wctx, c)
+		r.finishCanceled(wctx, r.awaitStopped(wctx, c))
 		return nil
 	case errors.Is(err, errHandBack):
 		r.requeue(wctx, nil)
@@ -33,7 +33,7 @@ func (r *run) fail(ctx context.Context, err error) error {
 		r.requeue(wctx, &job.Error{Code: job.CodeNodeUnavailable, Message: err.Error(), Retryable: true})
 		return fmt.Errorf("%w: %w", errNodeDown, err)
 	case errors.Is(err, errTimeout):
-		r.stopPrompt(wctx)
+		r.stopPrompt(wctx, c)
 		r.finish(wctx, job.StatusFailed, &job.Error{Code: job.CodeTimeout,
 			Message: fmt.Sprintf("the job ran longer than its timeout of %ds and was interrupted", r.p.TimeoutS)})
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
@@ -68,8 +68,7 @@ func (r *run) fail(ctx context.Context, err error) error {
 
 // stopPrompt removes the job's prompt from the node: from its queue if pending, by an
 // interrupt aimed at this prompt only if running.
-func (r *run) stopPrompt(ctx context.Context) {
-	c := r.c
+func (r *run) stopPrompt(ctx context.Context, c *comfy.Client) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := c.DeleteFromQueue(ctx, r.id); err != nil {
@@ -78,6 +77,56 @@ func (r *run) stopPrompt(ctx context.Context) {
 	if err := c.Interrupt(ctx, r.id); err != nil {
 		r.log.Warn("could not interrupt the prompt", "err", err)
 	}
+}
+
+// stopConfirmFor bounds the wait for the node to confirm a stopped prompt (ComfyUI
+// interrupts between nodes, so one long node delays it).
+const stopConfirmFor = 2 * time.Minute
+
+// awaitStopped waits until the node confirms that the prompt is stopped: gone from its
+// queue, or ended (interrupted) in its history. It interrupts again now and then, and
+// returns the message of the job's cancel.
+func (r *run) awaitStopped(ctx context.Context, c *comfy.Client) string {
+	ctx, cancel := context.WithTimeout(ctx, stopConfirmFor)
+	defer cancel()
+	for i := 1; ; i++ {
+		loc, _, err := c.Locate(ctx, r.id)
+		if err == nil && loc != comfy.PromptQueued && loc != comfy.PromptRunning {
+			return "canceled"
+		}
+		if i%20 == 0 {
+			r.stopPrompt(ctx, c)
+		}
+		if retry.Sleep(ctx, 100*time.Millisecond) != nil {
+			r.log.Warn("the node did not confirm the prompt stopped", "err", err)
+			return "canceled (the node did not confirm that the prompt stopped)"
+		}
+	}
+}
+
+// cancelEarlier ends a job canceled before this attempt ran: a prompt an earlier
+// attempt left on a node (the job record names it) is stopped there first.
+func (r *run) cancelEarlier(ctx context.Context, j *job.Job) {
+	if j.Node == "" {
+		r.finishCanceled(ctx, "canceled before it ran")
+		return
+	}
+	c, release := r.clientFor(j.Node)
+	if c == nil {
+		r.finishCanceled(ctx, "canceled before it ran")
+		return
+	}
+	if release != nil {
+		defer release()
+	}
+	wctx := context.WithoutCancel(ctx)
+	if loc, _, err := c.Locate(wctx, r.id); err == nil && (loc == comfy.PromptQueued || loc == comfy.PromptRunning) {
+		r.log.Info("canceled: stopping the prompt an earlier attempt left on its node", "prompt_node", j.Node)
+		r.stopPrompt(wctx, c)
+		r.finishCanceled(wctx, r.awaitStopped(wctx, c))
+		return
+	}
+	r.finishCanceled(wctx, "canceled")
 }
 
 // requeue puts the record back to queued for the next attempt.
@@ -121,8 +170,18 @@ func (r *run) finish(ctx context.Context, status job.Status, e *job.Error) {
 }
 
 func (r *run) succeed(ctx context.Context, outputs []job.Output, uploadMS int64) error {
+	canceled := false
 	j, err := r.recordEnd(ctx, func(j *job.Job) error {
 		now := time.Now().UTC()
+		if canceled = j.Status == job.StatusCanceling; canceled {
+			// Asked to stop while it finished: the cancel wins, the outputs stay in storage.
+			j.Status = job.StatusCanceled
+			j.Error = &job.Error{Code: job.CodeCanceled, Message: "canceled while its outputs uploaded"}
+			j.FinishedAt = &now
+			j.Timings = r.timings(j, now, uploadMS)
+			j.Progress = nil
+			return nil
+		}
 		j.Status = job.StatusSucceeded
 		j.Outputs = outputs
 		j.Error = nil
@@ -145,6 +204,11 @@ func (r *run) succeed(ctx context.Context, outputs []job.Output, uploadMS int64)
 	}
 	if err != nil {
 		return fmt.Errorf("worker: record success: %w", err)
+	}
+	if canceled {
+		r.log.Info("job canceled while its outputs uploaded")
+		r.notify(ctx, job.WebhookCanceled, j)
+		return nil
 	}
 	r.log.Info("job succeeded", "outputs", len(outputs), "execution_ms", j.Timings.ExecutionMS, "upload_ms", uploadMS)
 	r.notify(ctx, job.WebhookSucceeded, j)
