@@ -235,4 +235,4 @@ func (c *redisCollector) countJobs(ctx context.Context) (map[queueStatus]int, in
 	return counts, scanned, nil
 }
 
-var allStatuses = []job.Status{job.StatusQueued, job.StatusRunning, job.StatusUploading, job.StatusSucceeded, job.StatusFailed, job.StatusCanceled}
+var allStatuses = []job.Status{job.StatusQueued, job.StatusRunning, job.StatusUploading, job.StatusCanceling, job.StatusSucceeded, job.StatusFailed, job.StatusCanceled}

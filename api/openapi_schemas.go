@@ -47,7 +47,7 @@ var jobSchemaDocs = map[string]obj{
 	"Output.animated":         {"description": "the node marked the image animated"},
 	"Output.format":           {"description": "the format a custom node declared, e.g. video/h264-mp4"},
 	"JobError":                {"description": "Why a job failed."},
-	"JobError.code":           {"description": "invalid_workflow, validation_failed, execution_error, timeout, canceled, node_unavailable, upload_failed, internal"},
+	"JobError.code":           {"enum": job.Codes(), "description": "a stable code; see docs/contracts.md"},
 	"JobError.node_errors":    {"description": "ComfyUI's node_errors, as it sent them"},
 	"Timings":                 {"description": "Durations of the job's phases in milliseconds."},
 	"Delivery":                {"description": "One webhook event's delivery."},
@@ -68,10 +68,6 @@ var jobSchemaDocs = map[string]obj{
 	"WebhookSpec.events": {"description": "the events to send (default: all but job.progress)",
 		"items": obj{"type": "string", "enum": []string{"job.started", "job.progress", "job.succeeded", "job.failed", "job.canceled"}}},
 }
-
-// jobStatuses are the states, in lifecycle order.
-var jobStatuses = []job.Status{job.StatusQueued, job.StatusRunning, job.StatusUploading,
-	job.StatusSucceeded, job.StatusFailed, job.StatusCanceled}
 
 // jobSchemas generates the component schemas of the Job JSON and of the
 // submission from job.Job, job.Spec and the types they hold, with invopop/jsonschema: properties from the json tags,
@@ -107,7 +103,7 @@ func jobSchemas() obj {
 	if err := json.Unmarshal(data, &defs); err != nil {
 		panic("api: job schemas: " + err.Error())
 	}
-	defs["JobStatus"] = obj{"type": "string", "enum": jobStatuses, "description": "queued → running → uploading → succeeded | failed | canceled"}
+	defs["JobStatus"] = obj{"type": "string", "enum": job.Statuses(), "description": "queued → running → uploading → succeeded | failed | canceled; canceling while a cancel waits for the node"}
 	for _, sc := range defs {
 		props, _ := sc.(obj)["properties"].(obj)
 		for pname, p := range props {

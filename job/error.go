@@ -27,6 +27,11 @@ const (
 	CodeCanceled Code = "canceled"
 	// CodeNodeUnavailable: the ComfyUI node was unreachable (retried, not counted).
 	CodeNodeUnavailable Code = "node_unavailable"
+	// CodeInvalidInput: an input file of the job cannot be had: its URL answers 4xx, is
+	// forbidden (private address, scheme) or redirects too often, the file is too large,
+	// the storage key does not exist (never retried; a transient fetch failure is retried
+	// and is not this code).
+	CodeInvalidInput Code = "invalid_input"
 	// CodeUploadFailed: copying outputs to storage failed (retried without re-running the
 	// prompt while the outputs are still on the node).
 	CodeUploadFailed Code = "upload_failed"
@@ -54,7 +59,7 @@ const (
 // Codes returns every code a job's error (Job.Error.Code) can carry.
 func Codes() []Code {
 	return []Code{CodeInvalidWorkflow, CodeValidationFailed, CodeExecutionError, CodeTimeout,
-		CodeCanceled, CodeNodeUnavailable, CodeUploadFailed, CodeInternal}
+		CodeCanceled, CodeNodeUnavailable, CodeInvalidInput, CodeUploadFailed, CodeInternal}
 }
 
 // SpecCodes returns every code a refused submission (SpecError.Code) can carry.

@@ -1,6 +1,7 @@
 package job
 
 import (
+	"bytes"
 	"encoding/json"
 	"time"
 
@@ -15,6 +16,9 @@ const (
 	StatusQueued    Status = "queued"
 	StatusRunning   Status = "running"
 	StatusUploading Status = "uploading"
+	// StatusCanceling: a cancel was asked for a job that is (or may be) on a node; the
+	// worker stops its prompt and moves it to canceled once the node confirms.
+	StatusCanceling Status = "canceling"
 	StatusSucceeded Status = "succeeded"
 	StatusFailed    Status = "failed"
 	StatusCanceled  Status = "canceled"
@@ -28,7 +32,7 @@ func (s Status) Terminal() bool {
 // Valid reports whether s is one of the known states.
 func (s Status) Valid() bool {
 	switch s {
-	case StatusQueued, StatusRunning, StatusUploading, StatusSucceeded, StatusFailed, StatusCanceled:
+	case StatusQueued, StatusRunning, StatusUploading, StatusCanceling, StatusSucceeded, StatusFailed, StatusCanceled:
 		return true
 	}
 	return false
@@ -37,7 +41,7 @@ func (s Status) Valid() bool {
 // Statuses returns every state, in lifecycle order: the one list the OpenAPI
 // document's JobStatus enum and the docs' tests take the states from.
 func Statuses() []Status {
-	return []Status{StatusQueued, StatusRunning, StatusUploading, StatusSucceeded, StatusFailed, StatusCanceled}
+	return []Status{StatusQueued, StatusRunning, StatusUploading, StatusCanceling, StatusSucceeded, StatusFailed, StatusCanceled}
 }
 
 // Job is the status record of a job: the Job JSON of GET /v1/jobs/{id}, `comfyq status
@@ -159,4 +163,13 @@ func (j *Job) Clone() *Job {
 	var c Job
 	_ = json.Unmarshal(data, &c)
 	return &c
+}
+
+// UnmarshalJSON decodes a Job keeping the numbers of its free-form fields (Metadata)
+// exact: 9007199254740993 stays that, as a json.Number, instead of the nearest float64.
+func (j *Job) UnmarshalJSON(data []byte) error {
+	type plain Job // no methods: no recursion
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	return dec.Decode((*plain)(j))
 }

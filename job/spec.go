@@ -27,6 +27,10 @@ type Spec struct {
 	TimeoutS int `json:"timeout_s,omitempty"`
 	// MaxAttempts bounds the attempts (default 4, at most 25).
 	MaxAttempts int `json:"max_attempts,omitempty"`
+	// RetryOn lists exception types (ComfyUI's exception_type: "RuntimeError",
+	// "mymodule.FlakyError") after which a failed execution is retried, beside the
+	// worker's list; other execution errors fail the job after one run.
+	RetryOn []string `json:"retry_on,omitempty"`
 	// Webhook is the job's own webhook subscription.
 	Webhook *WebhookSpec `json:"webhook,omitempty"`
 	// Metadata is stored with the job and returned as is.
@@ -61,6 +65,7 @@ const (
 	MaxMaxAttempts     = 25
 	MaxTimeout         = 24 * time.Hour
 	MaxMetadataBytes   = 16 << 10
+	MaxRetryOn         = 32
 )
 
 var queueName = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
@@ -97,6 +102,14 @@ func (s *Spec) Normalize() error {
 	}
 	if s.MaxAttempts == 0 {
 		s.MaxAttempts = DefaultMaxAttempts
+	}
+	if len(s.RetryOn) > MaxRetryOn {
+		return &SpecError{Code: CodeInvalidRequest, Field: "retry_on", Message: fmt.Sprintf("retry_on lists at most %d exception types", MaxRetryOn)}
+	}
+	for _, e := range s.RetryOn {
+		if e == "" || len(e) > 200 {
+			return &SpecError{Code: CodeInvalidRequest, Field: "retry_on", Message: "an exception type in retry_on is 1-200 characters"}
+		}
 	}
 	for target, img := range s.Images {
 		n := 0

@@ -25,7 +25,9 @@ type Payload struct {
 	// Images maps an input path ("10.inputs.image") to the file to upload there.
 	Images   map[string]ImageSource `json:"images,omitempty"`
 	TimeoutS int                    `json:"timeout_s"`
-	Webhook  *WebhookSpec           `json:"webhook,omitempty"`
+	// RetryOn lists the job's own retryable exception types (Spec.RetryOn).
+	RetryOn []string     `json:"retry_on,omitempty"`
+	Webhook *WebhookSpec `json:"webhook,omitempty"`
 	// ExtraPNGInfo is passed to ComfyUI as extra_data.extra_pnginfo (e.g. the UI workflow).
 	ExtraPNGInfo map[string]json.RawMessage `json:"extra_pnginfo,omitempty"`
 }

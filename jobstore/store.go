@@ -191,6 +191,10 @@ func (s *Store) Update(ctx context.Context, id string, fn UpdateFunc) (*job.Job,
 			result = before
 			return err
 		}
+		if before.Status == job.StatusCanceling && !j.Status.Terminal() {
+			// A canceling job only ends: no write of a worker takes it back.
+			j.Status = job.StatusCanceling
+		}
 		kind = job.EventStatus
 		if j.Status == before.Status && j.Attempt == before.Attempt && len(j.Outputs) == len(before.Outputs) &&
 			j.Error == nil && before.Error == nil && j.CancelRequested == before.CancelRequested {

@@ -2,6 +2,7 @@ package jobstore_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -231,4 +232,45 @@ func TestStoreIndexTrimmedPastRetention(t *testing.T) {
 	members, err := rdb.ZRange(ctx, jobstore.KeyPrefix+"jobs", 0, -1).Result()
 	require.NoError(t, err)
 	require.Equal(t, []string{fresh.ID}, members, "index entries past the retention are trimmed on create")
+}
+
+// Metadata numbers stay exact through the record: read, updated, listed.
+func TestStoreKeepsMetadataNumbersExact(t *testing.T) {
+	t.Parallel()
+	s, _ := setup(t)
+	ctx := context.Background()
+	j := newJob(t)
+	j.Metadata = map[string]any{"order": json.Number("9007199254740993")}
+	_, _, err := s.Create(ctx, j, "")
+	require.NoError(t, err)
+	_, err = s.Update(ctx, j.ID, func(j *job.Job) error { j.Status = job.StatusRunning; return nil })
+	require.NoError(t, err)
+	read, err := s.Get(ctx, j.ID)
+	require.NoError(t, err)
+	require.Equal(t, json.Number("9007199254740993"), read.Metadata["order"])
+	page, _, err := s.List(ctx, job.ListOptions{})
+	require.NoError(t, err)
+	require.Len(t, page, 1)
+	require.Equal(t, json.Number("9007199254740993"), page[0].Metadata["order"])
+}
+
+// A canceling job only ends: no later write (a worker's running, uploading, queued)
+// takes it back.
+func TestStoreCancelingOnlyEnds(t *testing.T) {
+	t.Parallel()
+	s, _ := setup(t)
+	ctx := context.Background()
+	j := newJob(t)
+	_, _, err := s.Create(ctx, j, "")
+	require.NoError(t, err)
+	_, err = s.Update(ctx, j.ID, func(j *job.Job) error { j.Status = job.StatusCanceling; return nil })
+	require.NoError(t, err)
+	for _, st := range []job.Status{job.StatusRunning, job.StatusUploading, job.StatusQueued} {
+		got, err := s.Update(ctx, j.ID, func(j *job.Job) error { j.Status = st; return nil })
+		require.NoError(t, err)
+		require.Equal(t, job.StatusCanceling, got.Status, "a write of %s", st)
+	}
+	got, err := s.Update(ctx, j.ID, func(j *job.Job) error { j.Status = job.StatusCanceled; return nil })
+	require.NoError(t, err)
+	require.Equal(t, job.StatusCanceled, got.Status)
 }

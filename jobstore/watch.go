@@ -122,6 +122,8 @@ func statusRank(s job.Status) int {
 		return 1
 	case job.StatusUploading:
 		return 2
+	case job.StatusCanceling:
+		return 3
 	}
-	return 3
+	return 4
 }

@@ -162,8 +162,15 @@ func (c *Client) Enqueue(ctx context.Context, spec job.Spec) (*job.Job, error) {
 	if !created {
 		if got.Status == job.StatusQueued {
 			// The earlier submission may have died between record and task: enqueue
-			// again; an existing task makes this a no-op.
-			c.enqueueTask(ctx, got, data)
+			// again; an existing task makes this a no-op. The task must carry the
+			// existing job's id: the worker finds the record by it.
+			payload.JobID = got.ID
+			if data, err = job.EncodePayload(payload); err != nil {
+				return nil, fmt.Errorf("producer: encode payload: %w", err)
+			}
+			if err := c.enqueueTask(ctx, got, data); err != nil {
+				return nil, fmt.Errorf("producer: enqueue: %w", err)
+			}
 		}
 		return got, nil
 	}
@@ -273,7 +280,7 @@ func (c *Client) resolve(ctx context.Context, spec *job.Spec) (*job.Payload, int
 	if err != nil {
 		return nil, 0, fmt.Errorf("producer: encode workflow: %w", err)
 	}
-	p := &job.Payload{Prompt: prompt, TimeoutS: spec.TimeoutS, Webhook: spec.Webhook}
+	p := &job.Payload{Prompt: prompt, TimeoutS: spec.TimeoutS, Webhook: spec.Webhook, RetryOn: spec.RetryOn}
 	if len(images) > 0 {
 		p.Images = images
 	}
@@ -340,19 +347,23 @@ func (c *Client) List(ctx context.Context, opts job.ListOptions) ([]*job.Job, st
 	return c.store.List(ctx, opts)
 }
 
-// Cancel cancels a job. A queued job is removed from its queue and never runs; a running
-// one is interrupted on its node by the worker and ends canceled. Canceling a job in a
-// terminal state returns it with job.ErrTerminal.
+// Cancel cancels a job. A queued job that never reached a node is removed from its queue
+// and ends canceled at once. Any other moves to canceling at once: the worker stops its
+// prompt (of this attempt or an earlier one) on the node and records canceled when the
+// node confirms. Canceling a job in a terminal state returns it with job.ErrTerminal.
 func (c *Client) Cancel(ctx context.Context, id string) (*job.Job, error) {
 	j, err := c.store.Update(ctx, id, func(j *job.Job) error {
 		j.CancelRequested = true
+		j.Status = job.StatusCanceling
 		return nil
 	})
 	if err != nil {
 		return j, err
 	}
-	// Still waiting in asynq: delete the task so it never runs.
-	if err := c.inspector.DeleteTask(j.Queue, id); err == nil {
+	// Still waiting in asynq and never on a node: delete the task so it never runs.
+	// A job an earlier attempt put on a node keeps its task: the worker that takes it
+	// stops that prompt first, and records canceled once the node confirms.
+	if j.Node == "" && c.inspector.DeleteTask(j.Queue, id) == nil {
 		j, err := c.markCanceled(ctx, id, "canceled while queued")
 		if err == nil && c.cfg.Notifier != nil {
 			c.cfg.Notifier.Notify(context.WithoutCancel(ctx), job.WebhookCanceled, j)
@@ -365,6 +376,8 @@ func (c *Client) Cancel(ctx context.Context, id string) (*job.Job, error) {
 	if err := c.inspector.CancelProcessing(id); err != nil {
 		c.log.Warn("cancel: could not signal the worker", "job_id", id, "err", err)
 	}
+	// A task waiting for its retry runs now, so the cancel does not wait for a backoff.
+	_ = c.inspector.RunTask(j.Queue, id)
 	return j, nil
 }
 

@@ -110,3 +110,22 @@ func TestEnqueueConvertsUIFormat(t *testing.T) {
 	}
 	require.JSONEq(t, string(ui), string(payload.ExtraPNGInfo["workflow"]), "the UI graph goes into the PNG metadata")
 }
+
+// An idempotent re-submission whose first submission died between the record and the
+// task enqueues the task again, under the existing job's own id.
+func TestIdempotentResubmitEnqueuesExistingJob(t *testing.T) {
+	t.Parallel()
+	p, insp := setup(t, producer.Config{})
+	ctx := context.Background()
+	wf := `{"1":{"class_type":"EmptyImage","inputs":{"width":8,"height":8,"batch_size":1,"color":0}},
+	        "2":{"class_type":"SaveImage","inputs":{"images":["1",0],"filename_prefix":"x"}}}`
+	first, err := p.Enqueue(ctx, job.Spec{Workflow: json.RawMessage(wf), IdempotencyKey: "order-9"})
+	require.NoError(t, err)
+	// The task is lost (the first submitter died before enqueueing it).
+	require.NoError(t, insp.DeleteTask(first.Queue, first.ID))
+
+	again, err := p.Enqueue(ctx, job.Spec{Workflow: json.RawMessage(wf), IdempotencyKey: "order-9"})
+	require.NoError(t, err)
+	require.Equal(t, first.ID, again.ID)
+	require.Equal(t, first.ID, payloadOf(t, insp, first).JobID, "the task names the existing job")
+}

@@ -1,6 +1,8 @@
 package worker
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,6 +25,19 @@ type NodeConfig struct {
 	Name string
 	// Header is sent on every request and the WebSocket handshake (auth proxies).
 	Header http.Header
+	// ClientID is the ComfyUI client_id of the worker's prompts and WebSocket on this
+	// node. ComfyUI sends a prompt's events to the socket of the client id that queued
+	// it, so the id must outlive the process: a restarted worker then gets the events
+	// of the prompts its predecessor queued. Default: derived from URL (the same in
+	// every process attached to the node; run one worker per node).
+	ClientID string
+}
+
+// stableClientID derives a node's client id from its URL, in the form of ComfyUI's own
+// (uuid4().hex: 32 hex digits).
+func stableClientID(nodeURL string) string {
+	sum := sha256.Sum256([]byte("comfyq-worker:" + nodeURL))
+	return hex.EncodeToString(sum[:16])
 }
 
 // Config configures a Worker.
@@ -65,12 +80,22 @@ type Config struct {
 	// Inputs governs fetching input files given by URL (SSRF guard, size and time limits).
 	// Default: no private or loopback addresses, 3 redirects, 100 MiB, 60s.
 	Inputs InputPolicy
+	// InputRetries is how many times fetching an input file is retried inside one
+	// attempt after a transient failure (5xx, timeout, storage error) before the attempt
+	// fails and is retried later (default 3). A permanent failure (4xx, forbidden URL,
+	// too large, missing key) fails the job with invalid_input at once.
+	InputRetries int
 	// UploadRetries is how many times an output upload is retried inside one attempt
 	// before the attempt fails with upload_failed (default 3).
 	UploadRetries int
 	// Retention is how long job records are kept after their last change (default
 	// jobstore.DefaultRetention, 7 days); give the API and producers the same.
 	Retention time.Duration
+	// RetryOn lists exception types (exact, or the name after the last dot) after which
+	// a failed execution is retried, beside the built-in ones (out of memory, CUDA and
+	// device errors; see retryableExecution) and the job's own retry_on. Any other
+	// execution error is deterministic: the job fails after one run. Default none.
+	RetryOn []string
 	// RetryBackoff is the delay before the second attempt of a failed job; each further
 	// attempt waits twice as long, plus jitter, at most 2 minutes (default 2s).
 	RetryBackoff time.Duration
@@ -124,6 +149,9 @@ func (c *Config) setDefaults() error {
 		if n.Name == "" {
 			n.Name = u.Host
 		}
+		if n.ClientID == "" {
+			n.ClientID = stableClientID(n.URL)
+		}
 		if seen[n.Name] {
 			return fmt.Errorf("worker: two nodes are named %q; give each a distinct name", n.Name)
 		}
@@ -172,6 +200,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Inputs.MaxRedirects == 0 {
 		c.Inputs.MaxRedirects = 3
+	}
+	if c.InputRetries <= 0 {
+		c.InputRetries = 3
 	}
 	if c.UploadRetries <= 0 {
 		c.UploadRetries = 3

@@ -16,9 +16,21 @@ func (r *run) onEvent(ev comfy.Event) {
 		return
 	}
 	now := time.Now()
-	switch v.(type) {
+	switch e := v.(type) {
 	case *comfy.ExecutionStart:
+		r.mu.Lock()
+		if e.Timestamp > 0 {
+			r.nodeStart = time.UnixMilli(e.Timestamp)
+		}
+		r.mu.Unlock()
 		r.markRunning(context.Background(), now)
+		return
+	case *comfy.ExecutionSuccess:
+		r.mu.Lock()
+		if e.Timestamp > 0 {
+			r.nodeEnd = time.UnixMilli(e.Timestamp)
+		}
+		r.mu.Unlock()
 		return
 	case *comfy.ExecutionCached, *comfy.Executing, *comfy.Progress, *comfy.ProgressState, *comfy.Executed:
 		// Any of these means execution started, even if execution_start was missed.
@@ -50,6 +62,37 @@ func (r *run) onEvent(ev comfy.Event) {
 	}
 }
 
+// ranOnNode makes the record true for a prompt that finished on the node, whatever the
+// worker saw of it: the node's own execution_start and execution_success timestamps
+// from the history entry, and running, started_at and job.started when no event told
+// of the start (a fast prompt, a prompt found finished after a restart).
+func (r *run) ranOnNode(ctx context.Context, entry *comfy.HistoryEntry) {
+	var start, end time.Time
+	for _, m := range entry.Status.Messages {
+		switch m.Type {
+		case "execution_start":
+			start = m.Timestamp()
+		case "execution_success":
+			end = m.Timestamp()
+		}
+	}
+	now := time.Now()
+	r.mu.Lock()
+	if !start.IsZero() {
+		r.nodeStart = start
+	}
+	if !end.IsZero() {
+		r.nodeEnd = end
+	}
+	at := now
+	if !r.nodeStart.IsZero() && !r.nodeEnd.IsZero() {
+		// Not seen live: it started as long before its end as the node says.
+		at = now.Add(-r.nodeEnd.Sub(r.nodeStart))
+	}
+	r.mu.Unlock()
+	r.markRunning(ctx, at)
+}
+
 // markRunning records that execution started, once.
 func (r *run) markRunning(ctx context.Context, at time.Time) {
 	r.mu.Lock()
@@ -61,16 +104,23 @@ func (r *run) markRunning(ctx context.Context, at time.Time) {
 	r.lastWrite = at // the running write below carries the first progress
 	close(r.startedCh)
 	r.mu.Unlock()
+	moved := false
 	j, err := r.w.store.Update(ctx, r.id, func(j *job.Job) error {
+		// Only a queued job starts running: a late write never takes an uploading job
+		// back to running.
+		if j.Status != job.StatusQueued {
+			return jobstore.ErrSkip
+		}
 		t := at.UTC()
 		j.Status = job.StatusRunning
 		if j.StartedAt == nil {
 			j.StartedAt = &t
 		}
 		j.Progress = &job.Progress{}
+		moved = true
 		return nil
 	})
-	if err == nil {
+	if err == nil && moved {
 		r.notify(ctx, job.WebhookStarted, j)
 	}
 }

@@ -21,7 +21,6 @@ func (r *run) runPrompt(ctx context.Context) (*comfy.HistoryEntry, error) {
 		case comfy.PromptDone:
 			if _, failed := entry.Failed(); !failed && !entry.Interrupted() {
 				r.log.Info("prompt already finished on the node: collecting its outputs")
-				r.markRunning(ctx, time.Now())
 				return entry, nil
 			}
 			// An earlier attempt failed: clear its history entry and run again.
@@ -54,31 +53,43 @@ func (r *run) follow(ctx context.Context, submit bool) (*comfy.HistoryEntry, err
 	default:
 	}
 	fctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
 	done := make(chan struct{})
-	defer close(done)
+	watched := make(chan struct{})
+	// The watcher is joined before follow returns: a write of it (running) must not
+	// land after the job moved on to uploading or ended.
+	defer func() {
+		close(done)
+		cancel(nil)
+		<-watched
+	}()
 	onNode := make(chan struct{}) // closed once the prompt is known to be on the node
-	go r.watch(ctx, fctx, cancel, done, onNode)
+	go func() {
+		defer close(watched)
+		r.watch(ctx, fctx, cancel, done, onNode)
+	}()
 
 	c := r.c
 	opts := comfy.FollowOptions{StallTimeout: r.w.cfg.StallTimeout, OnEvent: r.onEvent}
 	var entry *comfy.HistoryEntry
 	var err error
+	// Subscribe before queueing so no early message is lost; a prompt re-attached to
+	// needs the socket too: its events come to this node's client id, whichever process
+	// of ours queued it (see stableClientID).
+	opts.Subscription = c.Subscribe(r.id)
+	cctx, ccancel := context.WithTimeout(fctx, 10*time.Second)
+	if err := c.Connect(cctx); err != nil && fctx.Err() == nil {
+		r.log.Warn("WebSocket not connected; following the prompt by polling", "err", err)
+	}
+	ccancel()
 	if submit {
 		var req comfy.PromptRequest
 		if req, err = r.prepare(fctx); err != nil {
+			opts.Subscription.Close()
 			if fctx.Err() != nil && ctx.Err() == nil {
 				return nil, context.Cause(fctx)
 			}
 			return nil, err
 		}
-		// Subscribe before queueing so no early message is lost.
-		opts.Subscription = c.Subscribe(r.id)
-		cctx, ccancel := context.WithTimeout(fctx, 10*time.Second)
-		if err := c.Connect(cctx); err != nil && fctx.Err() == nil {
-			r.log.Warn("WebSocket not connected; following the prompt by polling", "err", err)
-		}
-		ccancel()
 		_, err = c.QueuePrompt(fctx, req)
 		if err != nil {
 			opts.Subscription.Close()

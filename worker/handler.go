@@ -30,14 +30,17 @@ type run struct {
 	last              bool // the job's last attempt
 	log               *slog.Logger
 
-	mu          sync.Mutex
-	started     time.Time // execution_start seen
-	startedCh   chan struct{}
-	execEnded   time.Time
-	stopReason  error // why the follow context was canceled by us
-	progress    *progressTracker
-	lastWrite   time.Time
-	notifiedRun bool
+	mu        sync.Mutex
+	started   time.Time // execution_start seen
+	startedCh chan struct{}
+	execEnded time.Time
+	// nodeStart and nodeEnd are the node's own execution_start and execution_success
+	// timestamps (its clock), from the events or the history entry: execution_ms.
+	nodeStart, nodeEnd time.Time
+	stopReason         error // why the follow context was canceled by us
+	progress           *progressTracker
+	lastWrite          time.Time
+	notifiedRun        bool
 }
 
 // Reasons the worker stops following a prompt.
@@ -90,7 +93,7 @@ func (r *run) execute(ctx context.Context) error {
 	case j.Status.Terminal():
 		return nil
 	case j.CancelRequested:
-		r.finishCanceled(ctx, "canceled before it ran")
+		r.cancelEarlier(ctx, j)
 		return nil
 	}
 	r.last = r.attempt >= j.MaxAttempts
@@ -119,6 +122,7 @@ func (r *run) execute(ctx context.Context) error {
 		r.execEnded = time.Now()
 	}
 	r.mu.Unlock()
+	r.ranOnNode(ctx, entry)
 	outputs, uploadMS, err := r.collect(ctx, entry)
 	if err != nil {
 		return r.fail(ctx, err)
@@ -131,19 +135,9 @@ func (r *run) execute(ctx context.Context) error {
 // this attempt follows and collects it there instead of running it again here. It
 // returns a function releasing a client it had to open, or nil.
 func (r *run) followElsewhere(ctx context.Context, url, name string) func() {
-	var c *comfy.Client
-	var release func()
-	for _, other := range r.w.nodes {
-		if other.cfg.URL == url {
-			c = other.comfy
-		}
-	}
+	c, release := r.clientFor(url)
 	if c == nil {
-		nc, err := comfy.New(comfy.Config{BaseURL: url, Logger: r.log})
-		if err != nil {
-			return nil
-		}
-		c, release = nc, func() { nc.Close() }
+		return nil
 	}
 	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	loc, entry, err := c.Locate(lctx, r.id)
@@ -158,6 +152,21 @@ func (r *run) followElsewhere(ctx context.Context, url, name string) func() {
 	r.log.Info("the prompt is on the node of an earlier attempt: following it there", "prompt_node", url, "where", loc)
 	r.c, r.nodeURL, r.nodeName = c, url, name
 	return release
+}
+
+// clientFor returns a client of the node at url: this worker's own when it is attached
+// to it, else a new one and a function releasing it (nil on a bad URL).
+func (r *run) clientFor(url string) (*comfy.Client, func()) {
+	for _, other := range r.w.nodes {
+		if other.cfg.URL == url {
+			return other.comfy, nil
+		}
+	}
+	nc, err := comfy.New(comfy.Config{BaseURL: url, Logger: r.log})
+	if err != nil {
+		return nil, nil
+	}
+	return nc, func() { nc.Close() }
 }
 
 // prepare builds the prompt request: the workflow with input files uploaded to the node.

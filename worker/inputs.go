@@ -5,15 +5,20 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"path"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/comfyq/comfyq/comfy"
+	"github.com/comfyq/comfyq/internal/netguard"
+	"github.com/comfyq/comfyq/internal/retry"
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/storage"
 )
@@ -35,9 +40,27 @@ func (r *run) uploadInputs(ctx context.Context, wf comfy.Workflow) error {
 	sort.Strings(targets)
 	for _, target := range targets {
 		src := r.p.Images[target]
-		body, name, err := r.openInput(ctx, src)
-		if err != nil {
-			return &job.Error{Code: job.CodeInvalidWorkflow, Message: fmt.Sprintf("input %s: %v", target, err)}
+		var body io.ReadCloser
+		var name string
+		policy := retry.Policy{
+			Backoff:     retry.Backoff{Initial: 500 * time.Millisecond, Max: 8 * time.Second, Jitter: retry.EqualJitter},
+			MaxAttempts: r.w.cfg.InputRetries + 1,
+			Retryable:   func(err error) bool { return !permanentInputError(err) },
+			OnRetry: func(_ int, err error, d time.Duration) {
+				r.log.Warn("could not fetch an input, retrying", "target", target, "err", err, "in", d)
+			},
+		}
+		err := retry.Do(ctx, policy, func(ctx context.Context) error {
+			var err error
+			body, name, err = r.openInput(ctx, src)
+			return err
+		})
+		switch {
+		case err != nil && permanentInputError(err):
+			return &job.Error{Code: job.CodeInvalidInput, Message: fmt.Sprintf("input %s: %v", target, err)}
+		case err != nil:
+			// Still failing after the retries: the attempt fails and is retried later.
+			return fmt.Errorf("input %s could not be fetched: %w", target, err)
 		}
 		spooled, sum, err := spool(body)
 		body.Close()
@@ -87,7 +110,7 @@ func (r *run) openInput(ctx context.Context, src job.ImageSource) (io.ReadCloser
 			data = data[i+len(";base64,"):]
 		}
 		if int64(base64.StdEncoding.DecodedLen(len(data))) > r.w.cfg.Inputs.MaxBytes {
-			return nil, "", fmt.Errorf("base64 input is larger than %d bytes", r.w.cfg.Inputs.MaxBytes)
+			return nil, "", fmt.Errorf("%w: base64 input is larger than %d bytes", errBadInput, r.w.cfg.Inputs.MaxBytes)
 		}
 		dec := base64.NewDecoder(base64.StdEncoding, strings.NewReader(data))
 		return io.NopCloser(dec), inputName(name), nil
@@ -101,7 +124,27 @@ func (r *run) openInput(ctx context.Context, src job.ImageSource) (io.ReadCloser
 		}
 		return body, inputName(name), nil
 	}
-	return nil, "", fmt.Errorf("no url, base64 or key")
+	return nil, "", fmt.Errorf("%w: no url, base64 or key", errBadInput)
+}
+
+// errBadInput marks an input that is wrong as given.
+var errBadInput = errors.New("worker: bad input")
+
+// permanentInputError tells a failure to get an input that another try cannot fix (the
+// job's input is wrong) from a transient one (5xx, timeout, connection, storage error).
+func permanentInputError(err error) bool {
+	var se *netguard.StatusError
+	if errors.As(err, &se) {
+		return se.StatusCode >= 400 && se.StatusCode < 500 &&
+			se.StatusCode != http.StatusRequestTimeout && se.StatusCode != http.StatusTooManyRequests
+	}
+	for _, perm := range []error{errBadInput, netguard.ErrInvalidURL, netguard.ErrForbiddenAddress,
+		netguard.ErrTooManyRedirects, netguard.ErrTooLarge, storage.ErrNotFound, storage.ErrInvalidKey} {
+		if errors.Is(err, perm) {
+			return true
+		}
+	}
+	return false
 }
 
 func inputName(name string) string {

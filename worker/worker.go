@@ -50,7 +50,7 @@ func New(cfg Config) (*Worker, error) {
 		draining: make(chan struct{}),
 	}
 	for _, nc := range cfg.Nodes {
-		client, err := comfy.New(comfy.Config{BaseURL: nc.URL, Header: nc.Header, Logger: cfg.Logger.With("node", nc.Name)})
+		client, err := comfy.New(comfy.Config{BaseURL: nc.URL, Header: nc.Header, ClientID: nc.ClientID, Logger: cfg.Logger.With("node", nc.Name)})
 		if err != nil {
 			return nil, fmt.Errorf("worker: node %s: %w", nc.Name, err)
 		}

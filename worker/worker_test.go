@@ -290,7 +290,8 @@ func TestExecutionErrorThenSuccess(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{})
 	b.sim.FailNode("SaveImage", "RuntimeError", "flaky")
-	id := b.submit(t, job.Spec{Workflow: json.RawMessage(emptyImageWorkflow), MaxAttempts: 3}).ID
+	// RuntimeError is retried only because the job lists it.
+	id := b.submit(t, job.Spec{Workflow: json.RawMessage(emptyImageWorkflow), MaxAttempts: 3, RetryOn: []string{"RuntimeError"}}).ID
 	require.Eventually(t, func() bool {
 		j, err := b.producer.Get(b.ctx, id)
 		return err == nil && j.Error != nil && j.Error.Retryable
@@ -299,6 +300,23 @@ func TestExecutionErrorThenSuccess(t *testing.T) {
 	j := b.wait(t, id)
 	require.Equal(t, job.StatusSucceeded, j.Status, "error: %+v", j.Error)
 	require.Equal(t, 2, j.Attempt)
+}
+
+// A deterministic execution error (not out of memory, not a device error, not listed
+// in retry_on) fails the job after one run, with its exception and traceback kept.
+func TestDeterministicErrorRunsOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	b.sim.FailNode("SaveImage", "RuntimeError", "Sizes of tensors must match except in dimension 0")
+	j := b.wait(t, b.submit(t, job.Spec{Workflow: json.RawMessage(emptyImageWorkflow), MaxAttempts: 4}).ID)
+	require.Equal(t, job.StatusFailed, j.Status)
+	require.Equal(t, job.CodeExecutionError, j.Error.Code)
+	require.Equal(t, "RuntimeError", j.Error.ExceptionType)
+	require.Contains(t, j.Error.Message, "Sizes of tensors")
+	require.NotEmpty(t, j.Error.Traceback, "the traceback is kept")
+	require.False(t, j.Error.Retryable)
+	require.Equal(t, 1, j.Attempt)
+	require.Equal(t, 1, b.sim.Executions(j.ID), "a deterministic error runs once")
 }
 
 func TestOutputsOfEveryKind(t *testing.T) {
@@ -371,6 +389,8 @@ func TestForbiddenInputURLFailsClearly(t *testing.T) {
 		Images: map[string]job.ImageSource{"1.inputs.image": {URL: b.simURL + "/view?filename=x.png"}}}).ID)
 	require.Equal(t, job.StatusFailed, j.Status)
 	require.Contains(t, j.Error.Message, "loopback")
+	require.Equal(t, job.CodeInvalidInput, j.Error.Code)
+	require.Equal(t, 1, j.Attempt, "a forbidden input is not retried")
 	require.Equal(t, 0, b.sim.Executions(j.ID))
 }
 
@@ -415,22 +435,27 @@ func TestCancelWhileRunning(t *testing.T) {
 		cur, err := b.producer.Get(b.ctx, j.ID)
 		return err == nil && cur.Status == job.StatusRunning && cur.Progress != nil && cur.Progress.Step > 0
 	}, 30*time.Second, 20*time.Millisecond, "the job runs and reports sampler progress")
-	_, err := b.producer.Cancel(b.ctx, j.ID)
+	asked, err := b.producer.Cancel(b.ctx, j.ID)
 	require.NoError(t, err)
+	require.Equal(t, job.StatusCanceling, asked.Status, "a cancel answers canceling at once")
 	final := b.wait(t, j.ID)
 	require.Equal(t, job.StatusCanceled, final.Status)
 	require.Equal(t, job.CodeCanceled, final.Error.Code)
-	require.Eventually(t, func() bool {
-		q, err := http.Get(b.simURL + "/queue")
-		if err != nil {
-			return false
-		}
-		defer q.Body.Close()
-		var state struct {
-			Running []any `json:"queue_running"`
-		}
-		return json.NewDecoder(q.Body).Decode(&state) == nil && len(state.Running) == 0
-	}, 10*time.Second, 20*time.Millisecond, "the prompt was interrupted on the node")
+	require.Equal(t, 0, b.nodeQueueLen(t), "canceled is recorded once the node stopped the prompt")
+}
+
+// nodeQueueLen is how many prompts the node has running or pending.
+func (b *bundle) nodeQueueLen(t *testing.T) int {
+	t.Helper()
+	q, err := http.Get(b.simURL + "/queue")
+	require.NoError(t, err)
+	defer q.Body.Close()
+	var state struct {
+		Running []any `json:"queue_running"`
+		Pending []any `json:"queue_pending"`
+	}
+	require.NoError(t, json.NewDecoder(q.Body).Decode(&state))
+	return len(state.Running) + len(state.Pending)
 }
 
 func TestCancelWhileQueuedOnNode(t *testing.T) {

@@ -62,6 +62,7 @@ Example:
 			durationFlag(&o.HealthInterval, "health-interval", "COMFYQ_HEALTH_INTERVAL", 2*time.Second, "how often each node's /system_stats is probed"),
 			boolFlag(&o.UploadPreviews, "upload-previews", "COMFYQ_UPLOAD_PREVIEWS", false, "also copy temporary preview outputs to storage"),
 			boolFlag(&o.AllowPrivate, "allow-private-urls", "COMFYQ_ALLOW_PRIVATE_URLS", false, "let input URLs reach private and loopback addresses"),
+			listFlag(&o.RetryOn, "retry-on", "COMFYQ_RETRY_ON", "exception type after which a failed execution is retried, beside out of memory and CUDA/device errors (others fail after one run)"),
 			durationFlag(&o.Retention, "retention", "COMFYQ_RETENTION", jobstore.DefaultRetention, "how long job records are kept after their last change (give the API the same)"),
 			stringFlag(&o.MetricsAddr, "metrics-listen", "COMFYQ_METRICS_LISTEN", "", "serve Prometheus /metrics and /healthz on this address (e.g. :9091; off when empty)"),
 			stringFlag(&o.OutputPrefix, "output-prefix", "COMFYQ_OUTPUT_PREFIX", "jobs", "first segment of output keys"),
@@ -74,7 +75,7 @@ Example:
 type workerOptions struct {
 	base
 	RedisURL, StorageURL                                      string
-	Nodes, Headers                                            []string
+	Nodes, Headers, RetryOn                                   []string
 	Queues                                                    string
 	StrictPriority, UploadPreviews, AllowPrivate              bool
 	Depth                                                     int
@@ -169,7 +170,7 @@ func (o *workerOptions) Run(ctx context.Context) error {
 		Redis: rdb, Storage: store, Nodes: o.nodes, Queues: o.queues, StrictPriority: o.StrictPriority,
 		Depth: o.Depth, PollInterval: o.PollInterval, Retention: o.Retention, StallTimeout: o.StallTimeout,
 		ShutdownGrace: o.ShutdownGrace, HealthInterval: o.HealthInterval,
-		UploadPreviews: o.UploadPreviews, OutputPrefix: o.OutputPrefix,
+		UploadPreviews: o.UploadPreviews, OutputPrefix: o.OutputPrefix, RetryOn: nonEmpty(o.RetryOn),
 		Inputs:   worker.InputPolicy{AllowPrivate: o.AllowPrivate},
 		Notifier: notifier,
 		Logger:   log,
