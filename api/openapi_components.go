@@ -24,25 +24,6 @@ func componentSchemas() obj {
 	// ImageSource replaces the generated one: it says "exactly one of url, base64, key".
 	return merge(jobSchemas(), obj{
 		"ImageSource": template.ImageSourceSchema(),
-		"Accepted": object("A queued job and where to follow it.", obj{
-			"id":         obj{"type": "string", "format": "uuid"},
-			"status":     ref("JobStatus"),
-			"queue":      typed("string", ""),
-			"status_url": obj{"type": "string", "format": "uri"},
-			"events_url": obj{"type": "string", "format": "uri"},
-		}, "id", "status", "status_url", "events_url"),
-		"JobList": object("A page of jobs, newest first.", obj{
-			"jobs":        arrayOf(ref("Job"), ""),
-			"next_cursor": typed("string", "the cursor of the next page; absent on the last page"),
-		}, "jobs"),
-		"Error": object("An error answer.", obj{
-			"error": object("", obj{
-				"code":    typed("string", "a stable code: invalid_request, invalid_workflow, invalid_params, unauthorized, forbidden, not_found, method_not_allowed, conflict, too_large, unsupported_media_type, unavailable, internal"),
-				"message": typed("string", "for humans"),
-				"field":   typed("string", "the offending field, when there is one"),
-				"details": obj{"description": "structured details: for invalid_params, a list of {param, message}"},
-			}, "code", "message"),
-		}, "error"),
 		"Health": object("", obj{
 			"status":  obj{"type": "string", "enum": []string{"ok", "unavailable"}},
 			"version": typed("string", ""),

@@ -8,6 +8,7 @@ import (
 
 	"github.com/invopop/jsonschema"
 
+	"github.com/comfyq/comfyq/api/apiclient"
 	"github.com/comfyq/comfyq/job"
 )
 
@@ -17,6 +18,7 @@ var jobSchemaNames = map[reflect.Type]string{
 	reflect.TypeFor[job.Error]():  "JobError",
 	reflect.TypeFor[job.Status](): "JobStatus",
 	reflect.TypeFor[job.Spec]():   "JobSpec",
+	reflect.TypeFor[ErrorBody]():  "Error",
 }
 
 // jobSchemaDocs adds to the generated schemas what Go types cannot say:
@@ -53,6 +55,17 @@ var jobSchemaDocs = map[string]obj{
 	"Delivery":                {"description": "One webhook event's delivery."},
 	"WebhookSpec":             {"description": "A job's webhook: Standard Webhooks signed POSTs of its events."},
 	"JobSpec":                 {"description": "A submission: exactly one of workflow or template."},
+	"Accepted":                {"description": "A queued job and where to follow it."},
+	"Accepted.id":             {"format": "uuid"},
+	"Accepted.status_url":     {"format": "uri", "description": "GET /v1/jobs/{id}"},
+	"Accepted.events_url":     {"format": "uri", "description": "its Server-Sent Events stream"},
+	"JobList":                 {"description": "A page of jobs, newest first."},
+	"JobList.next_cursor":     {"description": "the cursor of the next page; absent on the last page"},
+	"Error":                   {"description": "An error answer."},
+	"ErrorInfo":               {"description": "A stable code, a message for humans, the offending field and structured details."},
+	"ErrorInfo.code":          {"description": "a stable code: invalid_request, invalid_workflow, invalid_params, unauthorized, forbidden, not_found, method_not_allowed, conflict, too_large, unsupported_media_type, unavailable, internal"},
+	"ErrorInfo.field":         {"description": "the offending field, when there is one"},
+	"ErrorInfo.details":       {"description": "structured details: for invalid_params, a list of {param, message}"},
 	"JobSpec.workflow":        {"type": "object", "description": "an API-format workflow, or a UI-format one (converted with object_info)"},
 	"JobSpec.template":        {"description": "a registered template's name"},
 	"JobSpec.params":          {"additionalProperties": true, "description": "the template's parameters"},
@@ -69,8 +82,10 @@ var jobSchemaDocs = map[string]obj{
 		"items": obj{"type": "string", "enum": []string{"job.started", "job.progress", "job.succeeded", "job.failed", "job.canceled"}}},
 }
 
-// jobSchemas generates the component schemas of the Job JSON and of the
-// submission from job.Job, job.Spec and the types they hold, with invopop/jsonschema: properties from the json tags,
+// jobSchemas generates the component schemas of the Job JSON, the submission, the
+// submit answer, the job list and the error envelope from job.Job, job.Spec,
+// apiclient.Accepted, apiclient.JobList and ErrorBody (and the types they hold), with
+// invopop/jsonschema: properties from the json tags,
 // required from the fields without omitempty. A field added to job.Job is in
 // /openapi.json without anyone remembering to write it there.
 func jobSchemas() obj {
@@ -90,7 +105,7 @@ func jobSchemas() obj {
 		},
 	}
 	all := jsonschema.Definitions{}
-	for _, v := range []any{&job.Job{}, &job.Spec{}} {
+	for _, v := range []any{&job.Job{}, &job.Spec{}, &apiclient.Accepted{}, &apiclient.JobList{}, &ErrorBody{}} {
 		maps.Copy(all, r.Reflect(v).Definitions)
 	}
 	data, err := json.Marshal(all)
