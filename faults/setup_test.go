@@ -37,7 +37,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -228,7 +227,7 @@ var buildComfyq = sync.OnceValues(func() (string, error) {
 	}
 	binDir = dir
 	bin := filepath.Join(dir, "comfyq")
-	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, "../cmd/comfyq")
+	cmd := exec.Command("go", "build", "-o", bin, "../cmd/comfyq")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("go build ./cmd/comfyq: %w\n%s", err, out)
@@ -648,7 +647,8 @@ func (f *flakyServer) serve(ln net.Listener) {
 	f.mu.Lock()
 	f.srv = srv
 	f.mu.Unlock()
-	go srv.Serve(ln)
+	// Serve returns http.ErrServerClosed once down closes the server: nothing to report.
+	go func() { _ = srv.Serve(ln) }()
 }
 
 // down closes the listener and every open connection: new connections are refused.
@@ -696,7 +696,7 @@ func (c *cluster) s3Proxy() *s3Proxy {
 	fp, err := faultproxy.New(q.Get("endpoint"))
 	require.NoError(t, err)
 	p := &s3Proxy{Proxy: fp, flakyServer: newFlakyServer(t, fp)}
-	q.Set("endpoint", p.flakyServer.URL())
+	q.Set("endpoint", p.URL())
 	u.RawQuery = q.Encode()
 	p.storeURL = u.String()
 	return p

@@ -24,7 +24,7 @@ func (r *run) runPrompt(ctx context.Context) (*comfy.HistoryEntry, error) {
 				return entry, nil
 			}
 			// An earlier attempt failed: clear its history entry and run again.
-			if err := c.DeleteHistory(ctx, r.id); err != nil {
+			if err = c.DeleteHistory(ctx, r.id); err != nil {
 				return nil, r.nodeErr(err)
 			}
 			entry, err = r.follow(ctx, true)
@@ -77,8 +77,8 @@ func (r *run) follow(ctx context.Context, submit bool) (*comfy.HistoryEntry, err
 	// of ours queued it (see stableClientID).
 	opts.Subscription = c.Subscribe(r.id)
 	cctx, ccancel := context.WithTimeout(fctx, 10*time.Second)
-	if err := c.Connect(cctx); err != nil && fctx.Err() == nil {
-		r.log.Warn("WebSocket not connected; following the prompt by polling", "err", err)
+	if connErr := c.Connect(cctx); connErr != nil && fctx.Err() == nil {
+		r.log.Warn("WebSocket not connected; following the prompt by polling", "err", connErr)
 	}
 	ccancel()
 	if submit {

@@ -37,10 +37,8 @@ type run struct {
 	// nodeStart and nodeEnd are the node's own execution_start and execution_success
 	// timestamps (its clock), from the events or the history entry: execution_ms.
 	nodeStart, nodeEnd time.Time
-	stopReason         error // why the follow context was canceled by us
 	progress           *progressTracker
 	lastWrite          time.Time
-	notifiedRun        bool
 }
 
 // Reasons the worker stops following a prompt.
@@ -102,7 +100,7 @@ func (r *run) execute(ctx context.Context) error {
 			defer done()
 		}
 	}
-	if _, err := store.Update(ctx, r.id, func(j *job.Job) error {
+	if _, err = store.Update(ctx, r.id, func(j *job.Job) error {
 		j.Attempt = r.attempt
 		j.Node = r.nodeURL
 		j.NodeName = r.nodeName

@@ -72,9 +72,9 @@ func (r *run) upload(ctx context.Context, nodeID string, f comfy.OutputFile, use
 	}
 	var o job.Output
 	err = retry.Do(ctx, policy, func(ctx context.Context) error {
-		var err error
-		o, err = r.copyOnce(ctx, nodeID, f, key)
-		return err
+		var copyErr error
+		o, copyErr = r.copyOnce(ctx, nodeID, f, key)
+		return copyErr
 	})
 	switch {
 	case err == nil:

@@ -74,8 +74,8 @@ func TestPromptFoundFinishedStillRecordsRunning(t *testing.T) {
 	_, err = c.QueuePrompt(b.ctx, comfy.PromptRequest{Prompt: wf, PromptID: j.ID})
 	require.NoError(t, err)
 	eventually(t, 30*time.Second, func() (bool, string) {
-		loc, _, err := c.Locate(b.ctx, j.ID)
-		return err == nil && loc == comfy.PromptDone, "not finished yet"
+		loc, _, locErr := c.Locate(b.ctx, j.ID)
+		return locErr == nil && loc == comfy.PromptDone, "not finished yet"
 	})
 
 	events, err := b.producer.Watch(b.ctx, j.ID)

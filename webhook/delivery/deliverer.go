@@ -213,7 +213,7 @@ func (d *Deliverer) ProcessTask(ctx context.Context, t *asynq.Task) error {
 
 	// Order of occurrence: wait while an earlier message of this job to this
 	// destination is still on its way. This attempt does not count.
-	if err := d.order.check(ctx, p); err != nil {
+	if err = d.order.check(ctx, p); err != nil {
 		if errors.Is(err, ErrWaiting) {
 			metrics.WebhookOrderingWaits.WithLabelValues(p.Event).Inc()
 			log.Debug("webhook: held back behind an earlier message", "reason", err)

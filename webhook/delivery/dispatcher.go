@@ -263,11 +263,11 @@ func (d *Dispatcher) enqueueOne(ctx context.Context, event string, j *job.Job, d
 	// already in the record means the event was reported before: leave it.
 	logged := !added || slices.ContainsFunc(j.Webhooks, func(w job.Delivery) bool { return w.ID == id })
 	if !logged {
-		if err := d.store.RecordDelivery(ctx, j.ID, del); err != nil && !errors.Is(err, job.ErrNotFound) {
+		if recErr := d.store.RecordDelivery(ctx, j.ID, del); recErr != nil && !errors.Is(recErr, job.ErrNotFound) {
 			if added {
 				_ = release(context.WithoutCancel(ctx), d.rdb, ok, id)
 			}
-			return nil, fmt.Errorf("webhook: record delivery: %w", err)
+			return nil, fmt.Errorf("webhook: record delivery: %w", recErr)
 		}
 	}
 	payload, err := encodeTask(&taskPayload{

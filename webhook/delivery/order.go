@@ -124,11 +124,11 @@ func (c predecessorCheck) pending(ctx context.Context, ok, prev string) (*waitEr
 	info, err := c.inspector.GetTaskInfo(c.queue, prev)
 	switch {
 	case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
-		reserved, err := c.rdb.HGet(ctx, reservedKey(ok), prev).Int64()
-		if err != nil && !errors.Is(err, redis.Nil) {
-			return nil, fmt.Errorf("webhook: check order: %w", err)
+		reserved, hgetErr := c.rdb.HGet(ctx, reservedKey(ok), prev).Int64()
+		if hgetErr != nil && !errors.Is(hgetErr, redis.Nil) {
+			return nil, fmt.Errorf("webhook: check order: %w", hgetErr)
 		}
-		if err == nil && time.Since(time.UnixMilli(reserved)) < orphanGrace {
+		if hgetErr == nil && time.Since(time.UnixMilli(reserved)) < orphanGrace {
 			return &waitError{id: prev, delay: c.delay}, nil // being enqueued right now
 		}
 		return nil, nil // never enqueued, or gone from asynq: do not wait for it

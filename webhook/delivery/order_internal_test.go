@@ -30,24 +30,24 @@ func TestPredecessorCheck(t *testing.T) {
 	ok := orderKey(testJobID, "", "https://a.example/hook")
 
 	place := func(id string) *taskPayload {
-		seq, added, err := reserve(ctx, rdb, ok, id, time.Hour)
-		require.NoError(t, err)
+		seq, added, resErr := reserve(ctx, rdb, ok, id, time.Hour)
+		require.NoError(t, resErr)
 		require.True(t, added)
 		p := validPayload()
 		p.ID, p.OrderKey, p.Seq = id, ok, seq
 		return p
 	}
 	enqueue := func(p *taskPayload, opts ...asynq.Option) {
-		data, err := encodeTask(p)
-		require.NoError(t, err)
-		_, err = client.Enqueue(asynq.NewTask(job.TypeWebhook, data), append(opts, asynq.TaskID(p.ID), asynq.Queue(DefaultQueue))...)
-		require.NoError(t, err)
+		data, encErr := encodeTask(p)
+		require.NoError(t, encErr)
+		_, enqErr := client.Enqueue(asynq.NewTask(job.TypeWebhook, data), append(opts, asynq.TaskID(p.ID), asynq.Queue(DefaultQueue))...)
+		require.NoError(t, enqErr)
 	}
 	waiting := func(p *taskPayload) *waitError {
 		t.Helper()
-		err := c.check(ctx, p)
-		we, isWait := errors.AsType[*waitError](err)
-		require.True(t, isWait, "want a wait, got %v", err)
+		checkErr := c.check(ctx, p)
+		we, isWait := errors.AsType[*waitError](checkErr)
+		require.True(t, isWait, "want a wait, got %v", checkErr)
 		return we
 	}
 
