@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -107,6 +108,8 @@ func (h *Hub) run(ctx context.Context) {
 	readyOnce := sync.OnceFunc(func() { close(h.ready) })
 	subscribe := retry.Policy{
 		Backoff: retry.Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second},
+		// A closed client never comes back: the hub ends with it.
+		Retryable: func(err error) bool { return !errors.Is(err, redis.ErrClosed) },
 		OnRetry: func(_ int, err error, wait time.Duration) {
 			h.log.Warn("live events: cannot subscribe; retrying", "err", err, "in", wait)
 		},
@@ -122,7 +125,10 @@ func (h *Hub) run(ctx context.Context) {
 			return nil
 		})
 		if err != nil {
-			return // retried until ctx ended
+			if ctx.Err() == nil {
+				h.log.Warn("live events: the Redis client is closed; the hub stops", "err", err)
+			}
+			return
 		}
 		readyOnce()
 		// go-redis resubscribes by itself after a dropped connection; what is published

@@ -102,7 +102,9 @@ func TestStoreConcurrentUpdatesLoseNothing(t *testing.T) {
 				if j.Metadata == nil {
 					j.Metadata = map[string]any{}
 				}
-				n, _ := j.Metadata["n"].(float64)
+				// Records decode numbers as json.Number (exact metadata).
+				num, _ := j.Metadata["n"].(json.Number)
+				n, _ := num.Int64()
 				j.Metadata["n"] = n + 1
 				return nil
 			})
@@ -112,7 +114,7 @@ func TestStoreConcurrentUpdatesLoseNothing(t *testing.T) {
 	wg.Wait()
 	read, err := s.Get(ctx, j.ID)
 	require.NoError(t, err)
-	require.Equal(t, float64(20), read.Metadata["n"])
+	require.Equal(t, json.Number("20"), read.Metadata["n"])
 }
 
 func TestStoreWatch(t *testing.T) {

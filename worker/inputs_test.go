@@ -27,7 +27,7 @@ func TestInputFetchTransientRetriedPermanentInvalidInput(t *testing.T) {
 	b := setup(t, setupOpts{worker: func(c *worker.Config) { c.Inputs.AllowPrivate = true }})
 	first := b.wait(t, b.submit(t, job.Spec{Workflow: json.RawMessage(emptyImageWorkflow)}).ID)
 	require.Equal(t, job.StatusSucceeded, first.Status)
-	pngBytes := b.object(t, first.Outputs[0].Key)
+	pngBytes := b.output(t, first.Outputs[0])
 
 	var fetches atomic.Int32
 	src := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
