@@ -38,9 +38,6 @@ func TestLayout(t *testing.T) {
 		ours []string
 		// stdOnly: nothing outside the standard library at all.
 		stdOnly bool
-		// redis: go-redis is allowed. Only for template (its Redis store still lives
-		// there) and what imports it; moving that store to its own package is next.
-		redis bool
 	}{
 		// The shared types: a leaf, like river's rivertype.
 		{pkg: "job", ours: []string{}},
@@ -49,11 +46,11 @@ func TestLayout(t *testing.T) {
 		// The ComfyUI client and the storage contract know nothing of jobs or Redis.
 		{pkg: "comfy", ours: []string{"internal/retry"}},
 		{pkg: "storage", stdOnly: true},
-		// Templates: types, discovery, compilation, and (for now) their Redis store;
-		// never the producer.
-		{pkg: "template", ours: []string{"comfy", "job", "jobstore", "internal/retry"}, redis: true},
-		// The HTTP API's Go client links neither the server, asynq nor asynqmon.
-		{pkg: "api/apiclient", ours: []string{"comfy", "job", "jobstore", "template", "internal/retry"}, redis: true},
+		// Templates: types, discovery and compilation; their Redis store is
+		// templatestore. Never the producer.
+		{pkg: "template", ours: []string{"comfy", "job", "internal/retry"}},
+		// The HTTP API's Go client links neither the server nor Redis.
+		{pkg: "api/apiclient", ours: []string{"comfy", "job", "template", "internal/retry"}},
 	}
 	for _, rule := range rules {
 		t.Run(rule.pkg, func(t *testing.T) {
@@ -74,9 +71,6 @@ func TestLayout(t *testing.T) {
 					require.True(t, allowed[dep], "%s must not link %s (allowed: %v)", rule.pkg, dep, rule.ours)
 				}
 				for _, h := range heavy {
-					if rule.redis && h == "github.com/redis/go-redis" {
-						continue
-					}
 					require.False(t, strings.HasPrefix(dep, h), "%s must not link %s", rule.pkg, dep)
 				}
 			}

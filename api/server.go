@@ -27,7 +27,7 @@ import (
 	"github.com/comfyq/comfyq/jobstore"
 	"github.com/comfyq/comfyq/producer"
 	"github.com/comfyq/comfyq/storage"
-	"github.com/comfyq/comfyq/template"
+	"github.com/comfyq/comfyq/templatestore"
 )
 
 // Defaults of Config.
@@ -57,9 +57,9 @@ type Config struct {
 	// parameter types come from the workflow's values. Wrap a slow source with
 	// CacheObjectInfo.
 	ObjectInfo func(ctx context.Context) (comfy.ObjectInfo, error)
-	// Templates is the template store. Default: a template.Store on Redis using
+	// Templates is the template store. Default: a templatestore.Store on Redis using
 	// ObjectInfo.
-	Templates *template.Store
+	Templates *templatestore.Store
 
 	// APIKeys are the keys clients present as "Authorization: Bearer KEY" (user role:
 	// jobs, reading templates, files). Each is at least 16 characters.
@@ -130,7 +130,7 @@ type Server struct {
 	rdb         redis.UniversalClient
 	store       *jobstore.Store
 	producer    *producer.Client
-	templates   *template.Store
+	templates   *templatestore.Store
 	storage     storage.Store
 	inspector   *asynq.Inspector
 	registry    *prometheus.Registry
@@ -211,7 +211,7 @@ func New(cfg Config) (*Server, error) {
 	cfg.CORSOrigins = origins
 	tmpl := cfg.Templates
 	if tmpl == nil {
-		tmpl = template.NewStore(cfg.Redis, template.StoreConfig{ObjectInfo: cfg.ObjectInfo})
+		tmpl = templatestore.New(cfg.Redis, templatestore.Config{ObjectInfo: cfg.ObjectInfo})
 	}
 	// One pattern subscription serves this process: the producer's Watch, the event
 	// streams and the finished-job metrics. The hub starts now, the Server a little

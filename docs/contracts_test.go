@@ -15,7 +15,7 @@ import (
 
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/jobstore"
-	"github.com/comfyq/comfyq/template"
+	"github.com/comfyq/comfyq/templatestore"
 )
 
 // section returns the text under a "## title" heading, up to the next one.
@@ -100,7 +100,7 @@ func TestContractsMatchTheCode(t *testing.T) {
 	for _, key := range tables(redis)[0] {
 		require.True(t, strings.HasPrefix(key, jobstore.KeyPrefix), "Redis key %q is under %q", key, jobstore.KeyPrefix)
 	}
-	for _, key := range []string{template.KeyPrefix + "{name}", template.IndexKey, job.TypeJob, job.TypeWebhook} {
+	for _, key := range []string{templatestore.KeyPrefix + "{name}", templatestore.IndexKey, job.TypeJob, job.TypeWebhook} {
 		require.Contains(t, redis, "`"+key+"`")
 	}
 }

@@ -6,7 +6,7 @@ import (
 )
 
 // TemplateResolver turns a template name and parameters into a workflow: what the
-// producer needs of a template store (template.Store implements it).
+// producer needs of a template store (templatestore.Store implements it).
 type TemplateResolver interface {
 	// Resolve returns the template's workflow with params applied, the template version,
 	// and the input paths of the template's image parameters by name. An unknown name

@@ -2,7 +2,6 @@ package template
 
 import (
 	"encoding/json"
-	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -289,15 +288,4 @@ func TestParamJSONKeepsExactBounds(t *testing.T) {
 	require.ErrorContains(t, err, "above the maximum 18446744073709551614")
 
 	require.Error(t, json.Unmarshal([]byte(`{"name":"x","maximum":"big"}`), &p))
-}
-
-func TestResolveNotFoundError(t *testing.T) {
-	t.Parallel()
-	err := error(&notFoundError{name: "x", SpecError: &job.SpecError{Code: CodeUnknownTemplate, Field: "template", Message: `template "x" not found`}})
-	require.ErrorIs(t, err, ErrNotFound)
-	require.ErrorIs(t, err, job.ErrInvalidSpec)
-	var se *job.SpecError
-	require.True(t, errors.As(err, &se))
-	require.Equal(t, CodeUnknownTemplate, se.Code)
-	require.Equal(t, `template: not found: "x"`, err.Error())
 }

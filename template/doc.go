@@ -5,17 +5,18 @@
 // # Registering
 //
 // A Definition names a workflow in API format, or in UI format (what ComfyUI's "Save"
-// writes), which is converted with object_info on registration:
+// writes), which is converted with object_info on registration. Compile checks it and
+// builds the Template; package templatestore compiles and keeps templates in Redis:
 //
-//	store := template.NewStore(rdb, template.StoreConfig{ObjectInfo: node.ObjectInfo})
+//	store := templatestore.New(rdb, templatestore.Config{ObjectInfo: node.ObjectInfo})
 //	t, err := store.Put(ctx, template.Definition{Name: "txt2img", Workflow: data})
 //
-// Put creates or replaces a template; every registration under a name bumps its Version
-// by one, atomically, so a job records which version it ran (job.Job.TemplateVersion).
-// Create refuses a name that exists (ErrExists). A refused definition is a
-// *job.SpecError with code invalid_template (name, parameters) or invalid_workflow (the
-// workflow cannot be read, converted or has broken links; ComfyUI's problems are listed
-// in Details).
+// A store's Put creates or replaces a template; every registration under a name bumps
+// its Version by one, atomically, so a job records which version it ran
+// (job.Job.TemplateVersion). Create refuses a name that exists (ErrExists), Get and
+// Delete an unknown one (ErrNotFound). A refused definition is a *job.SpecError with
+// code invalid_template (name, parameters) or invalid_workflow (the workflow cannot be
+// read, converted or has broken links; ComfyUI's problems are listed in Details).
 //
 // # Parameters by convention
 //
@@ -65,8 +66,8 @@
 //
 // # Submitting
 //
-// Template.Apply, and Store.Resolve which implements job.TemplateResolver, check
-// every parameter at once: unknown names, wrong types, values out of range or not among
+// Template.Apply, and templatestore.Store.Resolve which implements
+// job.TemplateResolver, check every parameter at once: unknown names, wrong types, values out of range or not among
 // the choices, missing required parameters. All problems come back in one
 // *job.SpecError with code invalid_params, field "params" and Details a []Violation.
 // Missing optional parameters take their defaults. Apply returns a copy; the template is
@@ -84,9 +85,9 @@
 // description, the required ones, and additionalProperties false. ImagesSchema is the
 // schema of the images object. Neither carries "$schema", so both embed as they are.
 //
-// # Redis
+// # Dependencies
 //
-// A template is one JSON string under comfyq:template:<name> (with its version and
-// times), and the names are in the sorted set comfyq:templates. Registrations use an
-// optimistic transaction (WATCH) on the template's key.
+// This package holds the template types and their rules only: it links no Redis
+// client, so the HTTP API's Go client (api/apiclient) can use its types. Storage is
+// package templatestore.
 package template

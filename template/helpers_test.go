@@ -1,19 +1,16 @@
 package template
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/comfyq/comfyq/comfy"
 	"github.com/comfyq/comfyq/internal/fixtures"
-	"github.com/comfyq/comfyq/internal/testenv"
 )
 
 // fixtureDir is the repository's testdata directory.
@@ -54,32 +51,6 @@ func parseWF(tb testing.TB, src string) comfy.Workflow {
 	require.NoError(tb, err)
 	require.NoError(tb, wf.Validate())
 	return wf
-}
-
-// bundle is what a Redis-backed test needs.
-type bundle struct {
-	ctx   context.Context
-	rdb   redis.UniversalClient
-	store *Store
-	info  comfy.ObjectInfo
-}
-
-// setup starts a private Redis for the test and a Store with the object_info fixture.
-func setup(t *testing.T) *bundle {
-	t.Helper()
-	opt, err := redis.ParseURL(testenv.NewRedis(t))
-	require.NoError(t, err)
-	rdb := redis.NewClient(opt)
-	t.Cleanup(func() { rdb.Close() })
-	info := loadInfo(t)
-	return &bundle{
-		ctx: context.Background(),
-		rdb: rdb,
-		store: NewStore(rdb, StoreConfig{ObjectInfo: func(context.Context) (comfy.ObjectInfo, error) {
-			return info, nil
-		}}),
-		info: info,
-	}
 }
 
 // paramsByName indexes params and checks names are unique.

@@ -25,6 +25,7 @@ import (
 	"github.com/comfyq/comfyq/producer"
 	"github.com/comfyq/comfyq/storage"
 	"github.com/comfyq/comfyq/template"
+	"github.com/comfyq/comfyq/templatestore"
 	"github.com/comfyq/comfyq/webhook"
 	"github.com/comfyq/comfyq/worker"
 )
@@ -158,7 +159,7 @@ func (o *devOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	templates := template.NewStore(rdb, template.StoreConfig{ObjectInfo: objectInfo})
+	templates := templatestore.New(rdb, templatestore.Config{ObjectInfo: objectInfo})
 	if err = registerExamples(ctx, templates); err != nil {
 		return fmt.Errorf("register example templates: %w", err)
 	}
@@ -344,7 +345,7 @@ func cutName(n string) (name, url string, ok bool) {
 }
 
 // registerExamples registers the example templates, replacing older versions.
-func registerExamples(ctx context.Context, store *template.Store) error {
+func registerExamples(ctx context.Context, store *templatestore.Store) error {
 	read := func(name string) []byte {
 		data, err := exampleWorkflows.ReadFile("examples/" + name)
 		if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/comfyq/comfyq/api/apiclient"
 	"github.com/comfyq/comfyq/producer"
 	"github.com/comfyq/comfyq/template"
+	"github.com/comfyq/comfyq/templatestore"
 )
 
 // templateBackend is the template store, local (Redis) or remote (API).
@@ -45,7 +46,7 @@ func (r remoteTemplates) remove(ctx context.Context, name string) error {
 	return r.c.DeleteTemplate(ctx, name)
 }
 
-type localTemplates struct{ s *template.Store }
+type localTemplates struct{ s *templatestore.Store }
 
 func info(t *template.Template, err error) (*api.TemplateInfo, error) {
 	if err != nil {
@@ -318,11 +319,11 @@ func openTemplates(apiURL, apiKey, redisURL, objectInfo string) (templateBackend
 	if err != nil {
 		return nil, nil, err
 	}
-	cfg := template.StoreConfig{}
+	cfg := templatestore.Config{}
 	if objectInfo != "" {
 		cfg.ObjectInfo = cachedObjectInfo(objectInfo)
 	}
-	return localTemplates{template.NewStore(rdb, cfg)}, func() { rdb.Close() }, nil
+	return localTemplates{templatestore.New(rdb, cfg)}, func() { rdb.Close() }, nil
 }
 
 func templateError(err error, name string) error {

@@ -1,4 +1,4 @@
-package template
+package templatestore
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/comfyq/comfyq/comfy"
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/producer"
+	"github.com/comfyq/comfyq/template"
 )
 
 func TestStorePutGetVersions(t *testing.T) {
@@ -23,7 +24,7 @@ func TestStorePutGetVersions(t *testing.T) {
 	clock := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 	b.store.cfg.Now = func() time.Time { return clock }
 
-	def := Definition{Name: "txt2img", Description: "text to image", Workflow: readFixture(t, "default_embedding.api.json")}
+	def := template.Definition{Name: "txt2img", Description: "text to image", Workflow: readFixture(t, "default_embedding.api.json")}
 	t1, err := b.store.Put(b.ctx, def)
 	require.NoError(t, err)
 	require.Equal(t, 1, t1.Version)
@@ -54,7 +55,7 @@ func TestStorePutGetVersions(t *testing.T) {
 	require.Equal(t, clock, t2.UpdatedAt)
 
 	_, err = b.store.Create(b.ctx, def)
-	require.ErrorIs(t, err, ErrExists)
+	require.ErrorIs(t, err, template.ErrExists)
 	got, err = b.store.Get(b.ctx, "txt2img")
 	require.NoError(t, err)
 	require.Equal(t, 2, got.Version, "a refused Create changes nothing")
@@ -64,7 +65,7 @@ func TestStorePutGetVersions(t *testing.T) {
 func TestStoreConcurrentPutsGetDistinctVersions(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	def := Definition{Name: "busy", Workflow: readFixture(t, "default_embedding.api.json")}
+	def := template.Definition{Name: "busy", Workflow: readFixture(t, "default_embedding.api.json")}
 	const n = 8
 	versions := make(chan int, n)
 	errs := make(chan error, n)
@@ -105,7 +106,7 @@ func TestStoreListDelete(t *testing.T) {
 	b := setup(t)
 	wf := readFixture(t, "default_embedding.api.json")
 	for _, name := range []string{"zeta", "alpha", "mid-1", "mid_0"} {
-		_, err := b.store.Create(b.ctx, Definition{Name: name, Workflow: wf})
+		_, err := b.store.Create(b.ctx, template.Definition{Name: name, Workflow: wf})
 		require.NoError(t, err)
 	}
 	list, err := b.store.List(b.ctx)
@@ -117,12 +118,12 @@ func TestStoreListDelete(t *testing.T) {
 	require.Equal(t, []string{"alpha", "mid-1", "mid_0", "zeta"}, got)
 
 	require.NoError(t, b.store.Delete(b.ctx, "mid-1"))
-	require.ErrorIs(t, b.store.Delete(b.ctx, "mid-1"), ErrNotFound)
-	require.ErrorIs(t, b.store.Delete(b.ctx, "Not A Name"), ErrNotFound)
+	require.ErrorIs(t, b.store.Delete(b.ctx, "mid-1"), template.ErrNotFound)
+	require.ErrorIs(t, b.store.Delete(b.ctx, "Not A Name"), template.ErrNotFound)
 	_, err = b.store.Get(b.ctx, "mid-1")
-	require.ErrorIs(t, err, ErrNotFound)
+	require.ErrorIs(t, err, template.ErrNotFound)
 	_, err = b.store.Get(b.ctx, "../etc")
-	require.ErrorIs(t, err, ErrNotFound)
+	require.ErrorIs(t, err, template.ErrNotFound)
 
 	// A name left in the index without its key (written by hand) is skipped.
 	require.NoError(t, b.rdb.ZAdd(b.ctx, IndexKey, redis.Z{Member: "ghost"}).Err())
@@ -142,16 +143,16 @@ func TestStoreRefusesBadDefinitions(t *testing.T) {
 	wf := readFixture(t, "default_embedding.api.json")
 	cases := []struct {
 		name  string
-		def   Definition
+		def   template.Definition
 		code  job.Code
 		field string
 	}{
-		{"bad name", Definition{Name: "Bad Name", Workflow: wf}, CodeInvalidTemplate, "name"},
-		{"long name", Definition{Name: strings.Repeat("a", 65), Workflow: wf}, CodeInvalidTemplate, "name"},
-		{"no workflow", Definition{Name: "x"}, CodeInvalidWorkflow, "workflow"},
-		{"not json", Definition{Name: "x", Workflow: json.RawMessage(`[1,2]`)}, CodeInvalidWorkflow, "workflow"},
-		{"dangling link", Definition{Name: "x", Workflow: json.RawMessage(`{"1": {"class_type": "VAEDecode", "inputs": {"samples": ["9", 0]}}}`)}, CodeInvalidWorkflow, "workflow"},
-		{"bad param", Definition{Name: "x", Workflow: wf, Params: []ParamSpec{{Name: "p", Targets: []string{"CLIPTextEncode.inputs.text"}}}}, CodeInvalidTemplate, "params.p"},
+		{"bad name", template.Definition{Name: "Bad Name", Workflow: wf}, template.CodeInvalidTemplate, "name"},
+		{"long name", template.Definition{Name: strings.Repeat("a", 65), Workflow: wf}, template.CodeInvalidTemplate, "name"},
+		{"no workflow", template.Definition{Name: "x"}, template.CodeInvalidWorkflow, "workflow"},
+		{"not json", template.Definition{Name: "x", Workflow: json.RawMessage(`[1,2]`)}, template.CodeInvalidWorkflow, "workflow"},
+		{"dangling link", template.Definition{Name: "x", Workflow: json.RawMessage(`{"1": {"class_type": "VAEDecode", "inputs": {"samples": ["9", 0]}}}`)}, template.CodeInvalidWorkflow, "workflow"},
+		{"bad param", template.Definition{Name: "x", Workflow: wf, Params: []template.ParamSpec{{Name: "p", Targets: []string{"CLIPTextEncode.inputs.text"}}}}, template.CodeInvalidTemplate, "params.p"},
 	}
 	for _, c := range cases {
 		_, err := b.store.Put(b.ctx, c.def)
@@ -169,9 +170,9 @@ func TestStoreRefusesBadDefinitions(t *testing.T) {
 func TestStoreUIFormat(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	tmpl, err := b.store.Put(b.ctx, Definition{Name: "from-ui", Workflow: readFixture(t, "default_embedding.ui.json")})
+	tmpl, err := b.store.Put(b.ctx, template.Definition{Name: "from-ui", Workflow: readFixture(t, "default_embedding.ui.json")})
 	require.NoError(t, err)
-	api := Discover(loadWorkflow(t, "default_embedding.api.json"), b.info, "")
+	api := template.Discover(loadWorkflow(t, "default_embedding.api.json"), b.info, "")
 	require.Equal(t, names(api), names(tmpl.Params), "the UI file gives the parameters of its API pair")
 	p := paramsByName(t, tmpl.Params)
 	require.Equal(t, api[0].Targets, p["prompt"].Targets)
@@ -193,39 +194,39 @@ func TestStoreUIFormat(t *testing.T) {
 	}
 	titled, err := json.Marshal(doc)
 	require.NoError(t, err)
-	tmpl, err = b.store.Put(b.ctx, Definition{Name: "titled-ui", Workflow: titled})
+	tmpl, err = b.store.Put(b.ctx, template.Definition{Name: "titled-ui", Workflow: titled})
 	require.NoError(t, err)
 	require.Equal(t, []string{"sampler_seed", "sampler_steps", "sampler_cfg", "sampler_sampler_name",
 		"sampler_scheduler", "sampler_denoise", "subject"}, names(tmpl.Params))
 	p = paramsByName(t, tmpl.Params)
 	require.Equal(t, []string{"6.inputs.text"}, p["subject"].Targets)
-	require.Equal(t, TypeNumber, p["sampler_cfg"].Type)
+	require.Equal(t, template.TypeNumber, p["sampler_cfg"].Type)
 
 	// UI format without object_info: refused, saying why.
-	bare := NewStore(b.rdb, StoreConfig{})
-	_, err = bare.Put(b.ctx, Definition{Name: "from-ui", Workflow: readFixture(t, "default_embedding.ui.json")})
+	bare := New(b.rdb, Config{})
+	_, err = bare.Put(b.ctx, template.Definition{Name: "from-ui", Workflow: readFixture(t, "default_embedding.ui.json")})
 	se := asSpecError(t, err)
-	require.Equal(t, CodeInvalidWorkflow, se.Code)
+	require.Equal(t, template.CodeInvalidWorkflow, se.Code)
 	require.Contains(t, se.Message, "UI-format")
 	// API format without object_info: types from the values.
-	tmpl, err = bare.Put(b.ctx, Definition{Name: "bare", Workflow: readFixture(t, "default_embedding.api.json")})
+	tmpl, err = bare.Put(b.ctx, template.Definition{Name: "bare", Workflow: readFixture(t, "default_embedding.api.json")})
 	require.NoError(t, err)
 	seed, _ := tmpl.Param("seed")
 	require.Nil(t, seed.Maximum)
 
 	// object_info that cannot be read fails the registration.
-	down := NewStore(b.rdb, StoreConfig{ObjectInfo: func(context.Context) (comfy.ObjectInfo, error) {
+	down := New(b.rdb, Config{ObjectInfo: func(context.Context) (comfy.ObjectInfo, error) {
 		return nil, errors.New("connection refused")
 	}})
-	_, err = down.Put(b.ctx, Definition{Name: "bare", Workflow: readFixture(t, "default_embedding.api.json")})
-	require.ErrorIs(t, err, ErrObjectInfo)
+	_, err = down.Put(b.ctx, template.Definition{Name: "bare", Workflow: readFixture(t, "default_embedding.api.json")})
+	require.ErrorIs(t, err, template.ErrObjectInfo)
 	require.ErrorContains(t, err, "connection refused")
 }
 
 func TestStoreTitledWorkflowResolve(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	_, err := b.store.Put(b.ctx, Definition{Name: "titled", Workflow: json.RawMessage(titledWorkflow)})
+	_, err := b.store.Put(b.ctx, template.Definition{Name: "titled", Workflow: json.RawMessage(titledWorkflow)})
 	require.NoError(t, err)
 	res, err := b.store.Resolve(b.ctx, "titled", map[string]any{"prompt": "a fox", "sampler_seed": num("18446744073709551615")})
 	require.NoError(t, err)
@@ -238,13 +239,13 @@ func TestStoreTitledWorkflowResolve(t *testing.T) {
 	require.Equal(t, map[string][]string{"photo": {"10.inputs.image"}}, res.ImageTargets)
 
 	_, err = b.store.Resolve(b.ctx, "nope", nil)
-	require.ErrorIs(t, err, ErrNotFound)
+	require.ErrorIs(t, err, template.ErrNotFound)
 	se := asSpecError(t, err)
-	require.Equal(t, CodeUnknownTemplate, se.Code)
+	require.Equal(t, template.CodeUnknownTemplate, se.Code)
 	require.Equal(t, "template", se.Field)
 
 	_, err = b.store.Resolve(b.ctx, "titled", map[string]any{"photo": "x.png", "prompt": 1})
-	v := asSpecError(t, err).Details.([]Violation)
+	v := asSpecError(t, err).Details.([]template.Violation)
 	require.Len(t, v, 2)
 }
 
@@ -253,9 +254,9 @@ func TestStoreTitledWorkflowResolve(t *testing.T) {
 func TestProducerSubmitsTemplates(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	_, err := b.store.Put(b.ctx, Definition{Name: "img2img", Workflow: readFixture(t, "loadimage_img2img.api.json")})
+	_, err := b.store.Put(b.ctx, template.Definition{Name: "img2img", Workflow: readFixture(t, "loadimage_img2img.api.json")})
 	require.NoError(t, err)
-	tmpl, err := b.store.Put(b.ctx, Definition{Name: "img2img", Workflow: readFixture(t, "loadimage_img2img.api.json")})
+	tmpl, err := b.store.Put(b.ctx, template.Definition{Name: "img2img", Workflow: readFixture(t, "loadimage_img2img.api.json")})
 	require.NoError(t, err)
 	p, err := producer.New(producer.Config{Redis: b.rdb, Templates: b.store})
 	require.NoError(t, err)
@@ -272,24 +273,35 @@ func TestProducerSubmitsTemplates(t *testing.T) {
 
 	_, err = p.Enqueue(b.ctx, job.Spec{Template: "img2img", Params: map[string]any{"seed": -1, "steps": "many"}})
 	se := asSpecError(t, err)
-	require.Equal(t, CodeInvalidParams, se.Code)
+	require.Equal(t, template.CodeInvalidParams, se.Code)
 	require.Len(t, se.Details, 2)
 
 	_, err = p.Enqueue(b.ctx, job.Spec{Template: "missing"})
-	require.ErrorIs(t, err, ErrNotFound)
+	require.ErrorIs(t, err, template.ErrNotFound)
 }
 
 func TestStoreFailsWithoutRedis(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	require.NoError(t, b.rdb.Close())
-	_, err := b.store.Put(b.ctx, Definition{Name: "x", Workflow: readFixture(t, "default_embedding.api.json")})
+	_, err := b.store.Put(b.ctx, template.Definition{Name: "x", Workflow: readFixture(t, "default_embedding.api.json")})
 	require.Error(t, err)
 	require.NotErrorIs(t, err, job.ErrInvalidSpec)
 	_, err = b.store.Get(b.ctx, "x")
 	require.Error(t, err)
-	require.NotErrorIs(t, err, ErrNotFound)
+	require.NotErrorIs(t, err, template.ErrNotFound)
 	_, err = b.store.List(b.ctx)
 	require.Error(t, err)
 	require.Error(t, b.store.Delete(b.ctx, "x"))
+}
+
+func TestResolveNotFoundError(t *testing.T) {
+	t.Parallel()
+	err := error(&notFoundError{name: "x", SpecError: &job.SpecError{Code: template.CodeUnknownTemplate, Field: "template", Message: `template "x" not found`}})
+	require.ErrorIs(t, err, template.ErrNotFound)
+	require.ErrorIs(t, err, job.ErrInvalidSpec)
+	var se *job.SpecError
+	require.True(t, errors.As(err, &se))
+	require.Equal(t, template.CodeUnknownTemplate, se.Code)
+	require.Equal(t, `template: not found: "x"`, err.Error())
 }
