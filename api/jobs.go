@@ -50,8 +50,8 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, spec job.Spec) e
 	}
 	// Checked here too because job.Spec.Normalize compares after converting to a
 	// time.Duration, which wraps around for values near 2^63 ns.
-	if max := int(job.MaxTimeout / time.Second); spec.TimeoutS > max {
-		return &job.SpecError{Code: CodeInvalidRequest, Field: "timeout_s", Message: fmt.Sprintf("timeout_s must be between 1 and %d", max)}
+	if maxS := int(job.MaxTimeout / time.Second); spec.TimeoutS > maxS {
+		return &job.SpecError{Code: CodeInvalidRequest, Field: "timeout_s", Message: fmt.Sprintf("timeout_s must be between 1 and %d", maxS)}
 	}
 	if err := s.checkImages(r.Context(), spec.Images); err != nil {
 		return err

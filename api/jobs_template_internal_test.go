@@ -20,8 +20,8 @@ func TestCursorAfterIsTheStoreCursor(t *testing.T) {
 	t.Cleanup(func() { rdb.Close() })
 	store := jobstore.New(rdb, jobstore.Config{})
 	for i := 0; i < 2; i++ {
-		id, err := job.NewID()
-		require.NoError(t, err)
+		id, idErr := job.NewID()
+		require.NoError(t, idErr)
 		_, _, err = store.Create(t.Context(), &job.Job{ID: id, Status: job.StatusQueued, Queue: "default", CreatedAt: time.Now().UTC()}, "")
 		require.NoError(t, err)
 		time.Sleep(2 * time.Millisecond)

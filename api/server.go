@@ -17,6 +17,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
@@ -190,8 +191,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	var public *url.URL
 	if cfg.PublicURL != "" {
-		u, err := url.Parse(strings.TrimRight(cfg.PublicURL, "/"))
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		u, parseErr := url.Parse(strings.TrimRight(cfg.PublicURL, "/"))
+		if parseErr != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 			return nil, fmt.Errorf("api: public URL %q: want http(s)://host[:port][/path]", cfg.PublicURL)
 		}
 		public = u
@@ -203,8 +204,8 @@ func New(cfg Config) (*Server, error) {
 		if o == "*" {
 			continue
 		}
-		u, err := url.Parse(o)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		u, parseErr := url.Parse(o)
+		if parseErr != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
 			return nil, fmt.Errorf("api: CORS origin %q: want * or scheme://host[:port]", o)
 		}
 	}
@@ -244,7 +245,7 @@ func New(cfg Config) (*Server, error) {
 	reg := cfg.Registry
 	if reg == nil {
 		reg = prometheus.NewRegistry()
-		reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	s := &Server{
 		cfg:       cfg,

@@ -179,17 +179,17 @@ func (s *Store) Update(ctx context.Context, id string, fn UpdateFunc) (*job.Job,
 			return err
 		}
 		var j job.Job
-		if err := json.Unmarshal(data, &j); err != nil {
-			return fmt.Errorf("jobstore: decode %s: %w", id, err)
+		if decErr := json.Unmarshal(data, &j); decErr != nil {
+			return fmt.Errorf("jobstore: decode %s: %w", id, decErr)
 		}
 		if j.Status.Terminal() {
 			result = &j
 			return job.ErrTerminal
 		}
 		before := j.Clone()
-		if err := fn(&j); err != nil {
+		if fnErr := fn(&j); fnErr != nil {
 			result = before
-			return err
+			return fnErr
 		}
 		if before.Status == job.StatusCanceling && !j.Status.Terminal() {
 			// A canceling job only ends: no write of a worker takes it back.
@@ -246,20 +246,20 @@ func (s *Store) List(ctx context.Context, opts job.ListOptions) ([]*job.Job, str
 	if opts.Limit > 500 {
 		opts.Limit = 500
 	}
-	max := "+inf"
+	upper := "+inf"
 	skipUntil := ""
 	if opts.Cursor != "" {
 		score, id, ok := strings.Cut(opts.Cursor, "_")
 		if _, err := strconv.ParseInt(score, 10, 64); !ok || err != nil || !job.ValidID(id) {
 			return nil, "", &job.SpecError{Code: job.CodeInvalidRequest, Field: "cursor", Message: "malformed cursor"}
 		}
-		max, skipUntil = score, id
+		upper, skipUntil = score, id
 	}
 	var out []*job.Job
 	const batch = 200
 	offset := int64(0)
 	for len(out) < opts.Limit {
-		zs, err := s.rdb.ZRevRangeByScoreWithScores(ctx, indexKey, &redis.ZRangeBy{Max: max, Min: "-inf", Offset: offset, Count: batch}).Result()
+		zs, err := s.rdb.ZRevRangeByScoreWithScores(ctx, indexKey, &redis.ZRangeBy{Max: upper, Min: "-inf", Offset: offset, Count: batch}).Result()
 		if err != nil {
 			return nil, "", fmt.Errorf("jobstore: list: %w", err)
 		}
@@ -317,7 +317,7 @@ func (s *Store) List(ctx context.Context, opts job.ListOptions) ([]*job.Job, str
 			// strictly below its score.
 			skipUntil = ""
 			score, _, _ := strings.Cut(opts.Cursor, "_")
-			max = "(" + score
+			upper = "(" + score
 			offset = 0
 		}
 	}
@@ -338,8 +338,8 @@ func (s *Store) RecordDelivery(ctx context.Context, id string, d job.Delivery) e
 			return err
 		}
 		var j job.Job
-		if err := json.Unmarshal(data, &j); err != nil {
-			return fmt.Errorf("jobstore: decode %s: %w", id, err)
+		if decErr := json.Unmarshal(data, &j); decErr != nil {
+			return fmt.Errorf("jobstore: decode %s: %w", id, decErr)
 		}
 		replaced := false
 		for i := range j.Webhooks {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/comfyq/comfyq/internal/testenv"
@@ -98,7 +99,7 @@ func TestStoreConcurrentUpdatesLoseNothing(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := s.Update(ctx, j.ID, func(j *job.Job) error {
+			_, updateErr := s.Update(ctx, j.ID, func(j *job.Job) error {
 				if j.Metadata == nil {
 					j.Metadata = map[string]any{}
 				}
@@ -108,7 +109,7 @@ func TestStoreConcurrentUpdatesLoseNothing(t *testing.T) {
 				j.Metadata["n"] = n + 1
 				return nil
 			})
-			require.NoError(t, err)
+			assert.NoError(t, updateErr)
 		}()
 	}
 	wg.Wait()
@@ -131,9 +132,10 @@ func TestStoreWatch(t *testing.T) {
 	require.Equal(t, job.StatusQueued, first.Job.Status, "the current state comes first")
 
 	go func() {
-		s.Update(ctx, j.ID, func(j *job.Job) error { j.Status = job.StatusRunning; return nil })
-		s.Update(ctx, j.ID, func(j *job.Job) error { j.Progress = &job.Progress{Fraction: 0.5}; return nil })
-		s.Update(ctx, j.ID, func(j *job.Job) error { j.Status = job.StatusSucceeded; return nil })
+		_, err1 := s.Update(ctx, j.ID, func(j *job.Job) error { j.Status = job.StatusRunning; return nil })
+		_, err2 := s.Update(ctx, j.ID, func(j *job.Job) error { j.Progress = &job.Progress{Fraction: 0.5}; return nil })
+		_, err3 := s.Update(ctx, j.ID, func(j *job.Job) error { j.Status = job.StatusSucceeded; return nil })
+		assert.NoError(t, errors.Join(err1, err2, err3))
 	}()
 	var seen []string
 	for ev := range events {
@@ -268,8 +270,8 @@ func TestStoreCancelingOnlyEnds(t *testing.T) {
 	_, err = s.Update(ctx, j.ID, func(j *job.Job) error { j.Status = job.StatusCanceling; return nil })
 	require.NoError(t, err)
 	for _, st := range []job.Status{job.StatusRunning, job.StatusUploading, job.StatusQueued} {
-		got, err := s.Update(ctx, j.ID, func(j *job.Job) error { j.Status = st; return nil })
-		require.NoError(t, err)
+		got, updateErr := s.Update(ctx, j.ID, func(j *job.Job) error { j.Status = st; return nil })
+		require.NoError(t, updateErr)
 		require.Equal(t, job.StatusCanceling, got.Status, "a write of %s", st)
 	}
 	got, err := s.Update(ctx, j.ID, func(j *job.Job) error { j.Status = job.StatusCanceled; return nil })

@@ -364,11 +364,11 @@ func (c *Client) Cancel(ctx context.Context, id string) (*job.Job, error) {
 	// A job an earlier attempt put on a node keeps its task: the worker that takes it
 	// stops that prompt first, and records canceled once the node confirms.
 	if j.Node == "" && c.inspector.DeleteTask(j.Queue, id) == nil {
-		j, err := c.markCanceled(ctx, id, "canceled while queued")
+		canceled, err := c.markCanceled(ctx, id, "canceled while queued")
 		if err == nil && c.cfg.Notifier != nil {
-			c.cfg.Notifier.Notify(context.WithoutCancel(ctx), job.WebhookCanceled, j)
+			c.cfg.Notifier.Notify(context.WithoutCancel(ctx), job.WebhookCanceled, canceled)
 		}
-		return j, err
+		return canceled, err
 	}
 	// Held by a worker (pipelined on the node or running): cancel the handler's context;
 	// the worker interrupts the prompt and records the cancel. A worker that picks the

@@ -89,7 +89,7 @@ func (o PutOptions) Validate() error {
 			return fmt.Errorf("%w: metadata name %q is reserved", ErrInvalidOptions, name)
 		}
 		for _, r := range name {
-			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' && r != '_' {
 				return fmt.Errorf("%w: metadata name %q: only lower-case ASCII letters, digits, \"-\" and \"_\" are allowed", ErrInvalidOptions, name)
 			}
 		}

@@ -2,7 +2,6 @@ package comfysim_test
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -254,9 +253,6 @@ func txt2img(seed any, steps int) map[string]any {
 		"9": map[string]any{"class_type": "SaveImage", "inputs": map[string]any{"filename_prefix": "ComfyUI", "images": []any{"8", 0}}},
 	}
 }
-
-// binaryType is the u32 event type of a binary frame.
-func binaryType(m msg) uint32 { return binary.BigEndian.Uint32(m.Raw[:4]) }
 
 // pollInterval is how often a condition is re-checked while waiting.
 const pollInterval = 2 * time.Millisecond

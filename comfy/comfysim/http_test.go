@@ -70,9 +70,9 @@ func TestRoutes(t *testing.T) {
 
 	// /interrupt and /free answer 200 with an empty body, whatever the body.
 	for _, body := range []any{nil, "not json", map[string]any{}} {
-		code, raw := b.postRaw(t, "/interrupt", body)
-		require.Equal(t, http.StatusOK, code)
-		require.Empty(t, raw)
+		status, reply := b.postRaw(t, "/interrupt", body)
+		require.Equal(t, http.StatusOK, status)
+		require.Empty(t, reply)
 	}
 	code, raw = b.postRaw(t, "/free", map[string]any{"free_memory": true})
 	require.Equal(t, http.StatusOK, code)

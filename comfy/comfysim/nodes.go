@@ -525,8 +525,8 @@ func saveImages(rc *runCtx, im *imageVal, prefix, dir, typ string, level png.Com
 	results := []any{}
 	counter := sp.counter
 	for i := 0; i < im.batch; i++ {
-		if err := rc.r.ctx.Err(); err != nil {
-			return nil, err
+		if ctxErr := rc.r.ctx.Err(); ctxErr != nil {
+			return nil, ctxErr
 		}
 		if im.fn != nil && i > 0 { // batch items differ (ImageBatch, noise, …)
 			if data, err = encodePNG(rgbImage{im: im, b: i}, texts, level); err != nil {

@@ -29,7 +29,7 @@ func (s *Server) handlePostPrompt(w http.ResponseWriter, r *http.Request, _ stri
 	if !isObj {
 		// `"number" in json_data` and `"prompt" in json_data` on a list or a
 		// string test membership; anything else raises.
-		has := func(k string) bool { return false }
+		var has func(k string) bool
 		switch b := body.(type) {
 		case []any:
 			has = func(k string) bool { return containsPy(b, k) }

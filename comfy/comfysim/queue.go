@@ -30,14 +30,14 @@ func (s *Server) handlePostQueue(w http.ResponseWriter, r *http.Request, _ strin
 		writeServerError(w, r, err)
 		return
 	}
-	clear, del, err := clearDelete(body)
+	clearAll, del, err := clearDelete(body)
 	if err != nil {
 		writeServerError(w, r, err)
 		return
 	}
 	inst := s.current()
 	inst.mu.Lock()
-	if clear {
+	if clearAll {
 		inst.queue = nil
 		inst.queueUpdatedLocked()
 	}
@@ -56,9 +56,9 @@ func clearDelete(body any) (bool, []any, error) {
 	if !ok {
 		return false, nil, nil
 	}
-	clear := false
+	clearAll := false
 	if c, ok := o.Get("clear"); ok {
-		clear = pyTruthy(c)
+		clearAll = pyTruthy(c)
 	}
 	var del []any
 	if d, ok := o.Get("delete"); ok {
@@ -77,7 +77,7 @@ func clearDelete(body any) (bool, []any, error) {
 			return false, nil, errInternal
 		}
 	}
-	return clear, del, nil
+	return clearAll, del, nil
 }
 
 // handleGetHistory is GET /history?max_items=N&offset=K.
@@ -149,14 +149,14 @@ func (s *Server) handlePostHistory(w http.ResponseWriter, r *http.Request, _ str
 		writeServerError(w, r, err)
 		return
 	}
-	clear, del, err := clearDelete(body)
+	clearAll, del, err := clearDelete(body)
 	if err != nil {
 		writeServerError(w, r, err)
 		return
 	}
 	inst := s.current()
 	inst.mu.Lock()
-	if clear {
+	if clearAll {
 		inst.history = object{}
 	}
 	for _, id := range del {

@@ -28,8 +28,8 @@ func parseUploadForm(r *http.Request) (*uploadForm, error) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "multipart/form-data" {
 		if err == nil && mt == "application/x-www-form-urlencoded" {
-			if err := r.ParseForm(); err != nil {
-				return nil, err
+			if formErr := r.ParseForm(); formErr != nil {
+				return nil, formErr
 			}
 			for k, v := range r.PostForm {
 				if len(v) > 0 {
@@ -114,8 +114,8 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, save func(f *upl
 		writeEmpty(w, http.StatusBadRequest)
 		return
 	}
-	if err := os.MkdirAll(fullFolder, 0o755); err != nil {
-		writeServerError(w, r, err)
+	if mkErr := os.MkdirAll(fullFolder, 0o755); mkErr != nil {
+		writeServerError(w, r, mkErr)
 		return
 	}
 	stem, ext := splitExt(filename)
@@ -203,7 +203,7 @@ func (s *Server) saveMask(f *uploadForm, target string) error {
 	}
 	if dirType == "" {
 		dirType = "output"
-		if t, ok := ref.Get("type"); ok {
+		if t, hasType := ref.Get("type"); hasType {
 			dirType = pyStr(t)
 		}
 	}

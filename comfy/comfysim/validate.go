@@ -288,26 +288,26 @@ func (v *validator) validateInputs(id string) (*vresult, *pyError) {
 		if contains(def.validateInputs, x) {
 			continue
 		}
-		if min, ok := d.extra.Get("min"); ok {
-			below, perr := pyLess(val, min)
+		if lo, ok := d.extra.Get("min"); ok {
+			below, perr := pyLess(val, lo)
 			if perr != nil {
 				return nil, perr
 			}
 			if below {
 				errs = append(errs, obj("type", "value_smaller_than_min",
-					"message", "Value "+pyStr(val)+" smaller than min of "+pyStr(min),
+					"message", "Value "+pyStr(val)+" smaller than min of "+pyStr(lo),
 					"details", x, "extra_info", obj("input_name", x, "input_config", info, "received_value", val)))
 				continue
 			}
 		}
-		if max, ok := d.extra.Get("max"); ok {
-			above, perr := pyLess(max, val)
+		if hi, ok := d.extra.Get("max"); ok {
+			above, perr := pyLess(hi, val)
 			if perr != nil {
 				return nil, perr
 			}
 			if above {
 				errs = append(errs, obj("type", "value_bigger_than_max",
-					"message", "Value "+pyStr(val)+" bigger than max of "+pyStr(max),
+					"message", "Value "+pyStr(val)+" bigger than max of "+pyStr(hi),
 					"details", x, "extra_info", obj("input_name", x, "input_config", info, "received_value", val)))
 				continue
 			}
@@ -618,7 +618,7 @@ func parsePyFloat(s string) (float64, bool) {
 		return 0, false
 	}
 	for _, r := range body {
-		if !(isDigit(byte(r)) || r == '.' || r == 'e' || r == 'E' || r == '+' || r == '-') {
+		if !isDigit(byte(r)) && r != '.' && r != 'e' && r != 'E' && r != '+' && r != '-' {
 			return 0, false
 		}
 	}

@@ -217,13 +217,13 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts storage.P
 	defer root.Close()
 
 	dir := path.Dir(key)
-	if err := root.MkdirAll(dir, s.dirPerm); err != nil {
-		return storage.Object{}, fmt.Errorf("file: put %q: %w", key, err)
+	if mkErr := root.MkdirAll(dir, s.dirPerm); mkErr != nil {
+		return storage.Object{}, fmt.Errorf("file: put %q: %w", key, mkErr)
 	}
 	dr := digest.NewReader(ctx, r, opts.Size)
 	tmp, fi, err := s.writeTemp(root, dir, func(f *os.File) error {
-		_, err := io.Copy(f, dr)
-		return err
+		_, copyErr := io.Copy(f, dr)
+		return copyErr
 	})
 	if err != nil {
 		return storage.Object{}, fmt.Errorf("file: put %q: %w", key, err)
@@ -254,12 +254,12 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts storage.P
 		return storage.Object{}, fmt.Errorf("file: put %q: encode metadata: %w", key, err)
 	}
 	mdir := path.Dir(metaPath(key))
-	if err := root.MkdirAll(mdir, s.dirPerm); err != nil {
-		return storage.Object{}, fmt.Errorf("file: put %q: metadata directory: %w", key, err)
+	if mkErr := root.MkdirAll(mdir, s.dirPerm); mkErr != nil {
+		return storage.Object{}, fmt.Errorf("file: put %q: metadata directory: %w", key, mkErr)
 	}
 	mtmp, _, err := s.writeTemp(root, mdir, func(f *os.File) error {
-		_, err := f.Write(mjson)
-		return err
+		_, writeErr := f.Write(mjson)
+		return writeErr
 	})
 	if err != nil {
 		return storage.Object{}, fmt.Errorf("file: put %q: metadata: %w", key, err)

@@ -340,11 +340,11 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts storage.P
 	if err != nil {
 		return storage.Object{}, err
 	}
-	if err := opts.Validate(); err != nil {
-		return storage.Object{}, err
+	if valErr := opts.Validate(); valErr != nil {
+		return storage.Object{}, valErr
 	}
-	if err := ctx.Err(); err != nil {
-		return storage.Object{}, err
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return storage.Object{}, ctxErr
 	}
 	ct := opts.ContentType
 	if ct == "" {
@@ -368,7 +368,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts storage.P
 	first := bytes.NewBuffer(buf[:n])
 	if err != nil { // the whole content is in the buffer
 		md := withSHA256(opts.Metadata, dr.SHA256())
-		out, err := s.client.PutObject(ctx, &awss3.PutObjectInput{
+		out, putErr := s.client.PutObject(ctx, &awss3.PutObjectInput{
 			Bucket:        &s.cfg.Bucket,
 			Key:           &okey,
 			Body:          bytes.NewReader(first.Bytes()),
@@ -376,8 +376,8 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts storage.P
 			ContentType:   &ct,
 			Metadata:      md,
 		})
-		if err != nil {
-			return storage.Object{}, fmt.Errorf("s3: put %q: %w", key, err)
+		if putErr != nil {
+			return storage.Object{}, fmt.Errorf("s3: put %q: %w", key, putErr)
 		}
 		return storage.Object{
 			Key:         key,
@@ -513,7 +513,7 @@ func isHexSHA256(s string) bool {
 		return false
 	}
 	for _, c := range s {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') && (c < 'A' || c > 'F') {
 			return false
 		}
 	}
