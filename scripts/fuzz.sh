@@ -39,6 +39,26 @@ bindir=$(mktemp -d "${TMPDIR:-/tmp}/comfyq-fuzz.XXXXXX")
 trap 'rm -rf "$bindir"' EXIT
 cachedir=$(go env GOCACHE)/fuzz
 
+# fuzz_once DIR BIN NAME PKG OUT runs one target. Go's fuzzing engine sometimes ends a
+# run that found nothing with "context deadline exceeded" when -fuzztime runs out
+# while a worker is busy (seen on loaded machines; no failing input is written): such
+# a run is tried again, twice at most. A run that wrote a failing input, or failed
+# any other way, fails at once.
+fuzz_once() {
+	local dir=$1 bin=$2 name=$3 pkg=$4 out=$5 try
+	for try in 1 2 3; do
+		if (cd "$dir" && "$bin" -test.run '^$' -test.fuzz "^${name}\$" -test.fuzztime "$fuzztime" \
+			-test.fuzzcachedir "$cachedir/$pkg") >"$out" 2>&1; then
+			return 0
+		fi
+		if grep -q 'Failing input written to' "$out" || ! grep -q 'context deadline exceeded' "$out"; then
+			return 1
+		fi
+		log "$name: the fuzzing engine timed out without a failing input (try $try of 3)"
+	done
+	return 1
+}
+
 # Each package's test binary is built once, instrumented for fuzzing, and run
 # once per target from the package's directory (where go test runs it, so that
 # testdata/fuzz is found and failing inputs are written there).
@@ -62,8 +82,7 @@ while read -r pkg dir files; do
 		ntargets=$((ntargets + 1))
 		log "$pkg $name ($fuzztime)"
 		out="$bindir/out"
-		if ! (cd "$dir" && "$bin" -test.run '^$' -test.fuzz "^${name}\$" -test.fuzztime "$fuzztime" \
-			-test.fuzzcachedir "$cachedir/$pkg") >"$out" 2>&1; then
+		if ! fuzz_once "$dir" "$bin" "$name" "$pkg" "$out"; then
 			cat "$out" >&2
 			if [[ -d $dir/testdata/fuzz/$name ]]; then
 				log "failing inputs of $name are in ${dir#"$PWD"/}/testdata/fuzz/$name/"
