@@ -77,7 +77,7 @@ func TestOpenAPIDocumentIsValid(t *testing.T) {
 		if method == "POST" || method == "PUT" {
 			body = `{}`
 		}
-		r := b.do(t, method, fill.Replace(p), adminKey, body)
+		r = b.do(t, method, fill.Replace(p), adminKey, body)
 		require.NotEqual(t, http.StatusMethodNotAllowed, r.status, route)
 		if r.status == http.StatusNotFound {
 			require.False(t, strings.HasPrefix(r.apiError(t).Message, "no route"), "%s is not routed", route)
