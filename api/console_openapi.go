@@ -80,3 +80,12 @@ func dig(o obj, keys ...string) obj {
 	}
 	return o
 }
+
+// arrayOf is an array schema of items.
+func arrayOf(items obj, desc string) obj {
+	o := obj{"type": "array", "items": items}
+	if desc != "" {
+		o["description"] = desc
+	}
+	return o
+}

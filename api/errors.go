@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"unicode/utf8"
 
 	"github.com/comfyq/comfyq/job"
@@ -31,6 +32,21 @@ const (
 	CodeInternal                  = job.CodeInternal         // 500: generic; details are only in the server's log
 	CodeUnavailable      job.Code = "unavailable"            // 503: Redis, storage or object_info unreachable
 )
+
+// errorCodes returns every code an error answer can carry: the API's own and those of
+// refused submissions (job.SpecCodes), each once. The OpenAPI document's enum of
+// Error.error.code comes from here.
+func errorCodes() []job.Code {
+	codes := []job.Code{CodeInvalidRequest, CodeInvalidWorkflow, CodeInvalidParams, CodeUnauthorized,
+		CodeForbidden, CodeNotFound, CodeMethodNotAllowed, CodeConflict, CodeTooLarge, CodeUnsupportedMedia,
+		CodeInternal, CodeUnavailable}
+	for _, c := range job.SpecCodes() {
+		if !slices.Contains(codes, c) {
+			codes = append(codes, c)
+		}
+	}
+	return codes
+}
 
 // ErrorBody is the JSON body of every error response.
 type ErrorBody struct {

@@ -32,14 +32,6 @@ func object(desc string, props obj, required ...string) obj {
 	return o
 }
 
-func arrayOf(items obj, desc string) obj {
-	o := obj{"type": "array", "items": items}
-	if desc != "" {
-		o["description"] = desc
-	}
-	return o
-}
-
 func jsonBody(schema obj, desc string) obj {
 	o := obj{"required": true, "content": obj{"application/json": obj{"schema": schema}}}
 	if desc != "" {

@@ -85,3 +85,68 @@ func TestResponsesMatchTheDocument(t *testing.T) {
 	require.Equal(t, http.StatusOK, r.status)
 	checkResponse(t, router, "GET", b.url+"/v1/templates", r)
 }
+
+// titledWorkflow has a node titled "Input: size" with several inputs, none called
+// size: discovery makes the names size_width, … and lists them in params_made.
+const titledWorkflow = `{
+ "4": {"class_type": "EmptyLatentImage", "inputs": {"width": 512, "height": 512, "batch_size": 1}, "_meta": {"title": "Input: size"}},
+ "1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 48, "batch_size": 1, "color": 0}, "_meta": {"title": "Input: color"}},
+ "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "api"}}
+}`
+
+// TestTemplateAndErrorAnswersMatchTheDocument validates a template's answers (with
+// made parameter names) and the error envelope of several codes against
+// /openapi.json.
+func TestTemplateAndErrorAnswersMatchTheDocument(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	_, router := loadSpec(t, b)
+
+	r := b.do(t, "POST", "/v1/templates", adminKey, map[string]any{"name": "sized", "workflow": jsonRaw(titledWorkflow)})
+	require.Equal(t, http.StatusCreated, r.status, "body: %s", r.body)
+	require.Contains(t, string(r.body), `"params_made"`)
+	checkResponse(t, router, "POST", b.url+"/v1/templates", r)
+
+	r = b.do(t, "GET", "/v1/templates/sized", userKey, nil)
+	require.Equal(t, http.StatusOK, r.status)
+	require.Contains(t, string(r.body), `"params_made"`)
+	checkResponse(t, router, "GET", b.url+"/v1/templates/sized", r)
+
+	r = b.do(t, "PUT", "/v1/templates/sized", adminKey, map[string]any{"workflow": jsonRaw(titledWorkflow)})
+	require.Equal(t, http.StatusOK, r.status, "body: %s", r.body)
+	checkResponse(t, router, "PUT", b.url+"/v1/templates/sized", r)
+
+	r = b.do(t, "GET", "/v1/templates", userKey, nil)
+	require.Equal(t, http.StatusOK, r.status)
+	require.NotContains(t, string(r.body), `"workflow"`, "lists leave the workflow out")
+	checkResponse(t, router, "GET", b.url+"/v1/templates", r)
+
+	// Error envelopes: invalid_params with its violations, conflict, unauthorized,
+	// forbidden, not_found, invalid_template.
+	r = b.do(t, "POST", "/v1/templates/sized/jobs", userKey, map[string]any{"params": map[string]any{"size_width": "wide", "nope": 1}})
+	require.Equal(t, http.StatusBadRequest, r.status, "body: %s", r.body)
+	require.Equal(t, "invalid_params", r.apiError(t).Code)
+	require.Contains(t, string(r.body), `"details"`)
+	checkResponse(t, router, "POST", b.url+"/v1/templates/sized/jobs", r)
+
+	r = b.do(t, "POST", "/v1/templates", adminKey, map[string]any{"name": "sized", "workflow": jsonRaw(titledWorkflow)})
+	require.Equal(t, http.StatusConflict, r.status, "body: %s", r.body)
+	checkResponse(t, router, "POST", b.url+"/v1/templates", r)
+
+	r = b.do(t, "POST", "/v1/templates", adminKey, map[string]any{"name": "Bad Name", "workflow": jsonRaw(titledWorkflow)})
+	require.Equal(t, http.StatusBadRequest, r.status, "body: %s", r.body)
+	require.Equal(t, "invalid_template", r.apiError(t).Code)
+	checkResponse(t, router, "POST", b.url+"/v1/templates", r)
+
+	r = b.do(t, "GET", "/v1/templates/sized", "", nil)
+	require.Equal(t, http.StatusUnauthorized, r.status)
+	checkResponse(t, router, "GET", b.url+"/v1/templates/sized", r)
+
+	r = b.do(t, "DELETE", "/v1/templates/sized", userKey, nil)
+	require.Equal(t, http.StatusForbidden, r.status)
+	checkResponse(t, router, "DELETE", b.url+"/v1/templates/sized", r)
+
+	r = b.do(t, "GET", "/v1/templates/none", userKey, nil)
+	require.Equal(t, http.StatusNotFound, r.status)
+	checkResponse(t, router, "GET", b.url+"/v1/templates/none", r)
+}

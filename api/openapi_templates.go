@@ -1,6 +1,7 @@
 package api
 
 import (
+	"maps"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,7 +19,7 @@ func templateOperations(templates []*template.Template, schemas, paths obj, secu
 		base := "Template_" + t.Name
 		schemas[base+"_Params"] = t.JSONSchema()
 		schemas[base+"_Images"] = t.ImagesSchema()
-		req := templateRequestSchema(ref(base+"_Params"), ref(base+"_Images"))
+		req := templateRequestSchema(schemas, ref(base+"_Params"), ref(base+"_Images"))
 		req["title"] = t.Name + " job"
 		schemas[base+"_Job"] = req
 		id := "submit_" + strings.ReplaceAll(t.Name, "-", "_")
@@ -64,17 +65,13 @@ func paramSummary(t *template.Template) string {
 	return out
 }
 
-func templateRequestSchema(params, images obj) obj {
-	return object("A submission of a template: its parameters and images, and the options of any job.", obj{
-		"params":          params,
-		"images":          images,
-		"set":             obj{"type": "object", "description": "input overrides by path (\"3.inputs.steps\": 30), applied after the parameters", "additionalProperties": true},
-		"queue":           typed("string", "the queue (default \"default\")"),
-		"timeout_s":       obj{"type": "integer", "minimum": 1, "maximum": 86400, "description": "execution timeout on the node in seconds (default 600)"},
-		"max_attempts":    obj{"type": "integer", "minimum": 1, "maximum": 25, "description": "attempts before the job fails (default 4)"},
-		"webhook":         ref("WebhookSpec"),
-		"metadata":        obj{"type": "object", "description": "stored with the job and returned as is (at most 16 KiB)", "additionalProperties": true},
-		"idempotency_key": obj{"type": "string", "maxLength": 256},
-		"randomize_seeds": typed("boolean", "give every constant seed a new random value"),
-	})
+// templateRequestSchema is the generated TemplateJobRequest with the template's own
+// params and images schemas.
+func templateRequestSchema(schemas, params, images obj) obj {
+	req := maps.Clone(schemas["TemplateJobRequest"].(obj))
+	props := maps.Clone(req["properties"].(obj))
+	props["params"] = params
+	props["images"] = images
+	req["properties"] = props
+	return req
 }

@@ -77,10 +77,10 @@ func TestOpenAPIDocumentIsValid(t *testing.T) {
 		if method == "POST" || method == "PUT" {
 			body = `{}`
 		}
-		res := b.do(t, method, fill.Replace(p), adminKey, body)
-		require.NotEqual(t, http.StatusMethodNotAllowed, res.status, route)
-		if res.status == http.StatusNotFound {
-			require.False(t, strings.HasPrefix(res.apiError(t).Message, "no route"), "%s is not routed", route)
+		r = b.do(t, method, fill.Replace(p), adminKey, body)
+		require.NotEqual(t, http.StatusMethodNotAllowed, r.status, route)
+		if r.status == http.StatusNotFound {
+			require.False(t, strings.HasPrefix(r.apiError(t).Message, "no route"), "%s is not routed", route)
 		}
 	}
 	r = b.do(t, "DELETE", "/v1/templates/txt2img", adminKey, nil)
