@@ -32,15 +32,23 @@ func (r *run) onEvent(ev comfy.Event) {
 		}
 		r.mu.Unlock()
 		return
-	case *comfy.ExecutionCached, *comfy.Executing, *comfy.Progress, *comfy.ProgressState, *comfy.Executed:
-		// Any of these means execution started, even if execution_start was missed.
-		r.markRunning(context.Background(), now)
 	}
 	r.mu.Lock()
 	if r.progress == nil {
 		r.progress = newProgressTracker(nil)
 	}
 	changed := r.progress.apply(v)
+	switch v.(type) {
+	case *comfy.ExecutionCached, *comfy.Executing, *comfy.Progress, *comfy.ProgressState, *comfy.Executed:
+		// Any of these means execution started, even if execution_start was missed:
+		// the running write carries this first progress (one write, not two).
+		if r.started.IsZero() {
+			first := r.progress.snapshot()
+			r.mu.Unlock()
+			r.markRunningWith(context.Background(), now, &first)
+			return
+		}
+	}
 	due := changed && now.Sub(r.lastWrite) >= r.w.cfg.ProgressInterval
 	var snap job.Progress
 	if due {
@@ -95,6 +103,12 @@ func (r *run) ranOnNode(ctx context.Context, entry *comfy.HistoryEntry) {
 
 // markRunning records that execution started, once.
 func (r *run) markRunning(ctx context.Context, at time.Time) {
+	r.markRunningWith(ctx, at, nil)
+}
+
+// markRunningWith is markRunning writing the job's first progress in the same write
+// (none: empty progress).
+func (r *run) markRunningWith(ctx context.Context, at time.Time, first *job.Progress) {
 	r.mu.Lock()
 	if !r.started.IsZero() {
 		r.mu.Unlock()
@@ -117,6 +131,9 @@ func (r *run) markRunning(ctx context.Context, at time.Time) {
 			j.StartedAt = &t
 		}
 		j.Progress = &job.Progress{}
+		if first != nil {
+			j.Progress = first
+		}
 		moved = true
 		return nil
 	})
