@@ -122,16 +122,8 @@ func (s *Store) Create(ctx context.Context, j *job.Job, idempotencyKey string) (
 	if err != nil {
 		return nil, false, fmt.Errorf("jobstore: create: %w", err)
 	}
-	ik := ""
-	if idempotencyKey != "" {
-		ik = idemKey(idempotencyKey)
-	}
-	ttl := strconv.FormatInt(int64(s.retention/time.Second), 10)
-	score := strconv.FormatInt(j.CreatedAt.UnixMilli(), 10)
-	cutoff := strconv.FormatInt(j.CreatedAt.Add(-s.retention).UnixMilli(), 10)
-	keys := append([]string{ik, jobKey(j.ID), indexKey}, indexKeys(j)...)
-	got, err := createScript.Run(ctx, s.rdb, keys, j.ID, data, ttl, score, cutoff,
-		eventsKey(j.ID), eventPrefix(job.EventStatus, time.Now())).Text()
+	keys, args := s.createCall(j, data, idempotencyKey)
+	got, err := createScript.Run(ctx, s.rdb, keys, args...).Text()
 	if err != nil {
 		return nil, false, fmt.Errorf("jobstore: create %s: %w", j.ID, err)
 	}
@@ -144,6 +136,19 @@ func (s *Store) Create(ctx context.Context, j *job.Job, idempotencyKey string) (
 	}
 	s.cache.put(j.ID, data)
 	return j, true, nil
+}
+
+// createCall returns the keys and arguments of createScript for job j (JSON data).
+func (s *Store) createCall(j *job.Job, data []byte, idempotencyKey string) ([]string, []any) {
+	ik := ""
+	if idempotencyKey != "" {
+		ik = idemKey(idempotencyKey)
+	}
+	ttl := strconv.FormatInt(int64(s.retention/time.Second), 10)
+	score := strconv.FormatInt(j.CreatedAt.UnixMilli(), 10)
+	cutoff := strconv.FormatInt(j.CreatedAt.Add(-s.retention).UnixMilli(), 10)
+	keys := append([]string{ik, jobKey(j.ID), indexKey}, indexKeys(j)...)
+	return keys, []any{j.ID, data, ttl, score, cutoff, eventsKey(j.ID), eventPrefix(job.EventStatus, time.Now())}
 }
 
 // Get returns the job record, or job.ErrNotFound.
