@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,51 +18,88 @@ import (
 )
 
 // BenchmarkListFiltered lists one page (50 jobs) with filters from stores of 1k, 100k
-// and 1M jobs, each in a Redis of its own: the time per page stays the same. The jobs
-// are written by the create script (as Create does, pipelined to fill the store fast):
-// 4 queues, 10 templates, 10 tenants, a tenth of them still queued, a hundredth
-// running, the rest succeeded. Each op is one page of one filter of the list below,
-// in turn; "nomatch" is a filter no job matches.
+// and 1M jobs, each in a Redis of its own, and shows that the time per page does not
+// grow with the store. The stores are asked in turn, one page each, so that a change
+// of the machine's load falls on all of them alike; each is reported as
+// ns/page@SIZE, with the ratio of the largest to the smallest (1.0: flat).
 //
-//	scripts/test.sh -run '^$' -bench ListFiltered -benchtime 2000x ./jobstore/
+// The jobs are written by the create script (as Create does, pipelined to fill the
+// stores fast): 4 queues, 5 templates, 3 tenants; a tenth of them still queued, a
+// twentieth running, the rest succeeded. "nomatch" is a filter no job matches (the
+// case that walked the whole index before the filter sets). COMFYQ_BENCH_LIST_MAX
+// (default 1000000) caps the largest store.
+//
+//	go test -run '^$' -bench ListFiltered -benchtime 3000x ./jobstore/
 func BenchmarkListFiltered(b *testing.B) {
-	filters := []job.ListOptions{
-		{Status: job.StatusRunning},
-		{Queue: "q1"},
-		{Template: "t3", Status: job.StatusQueued},
-		{Tenant: "n5", Queue: "q2", Status: job.StatusSucceeded},
-		{Tenant: "n7", Template: "t7", Queue: "q3", Status: job.StatusQueued},
-		{Queue: "nomatch"},
+	sizes := []int{1_000, 100_000, 1_000_000}
+	if v, err := strconv.Atoi(os.Getenv("COMFYQ_BENCH_LIST_MAX")); err == nil {
+		sizes = slices.DeleteFunc(sizes, func(n int) bool { return n > v })
 	}
-	for _, n := range []int{1_000, 100_000, 1_000_000} {
-		b.Run(fmt.Sprintf("jobs=%d", n), func(b *testing.B) {
-			opt, err := redis.ParseURL(testenv.NewRedis(b))
-			if err != nil {
-				b.Fatal(err)
-			}
-			rdb := redis.NewClient(opt)
-			defer rdb.Close()
-			s := New(rdb, Config{})
-			defer s.Close()
-			ctx := context.Background()
-			fill(b, ctx, s, n)
-			if _, _, err := s.List(ctx, filters[0]); err != nil { // the backfill's marker
-				b.Fatal(err)
-			}
-			b.ResetTimer()
+	ctx := context.Background()
+	stores := make([]*Store, len(sizes))
+	for i, n := range sizes {
+		opt, err := redis.ParseURL(testenv.NewRedis(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		rdb := redis.NewClient(opt)
+		b.Cleanup(func() { rdb.Close() })
+		stores[i] = New(rdb, Config{})
+		fill(b, ctx, stores[i], n)
+		if _, _, err := stores[i].List(ctx, job.ListOptions{Queue: "q0"}); err != nil { // the backfill's marker
+			b.Fatal(err)
+		}
+	}
+	filters := []struct {
+		name string
+		opts job.ListOptions
+	}{
+		{"none", job.ListOptions{}},
+		{"status", job.ListOptions{Status: job.StatusRunning}},
+		{"queue", job.ListOptions{Queue: "q1"}},
+		{"template+status", job.ListOptions{Template: "t3", Status: job.StatusQueued}},
+		{"tenant+queue+status", job.ListOptions{Tenant: "n1", Queue: "q2", Status: job.StatusSucceeded}},
+		{"all4", job.ListOptions{Tenant: "n2", Template: "t4", Queue: "q3", Status: job.StatusSucceeded}},
+		{"nomatch", job.ListOptions{Queue: "nomatch"}},
+	}
+	for _, f := range filters {
+		b.Run("filter="+f.name, func(b *testing.B) {
+			opts := f.opts
+			opts.Limit = 50
+			spent := make([]time.Duration, len(stores))
+			pages := make([]int, len(stores))
 			for i := 0; b.Loop(); i++ {
-				f := filters[i%len(filters)]
-				f.Limit = 50
-				jobs, _, err := s.List(ctx, f)
+				k := i % len(stores)
+				start := time.Now()
+				jobs, _, err := stores[k].List(ctx, opts)
+				spent[k] += time.Since(start)
 				if err != nil {
 					b.Fatal(err)
 				}
-				if f.Queue != "nomatch" && len(jobs) != 50 {
-					b.Fatalf("filter %+v: %d jobs", f, len(jobs))
+				pages[k]++
+				if f.name != "nomatch" && len(jobs) == 0 {
+					b.Fatalf("filter %+v: no jobs", f.opts)
 				}
 			}
+			per := make([]float64, len(stores))
+			for k, n := range sizes {
+				per[k] = float64(spent[k].Nanoseconds()) / float64(max(pages[k], 1))
+				b.ReportMetric(per[k], "ns/page@"+sizeName(n))
+			}
+			b.ReportMetric(per[len(per)-1]/per[0], "largest/smallest")
+			b.ReportMetric(0, "ns/op")
 		})
 	}
+}
+
+func sizeName(n int) string {
+	switch {
+	case n >= 1_000_000 && n%1_000_000 == 0:
+		return strconv.Itoa(n/1_000_000) + "M"
+	case n >= 1000 && n%1000 == 0:
+		return strconv.Itoa(n/1000) + "k"
+	}
+	return strconv.Itoa(n)
 }
 
 func fill(b *testing.B, ctx context.Context, s *Store, n int) {
@@ -80,12 +120,12 @@ func fill(b *testing.B, ctx context.Context, s *Store, n int) {
 				j := &job.Job{
 					ID: id, Status: job.StatusSucceeded, Attempt: 1, MaxAttempts: 3,
 					Queue:     fmt.Sprintf("q%d", i%4),
-					Template:  fmt.Sprintf("t%d", i%10),
-					Tenant:    fmt.Sprintf("n%d", i%10),
+					Template:  fmt.Sprintf("t%d", i%5),
+					Tenant:    fmt.Sprintf("n%d", i%3),
 					CreatedAt: base.Add(time.Duration(i) * time.Millisecond),
 				}
 				switch {
-				case i%100 == 7:
+				case i%20 == 7:
 					j.Status = job.StatusRunning
 				case i%10 == 3:
 					j.Status = job.StatusQueued
