@@ -17,8 +17,9 @@ import (
 
 // writeScript replaces a record in one round trip, if it is still the record the
 // caller changed, and in the same step checks the state machine, moves the job between
-// the filter sets and publishes the event. It is the whole write of Update and
-// RecordDelivery: no WATCH, no read before the write when the caller has the record.
+// the filter sets and publishes the events. It is the whole write of Update,
+// UpdateSteps and RecordDelivery: no WATCH, no read before the write when the caller
+// has the record.
 //
 // KEYS: the record, then the filter sets the job leaves, then those it joins.
 // ARGV:
@@ -26,22 +27,25 @@ import (
 //	1 SHA-1 (hex) of the record the change was made to
 //	2 the new record
 //	3 TTL in seconds, or "" to keep the record's
-//	4 the event channel, or "" for no event
-//	5 the event up to its job (the event is ARGV[5] .. record .. "}")
-//	6 job id, 7 its score (creation, Unix ms), 8 the score below which filter-set
-//	  entries are past the retention, 9 how many KEYS after the record are left
-//	10.. the states the record may be in (job.From of the new state); none: any
+//	4 the event channel
+//	5 job id, 6 its score (creation, Unix ms), 7 the score below which filter-set
+//	  entries are past the retention, 8 how many KEYS after the record are left
+//	9 how many states follow: the states the record may be in (job.From of the
+//	  first step's state); none: any
+//	then the events, two arguments each: the event up to its job, and the job ("":
+//	the new record); each is published as prefix .. job .. "}"
 //
 // It returns {"ok"}, {"missing"}, {"changed", current record} or {"refused", current
-// record} (the record is not in one of the states ARGV[10..] names).
+// record} (the record is not in one of the states named).
 var writeScript = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 if not cur then return {'missing'} end
 if redis.sha1hex(cur) ~= ARGV[1] then return {'changed', cur} end
-if #ARGV >= 10 then
+local nfrom = tonumber(ARGV[9])
+if nfrom > 0 then
   local st = string.match(cur, '^{"id":"[^"]*","status":"([a-z]+)"')
   local allowed = false
-  for i = 10, #ARGV do
+  for i = 10, 9 + nfrom do
     if ARGV[i] == st then allowed = true break end
   end
   if not allowed then return {'refused', cur} end
@@ -51,17 +55,19 @@ if ARGV[3] == '' then
 else
   redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
 end
-local leave = tonumber(ARGV[9])
+local leave = tonumber(ARGV[8])
 for i = 2, 1 + leave do
-  redis.call('ZREM', KEYS[i], ARGV[6])
+  redis.call('ZREM', KEYS[i], ARGV[5])
 end
 for i = 2 + leave, #KEYS do
-  redis.call('ZADD', KEYS[i], ARGV[7], ARGV[6])
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', ARGV[8])
+  redis.call('ZADD', KEYS[i], ARGV[6], ARGV[5])
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', ARGV[7])
   redis.call('EXPIRE', KEYS[i], ARGV[3])
 end
-if ARGV[4] ~= '' then
-  redis.call('PUBLISH', ARGV[4], ARGV[5] .. ARGV[2] .. '}')
+for i = 10 + nfrom, #ARGV, 2 do
+  local body = ARGV[i + 1]
+  if body == '' then body = ARGV[2] end
+  redis.call('PUBLISH', ARGV[4], ARGV[i] .. body .. '}')
 end
 return {'ok'}
 `)
@@ -72,13 +78,22 @@ const maxWriteTries = 50
 
 // change is one write of a record through writeScript.
 type change struct {
-	id                 string
-	base, next         []byte // the record changed, and the new record
-	before, after      *job.Job
-	keepTTL            bool
-	event              string // event kind, "" for none
-	checkState         bool   // hand job.From(after.Status) to the script
+	id            string
+	base, next    []byte // the record changed, and the new record
+	before, after *job.Job
+	keepTTL       bool
+	// from is the state the first step moved the job to: the script checks that the
+	// record may move there (job.From); "" for no check.
+	from               job.Status
+	events             []event
 	score, cutoff, ttl string
+}
+
+// event is one event a write publishes: its kind and the record it carries (nil: the
+// new record).
+type event struct {
+	kind string
+	job  []byte
 }
 
 // writeResult is what the script answered: ok, missing, changed or refused, with the
@@ -99,16 +114,18 @@ func (s *Store) run(ctx context.Context, c change) (writeResult, error) {
 	if c.keepTTL {
 		ttl = ""
 	}
-	channel, prefix := "", ""
-	if c.event != "" {
-		channel = eventsKey(c.id)
-		prefix = eventPrefix(c.event, time.Now())
+	args := []any{hex.EncodeToString(sum[:]), c.next, ttl, eventsKey(c.id), c.id, c.score, c.cutoff, len(leave)}
+	var from []job.Status
+	if c.from != "" {
+		from = job.From(c.from)
 	}
-	args := []any{hex.EncodeToString(sum[:]), c.next, ttl, channel, prefix, c.id, c.score, c.cutoff, len(leave)}
-	if c.checkState {
-		for _, st := range job.From(c.after.Status) {
-			args = append(args, string(st))
-		}
+	args = append(args, len(from))
+	for _, st := range from {
+		args = append(args, string(st))
+	}
+	now := time.Now()
+	for _, e := range c.events {
+		args = append(args, eventPrefix(e.kind, now), e.job)
 	}
 	res, err := writeScript.Run(ctx, s.rdb, keys, args...).StringSlice()
 	if err != nil {
@@ -178,49 +195,72 @@ var ErrSkip = errors.New("jobstore: skip update")
 // change is published on the job's event channel, as a progress event when only
 // Progress changed, else a status event.
 func (s *Store) Update(ctx context.Context, id string, fn UpdateFunc) (*job.Job, error) {
+	js, err := s.UpdateSteps(ctx, id, fn)
+	if len(js) == 0 {
+		return nil, err
+	}
+	return js[0], err
+}
+
+// UpdateSteps is Update for changes that happen in the same moment (a prompt found
+// finished: running, then uploading): it applies each step to the record in turn and
+// writes the result in one round trip, publishing one event per step, in order. It
+// returns the record after each step. A step returning ErrSkip changes nothing and
+// publishes nothing; if every step skips, nothing is written. The state machine holds
+// for each step.
+func (s *Store) UpdateSteps(ctx context.Context, id string, steps ...UpdateFunc) ([]*job.Job, error) {
 	raw, err := s.base(ctx, id)
 	if err != nil {
 		return nil, err
 	}
+	out := make([]*job.Job, len(steps))
 	for range maxWriteTries {
-		j, err := decode(id, raw)
+		first, err := decode(id, raw)
 		if err != nil {
 			return nil, err
 		}
-		if j.Status.Terminal() {
-			return j, job.ErrTerminal
-		}
-		before := j.Clone()
-		if fnErr := fn(j); fnErr != nil {
-			if errors.Is(fnErr, ErrSkip) {
-				return before, nil
+		if first.Status.Terminal() {
+			for i := range out {
+				out[i] = first
 			}
-			return before, fnErr
+			return out, job.ErrTerminal
 		}
-		settled, ok := before.Status.Settle(j.Status)
-		if !ok {
-			return before, fmt.Errorf("jobstore: update %s: %q is not a job state", id, j.Status)
+		c := change{id: id, base: raw, before: first}
+		cur := first
+		for i, fn := range steps {
+			next, kind, err := apply(id, cur, fn)
+			if errors.Is(err, ErrSkip) {
+				out[i] = cur
+				continue
+			}
+			if err != nil {
+				out[i] = cur
+				return out, err
+			}
+			if c.from == "" {
+				c.from = next.Status
+			}
+			data, err := json.Marshal(next)
+			if err != nil {
+				return nil, fmt.Errorf("jobstore: update %s: %w", id, err)
+			}
+			c.events = append(c.events, event{kind: kind, job: data})
+			c.next, out[i], cur = data, next, next
 		}
-		j.Status = settled
-		kind := job.EventStatus
-		if j.Status == before.Status && j.Attempt == before.Attempt && len(j.Outputs) == len(before.Outputs) &&
-			j.Error == nil && before.Error == nil && j.CancelRequested == before.CancelRequested {
-			kind = job.EventProgress
+		if len(c.events) == 0 {
+			return out, nil
 		}
-		next, err := json.Marshal(j)
-		if err != nil {
-			return nil, fmt.Errorf("jobstore: update %s: %w", id, err)
-		}
-		c := change{id: id, base: raw, next: next, before: before, after: j, event: kind, checkState: true}
-		c.score, c.cutoff, c.ttl = s.scores(j)
+		c.events[len(c.events)-1].job = nil // the record itself: sent once
+		c.after = cur
+		c.score, c.cutoff, c.ttl = s.scores(cur)
 		res, err := s.run(ctx, c)
 		if err != nil {
-			return j, fmt.Errorf("jobstore: update %s: %w", id, err)
+			return out, fmt.Errorf("jobstore: update %s: %w", id, err)
 		}
 		switch res.outcome {
 		case "ok":
-			s.cache.put(id, next)
-			return j, nil
+			s.cache.put(id, c.next)
+			return out, nil
 		case "changed":
 			raw = res.current
 			s.cache.put(id, raw)
@@ -228,10 +268,33 @@ func (s *Store) Update(ctx context.Context, id string, fn UpdateFunc) (*job.Job,
 			s.cache.drop(id)
 			return nil, job.ErrNotFound
 		default:
-			return before, fmt.Errorf("jobstore: update %s: Redis refused %s → %s: %s", id, before.Status, j.Status, res.outcome)
+			return out, fmt.Errorf("jobstore: update %s: Redis refused %s → %s: %s", id, first.Status, c.from, res.outcome)
 		}
 	}
 	return nil, job.ErrConflict
+}
+
+// apply runs one step on a copy of cur and settles the state: the new record and the
+// kind of its event. A step after one that ended the job is skipped.
+func apply(id string, cur *job.Job, fn UpdateFunc) (*job.Job, string, error) {
+	if cur.Status.Terminal() {
+		return nil, "", ErrSkip
+	}
+	j := cur.Clone()
+	if err := fn(j); err != nil {
+		return nil, "", err
+	}
+	settled, ok := cur.Status.Settle(j.Status)
+	if !ok {
+		return nil, "", fmt.Errorf("jobstore: update %s: %q is not a job state", id, j.Status)
+	}
+	j.Status = settled
+	kind := job.EventStatus
+	if j.Status == cur.Status && j.Attempt == cur.Attempt && len(j.Outputs) == len(cur.Outputs) &&
+		j.Error == nil && cur.Error == nil && j.CancelRequested == cur.CancelRequested {
+		kind = job.EventProgress
+	}
+	return j, kind, nil
 }
 
 // RecordDelivery adds or replaces (by ID) an entry of the job's webhook delivery log.
@@ -261,6 +324,7 @@ func (s *Store) RecordDelivery(ctx context.Context, id string, d job.Delivery) e
 			return fmt.Errorf("jobstore: record delivery %s: %w", id, err)
 		}
 		res, err := s.run(ctx, change{id: id, base: raw, next: next, keepTTL: true})
+		// No event: deliveries are not changes of the job's state.
 		if err != nil {
 			return fmt.Errorf("jobstore: record delivery %s: %w", id, err)
 		}

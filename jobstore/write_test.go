@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
@@ -117,4 +118,48 @@ func TestStoreUpdateSeesOtherWriters(t *testing.T) {
 	read, err := s.Get(ctx, fresh.ID)
 	require.NoError(t, err)
 	require.Equal(t, job.StatusCanceling, read.Status)
+}
+
+// Changes of the same moment are one write: the record ends as after the last step,
+// and each step is published, in order.
+func TestStoreUpdateStepsIsOneWrite(t *testing.T) {
+	t.Parallel()
+	s, rdb := setup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	j := newJob(t)
+	_, _, err := s.Create(ctx, j, "")
+	require.NoError(t, err)
+	// Scripts loaded (EVALSHA falls back to EVAL once).
+	_, err = s.Update(ctx, j.ID, func(j *job.Job) error { j.Attempt = 1; return nil })
+	require.NoError(t, err)
+	events, err := s.Watch(ctx, j.ID)
+	require.NoError(t, err)
+	require.Equal(t, job.StatusQueued, (<-events).Job.Status)
+
+	hook := &tripHook{}
+	rdb.(*redis.Client).AddHook(hook)
+	js, err := s.UpdateSteps(ctx, j.ID,
+		func(j *job.Job) error { j.Status = job.StatusRunning; return nil },
+		func(*job.Job) error { return jobstore.ErrSkip },
+		func(j *job.Job) error { j.Status = job.StatusUploading; return nil },
+	)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, hook.n.Load(), "one round trip")
+	require.Equal(t, []job.Status{job.StatusRunning, job.StatusRunning, job.StatusUploading},
+		[]job.Status{js[0].Status, js[1].Status, js[2].Status})
+	require.Equal(t, job.StatusRunning, (<-events).Job.Status)
+	require.Equal(t, job.StatusUploading, (<-events).Job.Status)
+	read, err := s.Get(ctx, j.ID)
+	require.NoError(t, err)
+	require.Equal(t, job.StatusUploading, read.Status)
+
+	// A step after the end is skipped; the end is written.
+	js, err = s.UpdateSteps(ctx, j.ID,
+		func(j *job.Job) error { j.Status = job.StatusFailed; return nil },
+		func(j *job.Job) error { j.Status = job.StatusRunning; return nil },
+	)
+	require.NoError(t, err)
+	require.Equal(t, job.StatusFailed, js[1].Status)
+	require.Equal(t, job.StatusFailed, (<-events).Job.Status)
 }
