@@ -42,6 +42,9 @@ func BenchmarkListFiltered(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		// Filling pipelines a thousand scripts at a time: no retry of a slow batch
+		// (it would write its jobs twice).
+		opt.ReadTimeout, opt.MaxRetries = time.Minute, -1
 		rdb := redis.NewClient(opt)
 		b.Cleanup(func() { rdb.Close() })
 		stores[i] = New(rdb, Config{})
