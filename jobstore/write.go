@@ -228,21 +228,21 @@ func (s *Store) UpdateSteps(ctx context.Context, id string, steps ...UpdateFunc)
 		c := change{id: id, base: raw, before: first}
 		cur := first
 		for i, fn := range steps {
-			next, kind, err := apply(id, cur, fn)
-			if errors.Is(err, ErrSkip) {
+			next, kind, stepErr := apply(id, cur, fn)
+			if errors.Is(stepErr, ErrSkip) {
 				out[i] = cur
 				continue
 			}
-			if err != nil {
+			if stepErr != nil {
 				out[i] = cur
-				return out, err
+				return out, stepErr
 			}
 			if c.from == "" {
 				c.from = next.Status
 			}
-			data, err := json.Marshal(next)
-			if err != nil {
-				return nil, fmt.Errorf("jobstore: update %s: %w", id, err)
+			data, mErr := json.Marshal(next)
+			if mErr != nil {
+				return nil, fmt.Errorf("jobstore: update %s: %w", id, mErr)
 			}
 			c.events = append(c.events, event{kind: kind, job: data})
 			c.next, out[i], cur = data, next, next

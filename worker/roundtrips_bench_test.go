@@ -199,7 +199,9 @@ func BenchmarkRedisRoundTripsPerJob(b *testing.B) {
 	go func() { done <- w.Run(wctx, nil) }()
 	defer func() {
 		stop()
-		<-done
+		if err := <-done; err != nil {
+			b.Error(err)
+		}
 	}()
 	wstore := jobstore.New(waiter, jobstore.Config{})
 	defer wstore.Close()
