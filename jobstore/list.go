@@ -24,9 +24,7 @@ func (s *Store) List(ctx context.Context, opts job.ListOptions) ([]*job.Job, str
 	}
 	key := listKey(opts)
 	if key != indexKey {
-		if err := s.ensureIndexed(ctx); err != nil {
-			return nil, "", err
-		}
+		s.ensureIndexed(ctx)
 	}
 	upper := "+inf"
 	skipUntil := ""

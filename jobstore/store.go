@@ -46,6 +46,10 @@ type Store struct {
 
 	cache   recordCache
 	indexed atomic.Bool // the filter sets are known to hold every job (backfill done)
+
+	backfillOnce sync.Once
+	stopBackfill context.CancelFunc
+	backfillDone chan struct{}
 }
 
 // New returns a Store on rdb.
@@ -71,12 +75,17 @@ func (s *Store) Hub() *Hub {
 	return s.hub
 }
 
-// Close stops the store's own hub, if it started one; a Hub given in Config is the
-// caller's to close. It does not close the Redis client.
+// Close stops the store's own hub, if it started one, and a backfill it runs; a Hub
+// given in Config is the caller's to close. It does not close the Redis client.
 func (s *Store) Close() error {
 	s.hubOnce.Do(func() {}) // no hub starts after Close
 	if s.ownsHub {
 		s.hub.Close()
+	}
+	s.backfillOnce.Do(func() {}) // no backfill starts after Close
+	if s.stopBackfill != nil {
+		s.stopBackfill()
+		<-s.backfillDone
 	}
 	return nil
 }
