@@ -123,6 +123,7 @@ func (r *run) markRunningWith(ctx context.Context, at time.Time, first *job.Prog
 	r.mu.Unlock()
 	moved := false
 	running := func(j *job.Job) error {
+		moved = false // run again on the current record when another writer came first
 		// Only a queued job starts running: a late write never takes an uploading job
 		// back to running.
 		if j.Status != job.StatusQueued {
