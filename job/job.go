@@ -47,10 +47,9 @@ func Statuses() []Status {
 // Job is the status record of a job: the Job JSON of GET /v1/jobs/{id}, `comfyq status
 // --json` and webhook payloads. Absent fields are omitted.
 type Job struct {
-	ID     string `json:"id"`
-	Status Status `json:"status"`
-	Queue  string `json:"queue"`
-	// Tenant is the tenant whose key submitted the job; empty without tenancy.
+	ID              string         `json:"id"`
+	Status          Status         `json:"status"`
+	Queue           string         `json:"queue"`
 	Tenant          string         `json:"tenant,omitempty"`
 	Template        string         `json:"template,omitempty"`
 	TemplateVersion int            `json:"template_version,omitempty"`
