@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"slices"
 	"sync"
 	"time"
 )
@@ -9,7 +10,8 @@ import (
 //
 // A job's slot on a node is held from the moment the worker takes its task to the
 // moment its end is recorded. Of that time the node works only during the execution
-// (E); before it the worker reads the record and submits the prompt (B), after it the
+// (E); before it asynq hands the slot its task and the worker reads the record and
+// submits the prompt (B), after it the
 // worker fetches the history, moves the outputs and writes the end (A). For the node
 // never to wait, d slots must cover one execution while the other slots do their
 // before and after work: with the node saturated, each slot's cycle is d·E, so
@@ -17,10 +19,12 @@ import (
 //	d ≥ 1 + ⌈(B + A) / E⌉
 //
 // (the 1 + ⌈after/execution⌉, with the worker's work before submitting
-// counted as "after" of the previous job). The controller takes the sums over the
-// last depthWindow jobs the node ran (a ratio of sums, not a mean of ratios: that is
-// what the node's throughput depends on), bounded to [1, max].
-
+// counted as "after" of the previous job). Over the last depthWindow jobs the node
+// ran, E is the mean execution and B + A the 90th percentile of the jobs' before and
+// after work: the mean would do if every job took as long, but a node idles whenever
+// a few slots are late at once (a slow storage request, a garbage collection), and
+// tiny jobs vary by a multiple of their own length. The result is bounded to
+// [1, max].
 // Bounds of the controller.
 const (
 	// depthWindow is how many recent jobs the depth is computed from.
@@ -41,8 +45,8 @@ const (
 
 // depthSample is one job's measured times on a node.
 type depthSample struct {
-	// Before: the task taken → the prompt submitted (record read and written, input
-	// files uploaded).
+	// Before: the slot's previous job ended → the prompt submitted (asynq's
+	// completion and dequeue, record read and written, input files uploaded).
 	Before time.Duration
 	// Exec: the node's execution_start → execution_success (the node's clock).
 	Exec time.Duration
@@ -52,17 +56,21 @@ type depthSample struct {
 }
 
 // depthFor returns the depth that keeps a node busy for jobs like samples:
-// 1 + ⌈(ΣBefore + ΣAfter) / ΣExec⌉, bounded to [1, maxDepth]. No samples: 1.
+// 1 + ⌈p90(Before + After) / mean(Exec)⌉, bounded to [1, maxDepth]. No samples: 1.
 func depthFor(samples []depthSample, maxDepth int) int {
 	if len(samples) == 0 {
 		return 1
 	}
-	var work, exec time.Duration
-	for _, s := range samples {
-		work += max(s.Before, 0) + max(s.After, 0)
+	work := make([]time.Duration, len(samples))
+	var exec time.Duration
+	for i, s := range samples {
+		work[i] = max(s.Before, 0) + max(s.After, 0)
 		exec += max(s.Exec, execResolution)
 	}
-	d := 1 + int((work+exec-1)/exec) // 1 + ⌈work/exec⌉
+	slices.Sort(work)
+	p90 := work[(len(work)*9+9)/10-1] // nearest rank: ⌈0.9·n⌉
+	exec /= time.Duration(len(samples))
+	d := 1 + int((p90+exec-1)/exec) // 1 + ⌈p90/exec⌉
 	return min(max(d, 1), maxDepth)
 }
 

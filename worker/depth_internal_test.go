@@ -38,8 +38,10 @@ func TestDepthFor(t *testing.T) {
 		{"a maximum of 1 turns pipelining off", repeat(sampleOf(10*ms, 5*ms, 100*ms), 16), 1, 1},
 		{"0 ms executions (cache hits) count as 1 ms", repeat(sampleOf(1*ms, 0, 2*ms), 16), 8, 4},
 		{"negative times count as 0", repeat(sampleOf(-time.Second, 10*ms, -time.Second), 4), 8, 1},
-		// A ratio of sums: one slow after phase among fast ones weighs by its length.
-		{"ratio of sums", append(repeat(sampleOf(0, 10*ms, 5*ms), 15), sampleOf(0, 10*ms, 85*ms)), 8, 2},
+		// The 90th percentile of the work: one slow job in 16 is left out, two are not.
+		{"one late job in 16", append(repeat(sampleOf(0, 10*ms, 5*ms), 15), sampleOf(0, 10*ms, 85*ms)), 8, 2},
+		{"two late jobs in 16", append(repeat(sampleOf(0, 10*ms, 5*ms), 14), sampleOf(0, 10*ms, 35*ms), sampleOf(0, 10*ms, 85*ms)), 8, 5},
+		{"mean execution", append(repeat(sampleOf(0, 10*ms, 10*ms), 8), repeat(sampleOf(0, 30*ms, 10*ms), 8)...), 8, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			require.Equal(t, tc.want, depthFor(tc.samples, tc.max))
@@ -71,13 +73,17 @@ func TestDepthControllerRisesAtOnce(t *testing.T) {
 		c.observe(steady)
 	}
 	require.Equal(t, 2, c.current())
-	// One job whose after phase is long: the window's sums ask for
-	// 1 + ⌈(15·9 + 200) / 160⌉ = 4 at once.
-	d, changed := c.observe(sampleOf(0, 10*time.Millisecond, 200*time.Millisecond))
+	// One late job in a window is below its 90th percentile: nothing changes. A
+	// second one is not: 1 + ⌈200/10⌉, bounded by the maximum, at once.
+	late := sampleOf(0, 10*time.Millisecond, 200*time.Millisecond)
+	d, changed := c.observe(late)
+	require.False(t, changed)
+	require.Equal(t, 2, d)
+	d, changed = c.observe(late)
 	require.True(t, changed)
-	require.Equal(t, 4, d)
+	require.Equal(t, 8, d)
 
-	// Slow jobs turning tiny: the long executions of the slow ones dominate the sums
+	// Slow jobs turning tiny: the long executions of the slow ones dominate the mean
 	// until the last of them left the window.
 	c = newDepthController(8)
 	slow := sampleOf(5*time.Millisecond, 2*time.Second, 100*time.Millisecond)
@@ -113,31 +119,4 @@ func TestDepthControllerFallsAfterAWindow(t *testing.T) {
 	d, changed := c.observe(slow)
 	require.Equal(t, 2, d)
 	require.True(t, changed)
-}
-
-func TestDepthControllerFallCountStartsOver(t *testing.T) {
-	t.Parallel()
-	c := newDepthController(8)
-	mid := sampleOf(0, 10*time.Millisecond, 15*time.Millisecond) // wants 1 + ⌈15/10⌉ = 3
-	for range depthWindow {
-		c.observe(mid)
-	}
-	require.Equal(t, 3, c.current())
-	// Jobs asking for 2 …
-	less := sampleOf(0, 10*time.Millisecond, 5*time.Millisecond)
-	for range depthWindow - 1 {
-		c.observe(less)
-	}
-	require.Equal(t, 3, c.current())
-	// … until one job makes the window ask for 3 again: 1 + ⌈(15·5 + 95) / 160⌉.
-	// It asks for 3 while it is in the window (15 more jobs), and the count of jobs
-	// asking for less starts over when it has left: 16 more.
-	_, changed := c.observe(sampleOf(0, 10*time.Millisecond, 95*time.Millisecond))
-	require.False(t, changed)
-	for range 2*depthWindow - 2 {
-		c.observe(less)
-	}
-	require.Equal(t, 3, c.current(), "the count of jobs asking for less started over")
-	c.observe(less)
-	require.Equal(t, 2, c.current())
 }

@@ -40,8 +40,10 @@ type run struct {
 	progress           *progressTracker
 	lastWrite          time.Time
 	// taken, submitted and execSeen (worker clock) time the automatic depth: the
-	// attempt began, its prompt was about to be queued, its execution_success arrived.
+	// attempt began, its prompt was about to be queued, its execution_success arrived;
+	// turnaround is its slot's time from the previous job's end to this one's task.
 	taken, submitted, execSeen time.Time
+	turnaround                 time.Duration
 }
 
 // Reasons the worker stops following a prompt.
@@ -83,7 +85,7 @@ func (n *node) handle(ctx context.Context, t *asynq.Task) error {
 }
 
 func (r *run) execute(ctx context.Context) error {
-	r.taken = time.Now()
+	r.taken, r.turnaround = time.Now(), slotTurnaround(ctx)
 	store := r.w.store
 	j, err := store.Get(ctx, r.id)
 	switch {
@@ -149,7 +151,7 @@ func (r *run) depthSample(done time.Time) (depthSample, bool) {
 	if seen.IsZero() {
 		seen = r.execEnded
 	}
-	return depthSample{Before: r.submitted.Sub(r.taken), Exec: r.nodeEnd.Sub(r.nodeStart), After: done.Sub(seen)}, true
+	return depthSample{Before: r.turnaround + r.submitted.Sub(r.taken), Exec: r.nodeEnd.Sub(r.nodeStart), After: done.Sub(seen)}, true
 }
 
 // followElsewhere handles a task taken over from another node (its worker died): when

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/hibiken/asynq"
 
@@ -66,11 +67,46 @@ func (s *slotServers) newServer(concurrency int) (*asynq.Server, error) {
 		LogLevel:          asynq.WarnLevel,
 	})
 	mux := asynq.NewServeMux()
-	mux.HandleFunc(job.TypeJob, n.handle)
+	if concurrency == 1 && n.ctl != nil {
+		mux.HandleFunc(job.TypeJob, (&slotTurn{max: cfg.PollInterval / 2}).wrap(n.handle))
+	} else {
+		mux.HandleFunc(job.TypeJob, n.handle)
+	}
 	if err := srv.Start(mux); err != nil {
 		return nil, err
 	}
 	return srv, nil
+}
+
+// slotTurn measures the turnaround of a slot: from the end of its job to the start
+// of the next (asynq marks the task done, releases the slot, dequeues the next task),
+// part of the work before a job for the automatic depth. A turnaround of max or more
+// means that asynq found the queue empty and slept (TaskCheckInterval): no job was
+// waiting, the depth did not matter, and it is not counted.
+type slotTurn struct {
+	max     time.Duration
+	lastEnd time.Time // a slot runs one handler at a time: no lock
+}
+
+type slotTurnKey struct{}
+
+func (s *slotTurn) wrap(h asynq.HandlerFunc) asynq.HandlerFunc {
+	return func(ctx context.Context, t *asynq.Task) error {
+		if start := time.Now(); !s.lastEnd.IsZero() {
+			if gap := start.Sub(s.lastEnd); gap < s.max {
+				ctx = context.WithValue(ctx, slotTurnKey{}, gap)
+			}
+		}
+		defer func() { s.lastEnd = time.Now() }()
+		return h(ctx, t)
+	}
+}
+
+// slotTurnaround returns the turnaround of the slot running the handler of ctx (0
+// when unknown).
+func slotTurnaround(ctx context.Context) time.Duration {
+	d, _ := ctx.Value(slotTurnKey{}).(time.Duration)
+	return d
 }
 
 // watch applies the automatic depth's changes until shutdown.
