@@ -38,13 +38,14 @@ func workerCommand(b base) *cli.Command {
 follows it over the WebSocket, streams the outputs into storage and writes the job's
 status back. Each node holds up to --depth jobs at once: one executing, the others
 waiting in the node's own queue or finishing (history, outputs, status), so the GPU
-never idles between jobs. --depth auto (the default) measures each node's jobs and
-keeps 1 + ceil((before + after) / execution) of them, where execution is the node's
-own time for a job, before the worker's work until the prompt is queued and after its
-work once execution ended; it starts at 2, rises at once when the node would idle,
-falls after 16 jobs that need less, and never exceeds --max-depth. Slow GPU jobs stay
-at 2; jobs of a few milliseconds go deeper. A number fixes the depth (1: no
-pipelining). GET /v1/nodes and the metric comfyq_node_depth show each node's depth.
+never idles between jobs. --depth auto (the default) measures each node's last 16
+jobs and keeps 1 + ceil((before + after) / execution) of them: execution is the
+node's mean time per job, before + after the 90th percentile of the worker's own work
+per job (taking the task, the record, submitting; then history, outputs, status). It
+starts at 2, rises at once when the node would idle, falls after 16 jobs that need
+less, and never exceeds --max-depth. GPU jobs of seconds stay at 2; jobs of a few
+milliseconds go deeper. A number fixes the depth (1: no pipelining). GET /v1/nodes,
+the console and the metric comfyq_node_depth show each node's depth.
 
 --comfy takes a URL, or NAME=URL to name the node in logs and job records.
 SIGTERM or Ctrl-C drains: no new jobs; jobs on a GPU get --shutdown-grace to finish;
@@ -131,10 +132,10 @@ func (o *workerOptions) Validate() error {
 	return o.log.Validate()
 }
 
-// parseDepth reads --depth: "auto" (0) or a number of 1 or more.
+// parseDepth reads --depth: "auto" (0; also an empty value) or a number of 1 or more.
 func parseDepth(v string) (int, error) {
 	v = strings.TrimSpace(v)
-	if strings.EqualFold(v, "auto") {
+	if v == "" || strings.EqualFold(v, "auto") {
 		return 0, nil
 	}
 	d, err := strconv.Atoi(v)
