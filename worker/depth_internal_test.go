@@ -92,8 +92,8 @@ func TestDepthControllerRisesAtOnce(t *testing.T) {
 	}
 	tiny := sampleOf(3*time.Millisecond, 5*time.Millisecond, 12*time.Millisecond)
 	for i := 1; i < depthWindow; i++ {
-		d, _ := c.observe(tiny)
-		require.Equal(t, 2, d, "tiny job %d", i)
+		got, _ := c.observe(tiny)
+		require.Equal(t, 2, got, "tiny job %d", i)
 	}
 	d, changed = c.observe(tiny)
 	require.True(t, changed)
