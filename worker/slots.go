@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -85,19 +86,19 @@ func (s *slotServers) newServer(concurrency int) (*asynq.Server, error) {
 // waiting, the depth did not matter, and it is not counted.
 type slotTurn struct {
 	max     time.Duration
-	lastEnd time.Time // a slot runs one handler at a time: no lock
+	lastEnd atomic.Int64 // Unix nanoseconds; atomic: asynq may start the next handler of a slot whose lease ran out before the last one returned
 }
 
 type slotTurnKey struct{}
 
 func (s *slotTurn) wrap(h asynq.HandlerFunc) asynq.HandlerFunc {
 	return func(ctx context.Context, t *asynq.Task) error {
-		if start := time.Now(); !s.lastEnd.IsZero() {
-			if gap := start.Sub(s.lastEnd); gap < s.max {
+		if last := s.lastEnd.Load(); last != 0 {
+			if gap := time.Since(time.Unix(0, last)); gap < s.max {
 				ctx = context.WithValue(ctx, slotTurnKey{}, gap)
 			}
 		}
-		defer func() { s.lastEnd = time.Now() }()
+		defer func() { s.lastEnd.Store(time.Now().UnixNano()) }()
 		return h(ctx, t)
 	}
 }
