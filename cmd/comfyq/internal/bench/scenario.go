@@ -20,8 +20,9 @@ const (
 	// ScenarioThroughput: jobs per second and added latency per job for tiny jobs
 	// (EmptyImage → SaveImage, 5 ms on the node) on 1 and 4 nodes: the nodes'
 	// ceiling, the naive sequential client and comfyq on the same nodes in the same
-	// run (issue 12). Defaults: 1000 jobs, automatic depth. Targets: comfyq ≥ 0.95
-	// of the ceiling on 1 node, ≥ 0.9 on 4, ahead of the naive client.
+	// run (issue 12); the ceiling is measured before and after the others and the
+	// better of the two counts. Defaults: 1000 jobs, automatic depth. Targets: comfyq
+	// ≥ 0.95 of the ceiling on 1 node, ≥ 0.9 on 4, ahead of the naive client.
 	ScenarioThroughput = "throughput"
 	// ScenarioMemory: the worker's peak memory while it moves one large output (1 GiB
 	// by default) into storage, in a worker process when Config.WorkerCommand is set
@@ -173,7 +174,6 @@ func (e *env) throughput(ctx context.Context) ([]Result, error) {
 		if err != nil {
 			return out, err
 		}
-		naive.OfCeiling = ratio(naive.JobsPerS, ceil.JobsPerS)
 		out = append(out, naive)
 		e.log.Info("run", "client", "comfyq", "depth", depthName(depth), "jobs", jobs, "nodes", k)
 		o, err := e.runComfyq(ctx, comfyqRun{workload: w, jobs: jobs, nodes: k, depth: depth})
@@ -181,13 +181,23 @@ func (e *env) throughput(ctx context.Context) ([]Result, error) {
 			return out, err
 		}
 		r := e.comfyqResult(ScenarioThroughput, "comfyq depth="+depthName(depth), w, 0, k, depth, o)
-		r.OfCeiling = ratio(r.JobsPerS, ceil.JobsPerS)
+		// The ceiling again, after comfyq: on a shared machine the nodes' own speed
+		// moves with the load, and the better of the two is the ceiling.
+		e.log.Info("run", "client", "direct", "jobs", jobs, "nodes", k)
+		again, err := e.directResult(ctx, ScenarioThroughput, w, jobs, k)
+		if err != nil {
+			return out, err
+		}
+		again.Name = "direct (node ceiling), again"
+		best := max(ceil.JobsPerS, again.JobsPerS)
+		naive.OfCeiling = ratio(naive.JobsPerS, best)
+		r.OfCeiling = ratio(r.JobsPerS, best)
 		target := ceilingTarget
 		if k > 1 {
 			target = ceilingTarget4
 		}
 		r.check(fmt.Sprintf(">=%.2f of ceiling, > naive", target), r.OfCeiling >= target && r.JobsPerS > naive.JobsPerS)
-		out = append(out, r)
+		out = append(out, r, again)
 	}
 	return out, nil
 }

@@ -57,9 +57,11 @@ func TestRunAll(t *testing.T) {
 		"throughput/direct (node ceiling)",
 		"throughput/naive sequential client",
 		"throughput/comfyq depth=auto",
+		"throughput/direct (node ceiling), again",
 		"throughput/direct (node ceiling)",
 		"throughput/naive sequential client",
 		"throughput/comfyq depth=auto",
+		"throughput/direct (node ceiling), again",
 		"memory/comfyq worker process → file",
 		"baseline/naive sequential client",
 		"baseline/direct (node ceiling)",
@@ -69,9 +71,9 @@ func TestRunAll(t *testing.T) {
 	}, names)
 	require.Equal(t, 2, results[0].Jobs)
 	require.Equal(t, 4.0, results[0].JobTimeMS, "the time scale applies")
-	require.Equal(t, 4, results[6].Nodes)
-	require.Len(t, results[8].DepthReached, 4, "each node's automatic depth")
-	require.Positive(t, results[12].OfCeiling)
+	require.Equal(t, 4, results[7].Nodes)
+	require.Len(t, results[9].DepthReached, 4, "each node's automatic depth")
+	require.Positive(t, results[14].OfCeiling)
 
 	var table bytes.Buffer
 	require.NoError(t, WriteTable(&table, results))
