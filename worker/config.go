@@ -53,8 +53,14 @@ type Config struct {
 	// StrictPriority drains higher-priority queues first (asynq's semantics).
 	StrictPriority bool
 	// Depth is the pipelining depth per node: how many jobs a node holds at once, one
-	// executing and the rest waiting in its queue (default 2; 1 turns pipelining off).
+	// executing, the others waiting in its queue or finishing (outputs, status). 0,
+	// the default, is automatic (--depth auto): each node starts at 2 and keeps
+	// 1 + ⌈(before + after) / execution⌉ of the times measured over its last 16 jobs
+	// (see depth.go), at most MaxDepth. A number fixes it; 1 turns pipelining off.
 	Depth int
+	// MaxDepth bounds the automatic depth (default DefaultMaxDepth, 8). Ignored with
+	// a fixed Depth.
+	MaxDepth int
 	// PollInterval is how often an idle worker checks Redis for new jobs (asynq's
 	// TaskCheckInterval; default 100ms: a job waits at most that long for an idle node).
 	PollInterval time.Duration
@@ -165,8 +171,14 @@ func (c *Config) setDefaults() error {
 			return fmt.Errorf("worker: queue %q: priority must be positive", q)
 		}
 	}
-	if c.Depth <= 0 {
-		c.Depth = 2
+	if c.Depth < 0 {
+		return fmt.Errorf("worker: depth %d: want 0 (automatic) or more", c.Depth)
+	}
+	if c.MaxDepth < 0 {
+		return fmt.Errorf("worker: max depth %d: want 1 or more (0: the default, %d)", c.MaxDepth, DefaultMaxDepth)
+	}
+	if c.MaxDepth == 0 {
+		c.MaxDepth = DefaultMaxDepth
 	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = 100 * time.Millisecond

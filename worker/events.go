@@ -30,6 +30,7 @@ func (r *run) onEvent(ev comfy.Event) {
 		if e.Timestamp > 0 {
 			r.nodeEnd = time.UnixMilli(e.Timestamp)
 		}
+		r.execSeen = now
 		r.mu.Unlock()
 		return
 	}

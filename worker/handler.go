@@ -39,6 +39,11 @@ type run struct {
 	nodeStart, nodeEnd time.Time
 	progress           *progressTracker
 	lastWrite          time.Time
+	// taken, submitted and execSeen (worker clock) time the automatic depth: the
+	// attempt began, its prompt was about to be queued, its execution_success arrived;
+	// turnaround is its slot's time from the previous job's end to this one's task.
+	taken, submitted, execSeen time.Time
+	turnaround                 time.Duration
 }
 
 // Reasons the worker stops following a prompt.
@@ -80,6 +85,7 @@ func (n *node) handle(ctx context.Context, t *asynq.Task) error {
 }
 
 func (r *run) execute(ctx context.Context) error {
+	r.taken, r.turnaround = time.Now(), slotTurnaround(ctx)
 	store := r.w.store
 	j, err := store.Get(ctx, r.id)
 	switch {
@@ -126,7 +132,27 @@ func (r *run) execute(ctx context.Context) error {
 	if err != nil {
 		return r.fail(ctx, err)
 	}
-	return r.succeed(ctx, outputs, uploadMS)
+	err = r.succeed(ctx, outputs, uploadMS)
+	if s, ok := r.depthSample(time.Now()); ok && err == nil {
+		r.n.observeDepth(s)
+	}
+	return err
+}
+
+// depthSample returns the times of a succeeded attempt for the automatic depth
+// (depth.go); ok is false for an attempt that did not submit its prompt itself (it
+// re-attached or collected) or whose node did not give its execution times.
+func (r *run) depthSample(done time.Time) (depthSample, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.submitted.IsZero() || r.nodeStart.IsZero() || r.nodeEnd.IsZero() || r.c != r.n.comfy {
+		return depthSample{}, false
+	}
+	seen := r.execSeen
+	if seen.IsZero() {
+		seen = r.execEnded
+	}
+	return depthSample{Before: r.turnaround + r.submitted.Sub(r.taken), Exec: r.nodeEnd.Sub(r.nodeStart), After: done.Sub(seen)}, true
 }
 
 // followElsewhere handles a task taken over from another node (its worker died): when
@@ -183,6 +209,7 @@ func (r *run) prepare(ctx context.Context) (comfy.PromptRequest, error) {
 	}
 	r.mu.Lock()
 	r.progress = newProgressTracker(wf)
+	r.submitted = time.Now()
 	r.mu.Unlock()
 	return req, nil
 }

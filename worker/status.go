@@ -126,7 +126,7 @@ func (w *Worker) reportStatus(ctx context.Context) {
 func (n *node) status(ctx context.Context, workerID string) *nodestatus.Status {
 	ids, busy, window := n.held.snapshot()
 	st := &nodestatus.Status{
-		Name: n.cfg.Name, URL: n.cfg.URL, Healthy: n.healthy.Load(), Depth: n.w.cfg.Depth,
+		Name: n.cfg.Name, URL: n.cfg.URL, Healthy: n.healthy.Load(), Depth: n.depth(),
 		Jobs: ids, Busy: busy, BusyWindowS: window, Worker: workerID, UpdatedAt: time.Now().UTC(),
 	}
 	if !st.Healthy {

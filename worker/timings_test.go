@@ -99,6 +99,9 @@ func TestPromptFoundFinishedStillRecordsRunning(t *testing.T) {
 	require.Contains(t, seen, job.StatusRunning, "statuses %v", seen)
 	require.NotNil(t, final.StartedAt)
 	require.Equal(t, nodeExecutionMS(t, b, j.ID), final.Timings.ExecutionMS, "execution_ms is the node's")
+	// The worker notifies after it recorded the end: the waiter may see the end first.
+	require.Eventually(t, func() bool { return len(hooks.of(j.ID)) == 2 }, 10*time.Second, 10*time.Millisecond,
+		"events %v", hooks.of(j.ID))
 	require.Equal(t, []string{job.WebhookStarted, job.WebhookSucceeded}, hooks.of(j.ID))
 }
 

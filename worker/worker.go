@@ -54,7 +54,11 @@ func New(cfg Config) (*Worker, error) {
 		if err != nil {
 			return nil, fmt.Errorf("worker: node %s: %w", nc.Name, err)
 		}
-		w.nodes = append(w.nodes, &node{w: w, cfg: nc, comfy: client, log: cfg.Logger.With("node", nc.Name)})
+		n := &node{w: w, cfg: nc, comfy: client, log: cfg.Logger.With("node", nc.Name), depthChanged: make(chan struct{}, 1)}
+		if cfg.Depth == 0 {
+			n.ctl = newDepthController(cfg.MaxDepth)
+		}
+		w.nodes = append(w.nodes, n)
 	}
 	return w, nil
 }
@@ -110,9 +114,35 @@ type node struct {
 	log   *slog.Logger
 
 	healthy   atomic.Bool
-	capsStale atomic.Bool // a probe failed since capabilities were detected
-	srv       *asynq.Server
-	held      heldJobs // for the node status record (status.go)
+	capsStale atomic.Bool  // a probe failed since capabilities were detected
+	srv       *slotServers // while the node takes jobs
+	held      heldJobs     // for the node status record (status.go)
+
+	// ctl is the automatic depth's controller (depth.go), nil with a fixed depth;
+	// depthChanged tells the node's servers (slots.go) that its depth changed.
+	ctl          *depthController
+	depthChanged chan struct{}
+}
+
+// depth returns the number of jobs the node may hold now.
+func (n *node) depth() int {
+	if n.ctl == nil {
+		return n.w.cfg.Depth
+	}
+	return n.ctl.current()
+}
+
+// observeDepth feeds one job's times to the automatic depth's controller.
+func (n *node) observeDepth(s depthSample) {
+	if n.ctl == nil {
+		return
+	}
+	if _, changed := n.ctl.observe(s); changed {
+		select {
+		case n.depthChanged <- struct{}{}:
+		default: // a change is already pending; the servers read the latest depth
+		}
+	}
 }
 
 // supervise probes the node and runs an asynq server only while the node is healthy,
@@ -167,22 +197,8 @@ func (n *node) probe(ctx context.Context) bool {
 }
 
 func (n *node) start(base context.Context) error {
-	cfg := n.w.cfg
-	srv := asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
-		Concurrency:       cfg.Depth,
-		TaskCheckInterval: cfg.PollInterval,
-		BaseContext:       func() context.Context { return base },
-		Queues:            cfg.Queues,
-		StrictPriority:    cfg.StrictPriority,
-		IsFailure:         isFailure,
-		RetryDelayFunc:    n.w.retryDelay,
-		ShutdownTimeout:   cfg.ShutdownGrace,
-		Logger:            asynqLogger{n.log},
-		LogLevel:          asynq.WarnLevel,
-	})
-	mux := asynq.NewServeMux()
-	mux.HandleFunc(job.TypeJob, n.handle)
-	if err := srv.Start(mux); err != nil {
+	srv, err := startSlots(n, base)
+	if err != nil {
 		return err
 	}
 	n.srv = srv
@@ -193,7 +209,7 @@ func (n *node) stop() {
 	if n.srv == nil {
 		return
 	}
-	n.srv.Shutdown()
+	n.srv.shutdown()
 	n.srv = nil
 }
 

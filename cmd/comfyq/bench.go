@@ -24,8 +24,10 @@ storage (--storage, or a temporary directory) with a latency added to each reque
 worker and concurrent producers. Prints a table, or JSON with --json.
 
 Scenarios:
-  pipelining  node busy fraction at depth 1 and 2; 200 ms jobs, 100 ms uploads (50 jobs)
-  throughput  jobs/s and overhead per job for tiny jobs on 1 and 4 nodes (200 jobs)
+  pipelining  node busy fraction at depth 1, 2 and auto; 200 ms jobs, 100 ms uploads
+              (50 jobs)
+  throughput  jobs/s and added latency per job for 5 ms jobs on 1 and 4 nodes: the
+              nodes' ceiling, the naive sequential client and comfyq (1000 jobs)
   memory      the worker process's peak memory while it moves a 1 GiB output
   baseline    the guides' naive sequential client vs direct submission (the node's
               ceiling) vs comfyq: 2 s jobs, 5 MiB outputs, 50 ms storage latency
@@ -46,7 +48,7 @@ Example:
 			stringFlag(&o.Scenario, "scenario", "", bench.ScenarioAll, "scenario: "+strings.Join(bench.Scenarios(), ", ")),
 			intFlag(&o.Jobs, "jobs", "", 0, "jobs per run (default: the scenario's)"),
 			intFlag(&o.Nodes, "nodes", "", 0, "simulated ComfyUI nodes (default: the scenario's)"),
-			intFlag(&o.Depth, "depth", "", 0, "pipelining depth (default: the scenario's; pipelining runs 1 and 2)"),
+			stringFlag(&o.DepthFlag, "depth", "", "", "pipelining depth, auto or a number (default: the scenario's; auto, and pipelining runs 1, 2 and auto)"),
 			intFlag(&o.Producers, "producers", "", 4, "goroutines enqueueing jobs at once"),
 			stringFlag(&o.RedisURL, "redis", "COMFYQ_BENCH_REDIS_URL", "", "Redis URL (default: start redis-server on a free port)"),
 			stringFlag(&o.StorageURL, "storage", "COMFYQ_BENCH_STORAGE_URL", "", "storage URL, file:///dir or s3://bucket/prefix?endpoint=… (default: a temporary directory)"),
@@ -64,6 +66,7 @@ Example:
 type benchOptions struct {
 	base
 	Scenario, RedisURL, StorageURL   string
+	DepthFlag                        string
 	Jobs, Nodes, Depth, Producers    int
 	LargeOutput, BaselineLargeOutput int64
 	TimeScale                        float64
@@ -75,8 +78,18 @@ func (o *benchOptions) Validate() error {
 	if !slices.Contains(bench.Scenarios(), o.Scenario) {
 		return usagef("--scenario %q: want one of %s", o.Scenario, strings.Join(bench.Scenarios(), ", "))
 	}
-	if o.Jobs < 0 || o.Nodes < 0 || o.Depth < 0 || o.Producers <= 0 || o.LargeOutput <= 0 || o.BaselineLargeOutput <= 0 || o.TimeScale <= 0 {
-		return usagef("--jobs, --nodes and --depth must not be negative; --producers, --large-output, --baseline-large-output and --time-scale must be positive")
+	if o.DepthFlag != "" {
+		d, err := parseDepth(o.DepthFlag)
+		if err != nil {
+			return err
+		}
+		o.Depth = d
+		if d == 0 {
+			o.Depth = bench.DepthAuto
+		}
+	}
+	if o.Jobs < 0 || o.Nodes < 0 || o.Producers <= 0 || o.LargeOutput <= 0 || o.BaselineLargeOutput <= 0 || o.TimeScale <= 0 {
+		return usagef("--jobs and --nodes must not be negative; --producers, --large-output, --baseline-large-output and --time-scale must be positive")
 	}
 	return o.log.Validate()
 }

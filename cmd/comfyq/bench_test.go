@@ -25,7 +25,7 @@ func TestBenchJSON(t *testing.T) {
 		BusyFraction float64 `json:"busy_fraction"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(out), &rows), out)
-	require.Len(t, rows, 2)
+	require.Len(t, rows, 3, "depth 1, 2 and auto")
 	for _, r := range rows {
 		require.Equal(t, "pipelining", r.Scenario)
 		require.Equal(t, 2, r.Succeeded)

@@ -16,7 +16,7 @@ var workerArgs = []string{"worker", "--redis", "redis://127.0.0.1:1/0", "--stora
 // default silently). Not parallel: it sets environment variables.
 func TestBadEnvValueStops(t *testing.T) {
 	for _, tc := range []struct{ env, value string }{
-		{"COMFYQ_DEPTH", "two"},             // int
+		{"COMFYQ_DEPTH", "two"},             // auto or int
 		{"COMFYQ_STALL_TIMEOUT", "soon"},    // duration
 		{"COMFYQ_STRICT_PRIORITY", "maybe"}, // bool
 		{"COMFYQ_WEBHOOK_CONCURRENCY", "1.5"},

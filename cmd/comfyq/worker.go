@@ -36,8 +36,16 @@ func workerCommand(b base) *cli.Command {
 		ArgsUsage: "--redis URL --storage URL --comfy http://host:8188 [--comfy …]",
 		Description: `Attaches to ComfyUI nodes, pulls jobs from Redis, submits each prompt to its node,
 follows it over the WebSocket, streams the outputs into storage and writes the job's
-status back. Each node holds --depth jobs at once (one executing, the rest waiting in
-the node's own queue) so the GPU never idles between jobs.
+status back. Each node holds up to --depth jobs at once: one executing, the others
+waiting in the node's own queue or finishing (history, outputs, status), so the GPU
+never idles between jobs. --depth auto (the default) measures each node's last 16
+jobs and keeps 1 + ceil((before + after) / execution) of them: execution is the
+node's mean time per job, before + after the 90th percentile of the worker's own work
+per job (taking the task, the record, submitting; then history, outputs, status). It
+starts at 2, rises at once when the node would idle, falls after 16 jobs that need
+less, and never exceeds --max-depth. GPU jobs of seconds stay at 2; jobs of a few
+milliseconds go deeper. A number fixes the depth (1: no pipelining). GET /v1/nodes,
+the console and the metric comfyq_node_depth show each node's depth.
 
 --comfy takes a URL, or NAME=URL to name the node in logs and job records.
 SIGTERM or Ctrl-C drains: no new jobs; jobs on a GPU get --shutdown-grace to finish;
@@ -55,7 +63,8 @@ Example:
 			listFlag(&o.Headers, "comfy-header", "COMFYQ_COMFY_HEADERS", "header for node requests (auth proxies): 'Name: value' for every node, 'NODE=Name: value' for one"),
 			stringFlag(&o.Queues, "queues", "COMFYQ_QUEUES", "default=1", "queues and priorities, e.g. high=6,default=3"),
 			boolFlag(&o.StrictPriority, "strict-priority", "COMFYQ_STRICT_PRIORITY", false, "always drain higher-priority queues first"),
-			intFlag(&o.Depth, "depth", "COMFYQ_DEPTH", 2, "jobs held per node (pipelining); 1 turns pipelining off"),
+			stringFlag(&o.DepthFlag, "depth", "COMFYQ_DEPTH", "auto", "jobs held per node (pipelining): auto, or a fixed number (1 turns pipelining off)"),
+			intFlag(&o.MaxDepth, "max-depth", "COMFYQ_MAX_DEPTH", worker.DefaultMaxDepth, "the most jobs --depth auto lets a node hold"),
 			durationFlag(&o.PollInterval, "poll-interval", "COMFYQ_POLL_INTERVAL", 100*time.Millisecond, "how often an idle worker checks Redis for new jobs"),
 			durationFlag(&o.StallTimeout, "stall-timeout", "COMFYQ_STALL_TIMEOUT", 30*time.Second, "check /history and /queue after this long without an event"),
 			durationFlag(&o.ShutdownGrace, "shutdown-grace", "COMFYQ_SHUTDOWN_GRACE", 10*time.Minute, "how long a drain waits for jobs running on a GPU"),
@@ -78,7 +87,8 @@ type workerOptions struct {
 	Nodes, Headers, RetryOn                                   []string
 	Queues                                                    string
 	StrictPriority, UploadPreviews, AllowPrivate              bool
-	Depth                                                     int
+	DepthFlag                                                 string
+	Depth, MaxDepth                                           int // Depth 0: auto
 	PollInterval, StallTimeout, ShutdownGrace, HealthInterval time.Duration
 	Retention                                                 time.Duration
 	MetricsAddr, OutputPrefix                                 string
@@ -100,8 +110,13 @@ func (o *workerOptions) Validate() error {
 	if len(o.Nodes) == 0 {
 		return usagef("give at least one --comfy http://host:8188 (or set COMFYQ_COMFY_URLS)")
 	}
-	if o.Depth < 1 {
-		return usagef("--depth %d: want 1 or more", o.Depth)
+	depth, err := parseDepth(o.DepthFlag)
+	if err != nil {
+		return err
+	}
+	o.Depth = depth
+	if o.MaxDepth < 1 {
+		return usagef("--max-depth %d: want 1 or more", o.MaxDepth)
 	}
 	qs, err := parseQueues(o.Queues)
 	if err != nil {
@@ -115,6 +130,19 @@ func (o *workerOptions) Validate() error {
 		return err
 	}
 	return o.log.Validate()
+}
+
+// parseDepth reads --depth: "auto" (0; also an empty value) or a number of 1 or more.
+func parseDepth(v string) (int, error) {
+	v = strings.TrimSpace(v)
+	if v == "" || strings.EqualFold(v, "auto") {
+		return 0, nil
+	}
+	d, err := strconv.Atoi(v)
+	if err != nil || d < 1 {
+		return 0, usagef("--depth %s: want auto or a number of 1 or more (from --depth or COMFYQ_DEPTH)", v)
+	}
+	return d, nil
 }
 
 // nodeConfigs reads --comfy [NAME=]URL and --comfy-header [NODE=]Name: value (for
@@ -168,7 +196,7 @@ func (o *workerOptions) Run(ctx context.Context) error {
 	}
 	w, err := worker.New(worker.Config{
 		Redis: rdb, Storage: store, Nodes: o.nodes, Queues: o.queues, StrictPriority: o.StrictPriority,
-		Depth: o.Depth, PollInterval: o.PollInterval, Retention: o.Retention, StallTimeout: o.StallTimeout,
+		Depth: o.Depth, MaxDepth: o.MaxDepth, PollInterval: o.PollInterval, Retention: o.Retention, StallTimeout: o.StallTimeout,
 		ShutdownGrace: o.ShutdownGrace, HealthInterval: o.HealthInterval,
 		UploadPreviews: o.UploadPreviews, OutputPrefix: o.OutputPrefix, RetryOn: nonEmpty(o.RetryOn),
 		Inputs:   worker.InputPolicy{AllowPrivate: o.AllowPrivate},
@@ -185,7 +213,7 @@ func (o *workerOptions) Run(ctx context.Context) error {
 		}
 		defer stop()
 	}
-	log.Info("worker starting", "nodes", len(o.nodes), "queues", o.Queues, "depth", o.Depth, "storage", store.String())
+	log.Info("worker starting", "nodes", len(o.nodes), "queues", o.Queues, "depth", o.DepthFlag, "max_depth", o.MaxDepth, "storage", store.String())
 	return withWebhooks(ctx, runWebhooks, func() error { return w.Run(ctx, secondSignal(ctx)) })
 }
 

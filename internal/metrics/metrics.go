@@ -10,6 +10,7 @@
 // # Who feeds what
 //
 //	comfyq_node_up, comfyq_node_jobs_in_flight,
+//	comfyq_node_depth,
 //	comfyq_node_info                                    the worker, per ComfyUI node
 //	comfyq_webhook_deliveries_total,
 //	comfyq_webhook_delivery_duration_seconds           the webhook delivery task
@@ -50,6 +51,13 @@ var (
 	NodeJobsInFlight = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: Namespace, Name: "node_jobs_in_flight",
 		Help: "Jobs held by the ComfyUI node: executing or waiting in its queue.",
+	}, []string{"node"})
+	// NodeDepth is the number of jobs the worker lets a node hold at once: its
+	// pipelining depth, fixed (--depth N) or as the automatic depth last set it.
+	// Label: node.
+	NodeDepth = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: Namespace, Name: "node_depth",
+		Help: "Jobs the worker lets the ComfyUI node hold at once (pipelining depth, fixed or automatic).",
 	}, []string{"node"})
 	// NodeInfo is 1 for the version and capabilities the worker last detected on a
 	// node (an info metric: join on node to label other series). Labels: node,
@@ -119,7 +127,7 @@ var (
 // Collectors returns every collector this package defines.
 func Collectors() []prometheus.Collector {
 	return append([]prometheus.Collector{
-		NodeUp, NodeJobsInFlight, NodeInfo,
+		NodeUp, NodeJobsInFlight, NodeDepth, NodeInfo,
 		WebhookDeliveries, WebhookDeliveryDuration,
 		JobsFinished, JobQueuedDuration, JobExecutionDuration, JobUploadDuration, JobTotalDuration,
 	}, WebhookCollectors()...)

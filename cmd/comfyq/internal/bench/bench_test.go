@@ -27,17 +27,17 @@ func newTestEnv(tb testing.TB, s3 bool) *env {
 }
 
 // BenchmarkEndToEnd sends b.N tiny jobs (EmptyImage → SaveImage) through
-// producer → Redis → worker (depth 2) → simulated nodes → file storage and reports
+// producer → Redis → worker (automatic depth) → simulated nodes → file storage and reports
 // jobs/s, the orchestration overhead per job and the nodes' busy fraction.
 func BenchmarkEndToEnd(b *testing.B) {
 	for _, nodes := range []int{1, 4} {
 		b.Run(fmt.Sprintf("nodes=%d", nodes), func(b *testing.B) {
 			e := newTestEnv(b, false)
 			b.ResetTimer()
-			o, err := e.runComfyq(b.Context(), comfyqRun{jobs: b.N, nodes: nodes, depth: 2})
+			o, err := e.runComfyq(b.Context(), comfyqRun{jobs: b.N, nodes: nodes})
 			b.StopTimer()
 			require.NoError(b, err)
-			r := e.comfyqResult("bench", "comfyq", Workload{}, 0, nodes, 2, o)
+			r := e.comfyqResult("bench", "comfyq", Workload{}, 0, nodes, 0, o)
 			require.Equal(b, b.N, r.Succeeded)
 			b.ReportMetric(r.JobsPerS, "jobs/s")
 			b.ReportMetric(r.OverheadMS.Mean*float64(time.Millisecond), "overhead-ns/job")

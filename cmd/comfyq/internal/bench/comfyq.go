@@ -11,6 +11,9 @@ import (
 	"syscall"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/comfyq/comfyq/internal/metrics"
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/storage"
 	"github.com/comfyq/comfyq/worker"
@@ -22,7 +25,7 @@ type comfyqRun struct {
 	workload Workload
 	jobs     int
 	nodes    int
-	depth    int
+	depth    int           // 0: automatic
 	latency  time.Duration // per storage request
 	// useFile forces the file store (memory runs on both kinds of store).
 	useFile bool
@@ -40,6 +43,7 @@ type comfyqOutcome struct {
 	procPeak  int64 // the worker process's VmHWM
 	procIdle  int64 // the worker process's VmRSS once it was ready
 	storeName string
+	depths    []int // each node's depth at the end (in-process worker only)
 }
 
 func (e *env) runComfyq(ctx context.Context, r comfyqRun) (*comfyqOutcome, error) {
@@ -100,6 +104,14 @@ func (e *env) runComfyq(ctx context.Context, r comfyqRun) (*comfyqOutcome, error
 	}
 	if err != nil {
 		return nil, err
+	}
+	if pid == 0 {
+		for i := range nodes {
+			var m dto.Metric
+			if metrics.NodeDepth.WithLabelValues(nodeName(i)).Write(&m) == nil {
+				out.depths = append(out.depths, int(m.GetGauge().GetValue()))
+			}
+		}
 	}
 	if pid != 0 {
 		m, err := procStatus(pid, "VmHWM")
@@ -188,7 +200,7 @@ func (e *env) startWorkerProcess(ctx context.Context, r comfyqRun, q string, nod
 	args = append(args,
 		"--redis", e.redisURL,
 		"--storage", storeURL,
-		"--depth", strconv.Itoa(r.depth),
+		"--depth", depthName(r.depth),
 		"--queues", q+"=1",
 		"--output-prefix", "bench",
 		"--log-level", "warn",

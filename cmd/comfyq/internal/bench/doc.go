@@ -1,18 +1,19 @@
 // Package bench runs comfyq's benchmark scenarios end to end in one process: simulated
 // ComfyUI nodes (comfysim) on loopback ports, a Redis (given, or a redis-server it
 // starts), storage (given, or a temporary file store) with a latency added to each
-// request, a worker with a given pipelining depth and producers that enqueue jobs at
-// once. `comfyq bench` prints its results; docs/benchmarks.md records them.
+// request, a worker with a given pipelining depth (automatic unless given) and
+// producers that enqueue jobs at once. `comfyq bench` prints its results; docs/benchmarks.md records them.
 //
 //	results, err := bench.Run(ctx, bench.Config{}, bench.ScenarioPipelining)
 //	bench.WriteTable(os.Stdout, results)
 //
 // # Scenarios
 //
-//   - pipelining: busy fraction of a node at depth 1 and 2, jobs of 200 ms whose
-//     upload takes 100 ms.
-//   - throughput: jobs per second and overhead per job for tiny jobs on 1 and 4
-//     nodes, beside the nodes' ceiling.
+//   - pipelining: busy fraction of a node at depth 1, 2 and auto, jobs of 200 ms
+//     whose upload takes 100 ms.
+//   - throughput: jobs per second and added latency per job for 5 ms jobs on 1 and
+//     4 nodes: the nodes' ceiling (measured before and after the others), the naive
+//     sequential client and comfyq at the automatic depth, in the same run.
 //   - memory: the worker's peak memory while it moves a 1 GiB output to storage.
 //   - baseline: the naive sequential client of the ComfyUI-as-API guides
 //     (NaiveClient), direct submission over one shared socket with the node's queue

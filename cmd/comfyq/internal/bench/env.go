@@ -46,7 +46,8 @@ type Config struct {
 	// memory is the peak of this process's heap.
 	WorkerCommand []string
 	// Jobs, Nodes and Depth override a scenario's job count, node count and
-	// pipelining depth (0: the scenario's defaults, see Scenarios).
+	// pipelining depth (0: the scenario's defaults, see Scenarios; Depth DepthAuto:
+	// the automatic depth everywhere).
 	Jobs, Nodes, Depth int
 	// Producers is how many goroutines enqueue jobs at once (default 4).
 	Producers int
@@ -68,7 +69,7 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() error {
-	if c.Jobs < 0 || c.Nodes < 0 || c.Depth < 0 || c.Producers < 0 || c.LargeOutput < 0 || c.BaselineLargeOutput < 0 || c.TimeScale < 0 {
+	if c.Jobs < 0 || c.Nodes < 0 || c.Depth < DepthAuto || c.Producers < 0 || c.LargeOutput < 0 || c.BaselineLargeOutput < 0 || c.TimeScale < 0 {
 		return errors.New("bench: jobs, nodes, depth, producers, large output and time scale must not be negative")
 	}
 	if c.TimeScale == 0 {

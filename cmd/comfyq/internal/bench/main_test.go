@@ -50,7 +50,7 @@ func fakeWorker(args []string) error {
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	redisURL := fs.String("redis", "", "")
 	storageURL := fs.String("storage", "", "")
-	depth := fs.Int("depth", 2, "")
+	depthFlag := fs.String("depth", "auto", "auto or a number")
 	queues := fs.String("queues", "default=1", "")
 	prefix := fs.String("output-prefix", "jobs", "")
 	fs.String("log-level", "info", "")
@@ -58,6 +58,14 @@ func fakeWorker(args []string) error {
 	fs.Var(&nodes, "comfy", "")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	depth := 0 // auto
+	if *depthFlag != "auto" {
+		d, err := strconv.Atoi(*depthFlag)
+		if err != nil {
+			return fmt.Errorf("--depth %q: %w", *depthFlag, err)
+		}
+		depth = d
 	}
 	qs := map[string]int{}
 	for _, part := range strings.Split(*queues, ",") {
@@ -79,7 +87,7 @@ func fakeWorker(args []string) error {
 	if err != nil {
 		return err
 	}
-	w, err := worker.New(worker.Config{Redis: rdb, Storage: store, Nodes: nodes, Depth: *depth, Queues: qs,
+	w, err := worker.New(worker.Config{Redis: rdb, Storage: store, Nodes: nodes, Depth: depth, Queues: qs,
 		OutputPrefix: *prefix, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		return err

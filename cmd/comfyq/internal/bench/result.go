@@ -19,9 +19,12 @@ type Result struct {
 	// socket, the node's queue kept full: the node's ceiling).
 	Client string `json:"client"`
 	// Nodes is the number of simulated ComfyUI nodes; Depth comfyq's pipelining
-	// depth (0 for other clients).
-	Nodes int `json:"nodes"`
-	Depth int `json:"depth,omitempty"`
+	// depth (0 for other clients and for comfyq's automatic depth, whose rows say
+	// depth=auto). DepthReached is each node's depth when the run ended, with the
+	// automatic depth in an in-process worker.
+	Nodes        int   `json:"nodes"`
+	Depth        int   `json:"depth,omitempty"`
+	DepthReached []int `json:"depth_reached,omitempty"`
 	// Jobs were run; Succeeded of them ended well.
 	Jobs      int `json:"jobs"`
 	Succeeded int `json:"succeeded"`
@@ -109,7 +112,7 @@ func round(f float64, digits int) float64 {
 // WriteTable prints results as an aligned text table.
 func WriteTable(w io.Writer, results []Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "scenario\trun\tnodes\tjobs\tok\tjob\toutput\tstore lat.\tjobs/s\tof ceiling\texec ms p50\toverhead ms mean/p50/p99\tdispatch/after ms mean\thead/tail ms\tbusy\tmemory\ttarget")
+	fmt.Fprintln(tw, "scenario\trun\tdepth\tnodes\tjobs\tok\tjob\toutput\tstore lat.\tjobs/s\tof ceiling\texec ms p50\toverhead ms mean/p50/p99\tdispatch/after ms mean\thead/tail ms\tbusy\tmemory\ttarget")
 	for _, r := range results {
 		ceiling := "-"
 		if r.OfCeiling > 0 {
@@ -128,13 +131,29 @@ func WriteTable(w io.Writer, results []Result) error {
 				target += " MISSED"
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%.2f\t%s\t%.1f\t%.1f / %.1f / %.1f\t%.1f / %.1f\t%.0f / %.0f\t%.3f\t%s\t%s\n",
-			r.Scenario, r.Name, r.Nodes, r.Jobs, r.Succeeded,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%.2f\t%s\t%.1f\t%.1f / %.1f / %.1f\t%.1f / %.1f\t%.0f / %.0f\t%.3f\t%s\t%s\n",
+			r.Scenario, r.Name, depthString(r), r.Nodes, r.Jobs, r.Succeeded,
 			durString(r.JobTimeMS), outputString(r.OutputBytes), durString(r.StorageLatencyMS),
 			r.JobsPerS, ceiling, r.ExecMS.P50, r.OverheadMS.Mean, r.OverheadMS.P50, r.OverheadMS.P99, r.DispatchMS.Mean, r.AfterMS.Mean, r.HeadMS, r.TailMS,
 			r.BusyFraction, mem, target)
 	}
 	return tw.Flush()
+}
+
+// depthString is the depth column: each node's depth at the end of an automatic
+// run, the fixed depth, or "-".
+func depthString(r Result) string {
+	switch {
+	case len(r.DepthReached) > 0:
+		parts := make([]string, len(r.DepthReached))
+		for i, d := range r.DepthReached {
+			parts[i] = fmt.Sprint(d)
+		}
+		return strings.Join(parts, ",")
+	case r.Depth > 0:
+		return fmt.Sprint(r.Depth)
+	}
+	return "-"
 }
 
 func durString(msf float64) string {

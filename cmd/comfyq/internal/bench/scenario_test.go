@@ -53,21 +53,27 @@ func TestRunAll(t *testing.T) {
 	require.Equal(t, []string{
 		"pipelining/comfyq depth=1",
 		"pipelining/comfyq depth=2",
+		"pipelining/comfyq depth=auto",
 		"throughput/direct (node ceiling)",
-		"throughput/comfyq depth=2",
+		"throughput/naive sequential client",
+		"throughput/comfyq depth=auto",
+		"throughput/direct (node ceiling), again",
 		"throughput/direct (node ceiling)",
-		"throughput/comfyq depth=2",
+		"throughput/naive sequential client",
+		"throughput/comfyq depth=auto",
+		"throughput/direct (node ceiling), again",
 		"memory/comfyq worker process → file",
 		"baseline/naive sequential client",
 		"baseline/direct (node ceiling)",
-		"baseline/comfyq depth=2",
+		"baseline/comfyq depth=auto",
 		"baseline/naive, large output",
 		"baseline/comfyq, large output",
 	}, names)
 	require.Equal(t, 2, results[0].Jobs)
 	require.Equal(t, 4.0, results[0].JobTimeMS, "the time scale applies")
-	require.Equal(t, 4, results[4].Nodes)
-	require.Positive(t, results[9].OfCeiling)
+	require.Equal(t, 4, results[7].Nodes)
+	require.Len(t, results[9].DepthReached, 4, "each node's automatic depth")
+	require.Positive(t, results[14].OfCeiling)
 
 	var table bytes.Buffer
 	require.NoError(t, WriteTable(&table, results))
