@@ -33,13 +33,19 @@ const (
 	// 10 jobs, 1 node, depth 2. Target: comfyq ≥ 0.95 of the ceiling and ahead of
 	// the naive client.
 	ScenarioBaseline = "baseline"
-	// ScenarioAll runs the four in turn.
+	// ScenarioRecovery: a worker process killed with SIGKILL while a prompt executes
+	// on its node and another waits there; once restarted after 2 s, once left dead
+	// beside a second worker on another node. Rows: seconds from the restart (the
+	// death) until its in-flight jobs ended. Needs Config.WorkerCommand. Targets:
+	// ≤ 5 s after the restart, ≤ 15 s after the death, each prompt run once.
+	ScenarioRecovery = "recovery"
+	// ScenarioAll runs every scenario in turn.
 	ScenarioAll = "all"
 )
 
 // Scenarios lists the scenario names Run accepts, "all" last.
 func Scenarios() []string {
-	return []string{ScenarioPipelining, ScenarioThroughput, ScenarioMemory, ScenarioBaseline, ScenarioAll}
+	return []string{ScenarioPipelining, ScenarioThroughput, ScenarioMemory, ScenarioBaseline, ScenarioRecovery, ScenarioAll}
 }
 
 // Targets.
@@ -65,7 +71,7 @@ func Run(ctx context.Context, cfg Config, scenario string) ([]Result, error) {
 	}
 	defer e.close()
 	var all []Result
-	for _, s := range []string{ScenarioPipelining, ScenarioThroughput, ScenarioMemory, ScenarioBaseline} {
+	for _, s := range []string{ScenarioPipelining, ScenarioThroughput, ScenarioMemory, ScenarioBaseline, ScenarioRecovery} {
 		if scenario != ScenarioAll && scenario != s {
 			continue
 		}
@@ -80,6 +86,11 @@ func Run(ctx context.Context, cfg Config, scenario string) ([]Result, error) {
 			rs, err = e.memory(ctx)
 		case ScenarioBaseline:
 			rs, err = e.baseline(ctx)
+		case ScenarioRecovery:
+			if len(e.cfg.WorkerCommand) == 0 && scenario == ScenarioAll {
+				continue // it kills a worker process: only with one
+			}
+			rs, err = e.recovery(ctx)
 		}
 		all = append(all, rs...)
 		if err != nil {
