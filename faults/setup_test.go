@@ -17,8 +17,9 @@
 // another, beyond what a node lost fails the case.
 //
 // The suite runs in the normal go test ./... (scripts/test.sh provides Redis and S3);
-// it takes a couple of minutes, most of it the SIGKILL case waiting for asynq's lease
-// recovery.
+// it takes a couple of minutes, most of it the SIGKILL cases waiting, after their jobs
+// ended, for asynq's lease recovery to hand the killed worker's tasks out again (the
+// suite requires that no task is left behind).
 package faults_test
 
 import (

@@ -76,30 +76,30 @@ func (e *env) recoveryRun(ctx context.Context, takeover bool) (*Result, error) {
 		}
 	}()
 	spawn := func(node int) (*killable, error) {
-		p, err := e.spawnWorker(q, storeURL, depth, node, nodes[node].url)
-		if err == nil {
+		p, spawnErr := e.spawnWorker(q, storeURL, depth, node, nodes[node].url)
+		if spawnErr == nil {
 			procs = append(procs, p)
 		}
-		return p, err
+		return p, spawnErr
 	}
 	victim, err := spawn(0)
 	if err != nil {
 		return nil, err
 	}
 	if takeover {
-		if _, err := spawn(1); err != nil {
+		if _, err = spawn(1); err != nil {
 			return nil, err
 		}
 	}
-	if err := e.waitServers(ctx, q, nodeCount, victim.exited); err != nil {
+	if err = e.waitServers(ctx, q, nodeCount, victim.exited); err != nil {
 		return nil, fmt.Errorf("%w; its log:\n%s", err, victim.logs)
 	}
 
 	ids := make([]string, jobs)
 	for i := range ids {
-		j, err := e.producer.Enqueue(ctx, job.Spec{Workflow: w.promptJSON(i), Queue: q, MaxAttempts: 3})
-		if err != nil {
-			return nil, fmt.Errorf("bench: enqueue: %w", err)
+		j, enqErr := e.producer.Enqueue(ctx, job.Spec{Workflow: w.promptJSON(i), Queue: q, MaxAttempts: 3})
+		if enqErr != nil {
+			return nil, fmt.Errorf("bench: enqueue: %w", enqErr)
 		}
 		ids[i] = j.ID
 	}
@@ -117,7 +117,7 @@ func (e *env) recoveryRun(ctx context.Context, takeover bool) (*Result, error) {
 			return nil, ctx.Err()
 		}
 		ref = time.Now()
-		if _, err := spawn(0); err != nil {
+		if _, err = spawn(0); err != nil {
 			return nil, err
 		}
 	}
@@ -126,9 +126,9 @@ func (e *env) recoveryRun(ctx context.Context, takeover bool) (*Result, error) {
 	defer cancel()
 	ended := map[string]*job.Job{}
 	for _, id := range ids {
-		j, err := e.producer.Wait(wctx, id)
-		if err != nil {
-			return nil, fmt.Errorf("bench: job %s did not end: %w", id, err)
+		j, waitErr := e.producer.Wait(wctx, id)
+		if waitErr != nil {
+			return nil, fmt.Errorf("bench: job %s did not end: %w", id, waitErr)
 		}
 		ended[id] = j
 	}
