@@ -34,8 +34,9 @@ Scenarios:
   recovery    a worker process killed with SIGKILL (kill -9) while its node executes a
               prompt and holds another: seconds until its jobs end after a restart
               2 s later, and when it stays dead and a worker on another node takes
-              them over (2 s jobs)
-  all         every scenario in turn (the default)
+              them over (2 s jobs; ~2.5 min, most of it waiting for asynq to
+              hand the killed worker's tasks out again)
+  all         every scenario but recovery, in turn (the default)
 
 --jobs, --nodes and --depth replace a scenario's defaults; --time-scale shortens (or
 lengthens) every job time and storage latency. Each run uses a queue of its

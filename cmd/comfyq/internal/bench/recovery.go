@@ -174,7 +174,9 @@ func (e *env) recoveryRun(ctx context.Context, takeover bool) (*Result, error) {
 
 	// asynq still holds the killed worker's tasks until their lease runs out; wait for
 	// the redelivery to be acknowledged (the jobs have ended) so that the queue can go.
-	e.waitNoActive(ctx, q)
+	if !e.cfg.noLeaseWait {
+		e.waitNoActive(ctx, q)
+	}
 	return r, nil
 }
 
