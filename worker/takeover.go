@@ -103,14 +103,19 @@ func (w *Worker) heartbeat(draining bool) flight.Heartbeat {
 func (w *Worker) keepAlive(ctx, stop context.Context) {
 	tick := time.NewTicker(flight.DefaultInterval)
 	defer tick.Stop()
+	var failedAt time.Time // the last heartbeat that could not be written
 	for {
 		draining := ctx.Err() != nil
 		bctx, cancel := context.WithTimeout(stop, flight.DefaultInterval)
 		if err := w.rec.flight.Beat(bctx, w.heartbeat(draining)); err != nil && stop.Err() == nil {
+			failedAt = time.Now()
 			w.log.Warn("heartbeat not written: other workers may take this one's jobs over", "err", err)
 		}
 		cancel()
-		if !draining {
+		// After Redis did not answer (an outage, a restart), every heartbeat may have
+		// expired: the other workers are given a TTL to beat again before any of them
+		// counts as dead.
+		if !draining && time.Since(failedAt) > flight.DefaultTTL+flight.DefaultInterval {
 			w.reap(ctx, nil)
 		}
 		select {
