@@ -52,6 +52,20 @@ type recovery struct {
 	// takerBase as their context.
 	takers    sync.WaitGroup
 	takerBase context.Context
+	// closed is set when Run joins the takers: no new takeover starts after it.
+	mu     sync.Mutex
+	closed bool
+}
+
+// startTaker counts a new taker goroutine; false once Run joins them.
+func (rc *recovery) startTaker() bool {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.closed {
+		return false
+	}
+	rc.takers.Add(1)
+	return true
 }
 
 // begin marks the job as run by this process; false if it already is.
@@ -213,9 +227,14 @@ func (w *Worker) takeOver(ctx context.Context, id string, p flight.Peer, only *n
 	if !w.rec.begin(id) {
 		return // asynq gave the task to this process meanwhile
 	}
+	if !w.rec.startTaker() {
+		w.rec.end(id)
+		return // stopping
+	}
 	ok, err := w.rec.flight.Claim(ctx, id, p.Owner)
 	if err != nil || !ok {
 		w.rec.end(id)
+		w.rec.takers.Done()
 		return
 	}
 	why := "its worker died"
@@ -225,7 +244,6 @@ func (w *Worker) takeOver(ctx context.Context, id string, p flight.Peer, only *n
 	n.log.Info("taking the job over: "+why, "job_id", id, "from", p.Owner, "status", j.Status, "prompt_node", j.Node)
 	metrics.NodeJobsInFlight.WithLabelValues(n.cfg.Name).Inc()
 	release := n.held.hold(id)
-	w.rec.takers.Add(1)
 	go func() {
 		defer w.rec.takers.Done()
 		defer metrics.NodeJobsInFlight.WithLabelValues(n.cfg.Name).Dec()
@@ -253,6 +271,9 @@ func (w *Worker) takeOver(ctx context.Context, id string, p flight.Peer, only *n
 // drainStart: they get ShutdownGrace from then, like the jobs asynq gave, and are then
 // handed back by canceling stopTakers.
 func (w *Worker) joinTakers(drainStart time.Time, stopTakers context.CancelFunc) {
+	w.rec.mu.Lock()
+	w.rec.closed = true
+	w.rec.mu.Unlock()
 	done := make(chan struct{})
 	go func() { w.rec.takers.Wait(); close(done) }()
 	t := time.NewTimer(max(w.cfg.ShutdownGrace-time.Since(drainStart), 0))
