@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -104,11 +107,15 @@ func (w *Worker) own(ctx context.Context, id string) (func(), error) {
 // heartbeat tells what this process drives; draining once it takes no new jobs.
 func (w *Worker) heartbeat(draining bool) flight.Heartbeat {
 	host, _ := os.Hostname()
-	h := flight.Heartbeat{Process: fmt.Sprintf("%s/%d", host, os.Getpid()), Draining: draining}
+	h := flight.Heartbeat{Host: host, Process: fmt.Sprintf("%s/%d", host, os.Getpid()), Draining: draining}
 	for _, n := range w.nodes {
-		h.Nodes = append(h.Nodes, flight.Node{URL: n.cfg.URL, ClientID: n.cfg.ClientID})
+		h.Nodes = append(h.Nodes, n.flightNode())
 	}
 	return h
+}
+
+func (n *node) flightNode() flight.Node {
+	return flight.Node{Name: n.cfg.Name, URL: n.cfg.URL, ClientID: n.cfg.ClientID}
 }
 
 // keepAlive writes the heartbeat every flight.DefaultInterval and, until ctx (taking
@@ -151,7 +158,7 @@ func (w *Worker) leave(ctx context.Context) {
 
 // resumeOn takes over, as soon as node n takes jobs, the jobs left in flight on n by
 // a dead worker or by this process's predecessor on n (a live heartbeat naming the same
-// node and client id, not draining: the process was killed less than a TTL ago).
+// node, URL and client id, not draining: the process was killed less than a TTL ago).
 func (n *node) resumeOn(ctx context.Context) {
 	n.w.reap(ctx, n)
 }
@@ -167,16 +174,14 @@ func (w *Worker) reap(ctx context.Context, only *node) {
 		return
 	}
 	for _, p := range peers {
-		if p.Heartbeat != nil {
-			if only == nil || p.Heartbeat.Draining || !p.Heartbeat.Has(flight.Node{URL: only.cfg.URL, ClientID: only.cfg.ClientID}) {
-				continue
-			}
+		if p.Alive && (only == nil || p.Heartbeat.Draining || !p.Heartbeat.Has(only.flightNode())) {
+			continue
 		}
 		ids, err := w.rec.flight.Jobs(rctx, p.Owner)
 		if err != nil {
 			continue
 		}
-		if len(ids) == 0 && p.Heartbeat == nil {
+		if len(ids) == 0 && !p.Alive {
 			_, _ = w.rec.flight.Forget(rctx, p.Owner)
 			continue
 		}
@@ -202,13 +207,19 @@ func (w *Worker) takeOver(ctx context.Context, id string, p flight.Peer, only *n
 	if err != nil {
 		return
 	}
-	if only != nil && j.Node != only.cfg.URL {
+	if only != nil && (j.Node != only.cfg.URL || j.NodeName != only.cfg.Name) {
 		return
 	}
 	n := only
 	if n == nil {
-		if n = w.nodeFor(j.Node); n == nil {
+		if n = w.nodeFor(j); n == nil {
 			return // no healthy node here: another worker, or a later pass, takes it
+		}
+		if (n.cfg.URL != j.Node || n.cfg.Name != j.NodeName) && j.Node != "" && !w.canReach(j.Node, p.Heartbeat.Host) {
+			// A loopback URL of another machine (a Kubernetes pod's sidecar): this
+			// process cannot look at that node, and running the prompt here could run
+			// it twice. The worker's restart there, or asynq's lease, recovers it.
+			return
 		}
 	}
 	queue := j.Queue
@@ -238,7 +249,7 @@ func (w *Worker) takeOver(ctx context.Context, id string, p flight.Peer, only *n
 		return
 	}
 	why := "its worker died"
-	if p.Heartbeat != nil {
+	if p.Alive {
 		why = "its worker on this node was restarted"
 	}
 	n.log.Info("taking the job over: "+why, "job_id", id, "from", p.Owner, "status", j.Status, "prompt_node", j.Node)
@@ -287,16 +298,16 @@ func (w *Worker) joinTakers(drainStart time.Time, stopTakers context.CancelFunc)
 }
 
 // nodeFor picks the node of this process a taken-over job runs on: the job's own node
-// when this process drives it and it is healthy, else the healthy node holding fewest
-// jobs; nil when none is healthy.
-func (w *Worker) nodeFor(url string) *node {
+// (same name and URL) when this process drives it and it is healthy, else the healthy
+// node holding fewest jobs; nil when none is healthy.
+func (w *Worker) nodeFor(j *job.Job) *node {
 	var best *node
 	bestHeld := 0
 	for _, n := range w.nodes {
 		if !n.healthy.Load() {
 			continue
 		}
-		if n.cfg.URL == url {
+		if n.cfg.URL == j.Node && n.cfg.Name == j.NodeName {
 			return n
 		}
 		if held := n.held.count(); best == nil || held < bestHeld {
@@ -304,4 +315,21 @@ func (w *Worker) nodeFor(url string) *node {
 		}
 	}
 	return best
+}
+
+// canReach tells whether this process can look at the node at nodeURL that a worker
+// on host drove: any URL but a loopback one, which only means that node on its own
+// machine.
+func (w *Worker) canReach(nodeURL, host string) bool {
+	u, err := url.Parse(nodeURL)
+	if err != nil {
+		return false
+	}
+	h := u.Hostname()
+	ip := net.ParseIP(h)
+	if !strings.EqualFold(h, "localhost") && (ip == nil || !ip.IsLoopback() && !ip.IsUnspecified()) {
+		return true
+	}
+	mine, _ := os.Hostname()
+	return host != "" && host == mine
 }

@@ -5,8 +5,9 @@
 // Every worker process has an owner id (random, one per process). It keeps a heartbeat
 // key with a short TTL, and marks each job it handles as its own:
 //
-//	comfyq:{flight}:alive:{owner}  the owner's Heartbeat JSON, expiring after TTL
-//	comfyq:{flight}:owners         set: owner ids that have a heartbeat or jobs
+//	comfyq:{flight}:alive:{owner}  the owner's heartbeat, expiring after TTL
+//	comfyq:{flight}:owners         hash: owner id → its Heartbeat JSON, kept after its
+//	                               death until it holds no job (who it was, where)
 //	comfyq:{flight}:jobs           hash: job id → owner id handling it
 //	comfyq:{flight}:owned:{owner}  set: the job ids an owner handles
 //
@@ -20,7 +21,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -43,14 +43,19 @@ const (
 	DefaultTTL      = 6 * time.Second
 )
 
-// Node is one ComfyUI node a worker drives: its URL and the client id of its prompts.
+// Node is one ComfyUI node a worker drives: its name and URL (as job records give
+// them) and the client id of its prompts.
 type Node struct {
+	Name     string `json:"name"`
 	URL      string `json:"url"`
 	ClientID string `json:"client_id"`
 }
 
 // Heartbeat is what an owner tells about itself while alive.
 type Heartbeat struct {
+	// Host is the machine's host name (a pod's name in Kubernetes): the one place a
+	// loopback node URL means.
+	Host string `json:"host"`
 	// Process identifies the worker process for people (host/pid).
 	Process string `json:"process"`
 	Nodes   []Node `json:"nodes"`
@@ -69,10 +74,12 @@ func (h *Heartbeat) Has(n Node) bool {
 	return false
 }
 
-// Peer is an owner as the registry shows it: Heartbeat is nil when it is dead.
+// Peer is an owner as the registry shows it: its last heartbeat, and whether that
+// is still alive.
 type Peer struct {
 	Owner     string
-	Heartbeat *Heartbeat
+	Heartbeat Heartbeat
+	Alive     bool
 }
 
 // Registry is one worker process's view of the records.
@@ -103,7 +110,7 @@ func (g *Registry) Beat(ctx context.Context, h Heartbeat) error {
 	}
 	_, err = g.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, aliveKey(g.owner), b, g.ttl)
-		p.SAdd(ctx, ownersKey, g.owner)
+		p.HSet(ctx, ownersKey, g.owner, b)
 		return nil
 	})
 	if err != nil {
@@ -188,36 +195,31 @@ func (g *Registry) Claim(ctx context.Context, jobID, from string) (bool, error) 
 	return n == 1, nil
 }
 
-// Peers lists the other owners and their heartbeats (nil for the dead ones).
+// Peers lists the other owners, alive or dead, with their last heartbeats.
 func (g *Registry) Peers(ctx context.Context) ([]Peer, error) {
-	owners, err := g.rdb.SMembers(ctx, ownersKey).Result()
+	owners, err := g.rdb.HGetAll(ctx, ownersKey).Result()
 	if err != nil {
 		return nil, fmt.Errorf("flight: list owners: %w", err)
 	}
 	var peers []Peer
-	var gets []*redis.StringCmd
+	var alive []*redis.IntCmd
 	_, err = g.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, o := range owners {
+		for o, b := range owners {
 			if o == g.owner {
 				continue
 			}
-			peers = append(peers, Peer{Owner: o})
-			gets = append(gets, p.Get(ctx, aliveKey(o)))
+			var h Heartbeat
+			_ = json.Unmarshal([]byte(b), &h) // an unreadable one is a dead stranger
+			peers = append(peers, Peer{Owner: o, Heartbeat: h})
+			alive = append(alive, p.Exists(ctx, aliveKey(o)))
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, redis.Nil) {
+	if err != nil {
 		return nil, fmt.Errorf("flight: read heartbeats: %w", err)
 	}
-	for i, c := range gets {
-		b, err := c.Bytes()
-		if err != nil {
-			continue // no heartbeat: dead
-		}
-		var h Heartbeat
-		if json.Unmarshal(b, &h) == nil {
-			peers[i].Heartbeat = &h
-		}
+	for i, c := range alive {
+		peers[i].Alive = c.Val() == 1
 	}
 	return peers, nil
 }
@@ -234,7 +236,7 @@ func (g *Registry) Jobs(ctx context.Context, owner string) ([]string, error) {
 // forgetScript drops owner ARGV[1] when it has no heartbeat and no job.
 var forgetScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[2]) == 1 or redis.call('SCARD', KEYS[3]) > 0 then return 0 end
-redis.call('SREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('DEL', KEYS[3])
 return 1
 `)

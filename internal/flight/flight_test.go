@@ -30,7 +30,7 @@ func TestOwnershipFollowsTheHeartbeat(t *testing.T) {
 	a := flight.New(rdb, time.Hour)
 	b := flight.New(rdb, time.Hour)
 	c := flight.New(rdb, time.Hour)
-	node := flight.Node{URL: "http://gpu-1:8188", ClientID: "c1"}
+	node := flight.Node{Name: "gpu-1", URL: "http://gpu-1:8188", ClientID: "c1"}
 	for _, g := range []*flight.Registry{a, b, c} {
 		require.NoError(t, g.Beat(ctx, flight.Heartbeat{Process: g.Owner(), Nodes: []flight.Node{node}}))
 	}
@@ -49,12 +49,18 @@ func TestOwnershipFollowsTheHeartbeat(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, peers, 2)
 	for _, p := range peers {
-		require.NotNil(t, p.Heartbeat, "%s is alive", p.Owner)
+		require.True(t, p.Alive, "%s is alive", p.Owner)
 		require.True(t, p.Heartbeat.Has(node))
 	}
 
-	// a dies: its heartbeat goes.
+	// a dies: its heartbeat goes, what it was stays while it has jobs.
 	require.NoError(t, rdb.Del(ctx, "comfyq:{flight}:alive:"+a.Owner()).Err())
+	peers, err = b.Peers(ctx)
+	require.NoError(t, err)
+	for _, p := range peers {
+		require.Equal(t, p.Owner != a.Owner(), p.Alive, p.Owner)
+		require.Equal(t, a.Owner() == p.Owner || c.Owner() == p.Owner, p.Heartbeat.Process == p.Owner)
+	}
 	jobs, err := b.Jobs(ctx, a.Owner())
 	require.NoError(t, err)
 	require.Equal(t, []string{"j1"}, jobs)
