@@ -248,11 +248,12 @@ func (w *Worker) takeOver(ctx context.Context, id string, p flight.Peer, only *n
 		w.rec.takers.Done()
 		return
 	}
-	why := "its worker died"
+	why, reason := "its worker died", "dead"
 	if p.Alive {
-		why = "its worker on this node was restarted"
+		why, reason = "its worker on this node was restarted", "restart"
 	}
 	n.log.Info("taking the job over: "+why, "job_id", id, "from", p.Owner, "status", j.Status, "prompt_node", j.Node)
+	metrics.JobsTakenOver.WithLabelValues(n.cfg.Name, reason).Inc()
 	metrics.NodeJobsInFlight.WithLabelValues(n.cfg.Name).Inc()
 	release := n.held.hold(id)
 	go func() {
