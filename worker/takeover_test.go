@@ -48,9 +48,9 @@ func TestJobOwnedByALiveWorkerIsLeftToIt(t *testing.T) {
 	startWorker(t, b, nil)
 	insp := asynq.NewInspectorFromRedisClient(b.rdb)
 	eventually(t, 30*time.Second, func() (bool, string) {
-		info, err := insp.GetTaskInfo("default", j.ID)
-		if err != nil {
-			return false, err.Error()
+		info, infoErr := insp.GetTaskInfo("default", j.ID)
+		if infoErr != nil {
+			return false, infoErr.Error()
 		}
 		return info.State == asynq.TaskStateRetry && strings.Contains(info.LastErr, "handled by another worker"),
 			info.State.String() + " " + info.LastErr
