@@ -65,8 +65,9 @@
 //     replica first claims the job with SET NX comfyq:metrics:finished:{id} (kept a day),
 //     so summed over replicas each finished job counts once (events are best effort: a
 //     Redis reconnect can lose a few);
-//   - comfyq_node_up, comfyq_node_jobs_in_flight and comfyq_webhook_deliveries_total,
-//     defined in internal/metrics and fed by the worker and the webhook task in the
+//   - comfyq_node_up, comfyq_node_jobs_in_flight, comfyq_jobs_taken_over_total (by
+//     reason: restart, dead) and comfyq_webhook_deliveries_total, defined in
+//     internal/metrics and fed by the worker and the webhook task in the
 //     processes that run them;
 //   - comfyq_redis_up, and the Go and process collectors.
 package api

@@ -12,15 +12,16 @@ import (
 // TestWorkerKilledMidExecutionAndUpload runs jobs through a `comfyq worker` process
 // on three nodes, with storage slowed down so that uploads take seconds, and kills
 // the process with SIGKILL at a moment when some of its jobs are executing on a node
-// and others are uploading their outputs. A new worker process is started at once.
-// asynq hands the killed worker's tasks out again when their lease has expired
-// (about a minute); the new worker finds each prompt on its node (still running, or
-// finished) and collects it instead of running it again. Every job succeeds and no
-// prompt runs twice on its node.
+// and others are uploading their outputs. A new worker process is started at once
+// and takes the killed one's jobs over as each node comes up (worker/takeover.go),
+// without waiting for asynq's lease: it finds each prompt on its node (still running,
+// or finished) and collects it instead of running it again. Every job succeeds and no
+// prompt runs twice on its node; asynq's later redelivery of the killed worker's tasks
+// finds the jobs ended.
 //
-// A taken-over task may be served by another node's asynq server; the worker then
-// follows the prompt on the node of the earlier attempt (worker/handler.go
-// followElsewhere): a prompt that runs again on another node fails the case.
+// A taken-over job may be served by another node's worker; it then follows the prompt
+// on the node of the earlier attempt (worker/handler.go followElsewhere): a prompt
+// that runs again on another node fails the case.
 func TestWorkerKilledMidExecutionAndUpload(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, clusterOpts{nodes: 3, sim: comfysim.Options{StepDelay: 25 * time.Millisecond}})

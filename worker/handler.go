@@ -70,18 +70,28 @@ func (n *node) handle(ctx context.Context, t *asynq.Task) error {
 		n.log.Error("dropping a task whose payload cannot be read", "err", err)
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
+	release, err := n.w.own(ctx, p.JobID)
+	if err != nil {
+		n.log.Debug("not running the task", "job_id", p.JobID, "err", err)
+		return err
+	}
+	defer release()
 	inFlight := metrics.NodeJobsInFlight.WithLabelValues(n.cfg.Name)
 	inFlight.Inc()
 	defer inFlight.Dec()
 	defer n.held.hold(p.JobID)()
 	retried, _ := asynq.GetRetryCount(ctx)
-	r := &run{
+	return n.newRun(p, retried+1).execute(ctx)
+}
+
+// newRun returns attempt number attempt of the job of p, on this node.
+func (n *node) newRun(p *job.Payload, attempt int) *run {
+	return &run{
 		n: n, c: n.comfy, nodeURL: n.cfg.URL, nodeName: n.cfg.Name,
-		w: n.w, p: p, id: p.JobID, attempt: retried + 1,
+		w: n.w, p: p, id: p.JobID, attempt: attempt,
 		log:       n.log.With("job_id", p.JobID),
 		startedCh: make(chan struct{}),
 	}
-	return r.execute(ctx)
 }
 
 func (r *run) execute(ctx context.Context) error {

@@ -46,6 +46,13 @@ func (h *heldJobs) hold(id string) func() {
 	}
 }
 
+// count is how many jobs the node holds.
+func (h *heldJobs) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.ids)
+}
+
 func (h *heldJobs) sample() {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -13,6 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/comfyq/comfyq/comfy"
+	"github.com/comfyq/comfyq/internal/flight"
 	"github.com/comfyq/comfyq/internal/metrics"
 	"github.com/comfyq/comfyq/internal/netguard"
 	"github.com/comfyq/comfyq/job"
@@ -35,6 +36,7 @@ type Worker struct {
 
 	draining chan struct{} // closed when a drain starts
 	drainMu  sync.Once
+	rec      recovery // in-flight records and takeovers (takeover.go)
 }
 
 // New checks the configuration and returns a Worker; it does no network I/O.
@@ -49,6 +51,8 @@ func New(cfg Config) (*Worker, error) {
 		log:      cfg.Logger,
 		draining: make(chan struct{}),
 	}
+	w.rec.flight = flight.New(cfg.Redis, 0)
+	w.rec.insp = asynq.NewInspectorFromRedisClient(cfg.Redis)
 	for _, nc := range cfg.Nodes {
 		client, err := comfy.New(comfy.Config{BaseURL: nc.URL, Header: nc.Header, ClientID: nc.ClientID, Logger: cfg.Logger.With("node", nc.Name)})
 		if err != nil {
@@ -85,6 +89,14 @@ func (w *Worker) Run(ctx context.Context, force <-chan struct{}) error {
 			}
 		}()
 	}
+	// Taken-over jobs (takeover.go) get base too, and are handed back at the end of
+	// the drain's grace; the heartbeat lasts until they ended.
+	takerBase, stopTakers := context.WithCancel(base)
+	defer stopTakers()
+	stopBeat, endBeat := context.WithCancel(context.WithoutCancel(ctx))
+	beating := make(chan struct{})
+	w.rec.takerBase = takerBase
+	go func() { defer close(beating); w.keepAlive(ctx, stopBeat) }()
 	var wg sync.WaitGroup
 	for _, n := range w.nodes {
 		wg.Add(1)
@@ -98,7 +110,12 @@ func (w *Worker) Run(ctx context.Context, force <-chan struct{}) error {
 	<-ctx.Done()
 	w.drainMu.Do(func() { close(w.draining) })
 	w.log.Info("draining: no new jobs; waiting for jobs on the GPUs", "grace", w.cfg.ShutdownGrace)
+	drainStart := time.Now()
 	wg.Wait()
+	w.joinTakers(drainStart, stopTakers)
+	endBeat()
+	<-beating
+	w.leave(ctx)
 	for _, n := range w.nodes {
 		n.comfy.Close()
 	}
@@ -163,6 +180,8 @@ func (n *node) supervise(ctx, base context.Context) {
 			if n.srv == nil {
 				if err := n.start(base); err != nil {
 					n.log.Error("could not start job processing", "err", err)
+				} else {
+					n.resumeOn(ctx)
 				}
 			}
 		default:
@@ -220,11 +239,14 @@ var (
 )
 
 func isFailure(err error) bool {
-	return !errors.Is(err, errHandBack) && !errors.Is(err, errNodeDown) &&
+	return !errors.Is(err, errHandBack) && !errors.Is(err, errNodeDown) && !errors.Is(err, errOwned) &&
 		!errors.Is(err, asynq.ErrLeaseExpired) && !errors.Is(err, comfy.ErrUnavailable)
 }
 
 func (w *Worker) retryDelay(n int, err error, _ *asynq.Task) time.Duration {
+	if errors.Is(err, errOwned) {
+		return ownedRetryDelay + time.Duration(rand.IntN(1000))*time.Millisecond
+	}
 	if !isFailure(err) {
 		return time.Duration(500+rand.IntN(1000)) * time.Millisecond
 	}

@@ -17,7 +17,7 @@ func benchCommand(b base) *cli.Command {
 	return &cli.Command{
 		Name:      "bench",
 		Usage:     "benchmark comfyq against simulated ComfyUI nodes",
-		ArgsUsage: "[--scenario pipelining|throughput|memory|baseline|all] [--jobs N] [--nodes K] [--depth D] [--redis URL] [--storage URL] [--json]",
+		ArgsUsage: "[--scenario pipelining|throughput|memory|baseline|recovery|all] [--jobs N] [--nodes K] [--depth D] [--redis URL] [--storage URL] [--json]",
 		Description: `Runs benchmark scenarios end to end on this machine: simulated ComfyUI nodes on
 loopback ports, Redis (--redis, or a redis-server from PATH started for the run),
 storage (--storage, or a temporary directory) with a latency added to each request, a
@@ -33,7 +33,12 @@ Scenarios:
               ceiling) vs comfyq: 2 s jobs, 5 MiB outputs, 50 ms storage latency
               (10 jobs), then memory while the naive client and comfyq each move
               one 256 MiB output
-  all         every scenario in turn (the default)
+  recovery    a worker process killed with SIGKILL (kill -9) while its node executes a
+              prompt and holds another: seconds until its jobs end after a restart
+              2 s later, and when it stays dead and a worker on another node takes
+              them over (2 s jobs; ~2.5 min, most of it waiting for asynq to
+              hand the killed worker's tasks out again)
+  all         every scenario but recovery, in turn (the default)
 
 --jobs, --nodes and --depth replace a scenario's defaults; --time-scale shortens (or
 lengthens) every job time and storage latency. Each run uses a queue of its

@@ -10,7 +10,7 @@
 // # Who feeds what
 //
 //	comfyq_node_up, comfyq_node_jobs_in_flight,
-//	comfyq_node_depth,
+//	comfyq_node_depth, comfyq_jobs_taken_over_total,
 //	comfyq_node_info                                    the worker, per ComfyUI node
 //	comfyq_webhook_deliveries_total,
 //	comfyq_webhook_delivery_duration_seconds           the webhook delivery task
@@ -66,6 +66,14 @@ var (
 		Namespace: Namespace, Name: "node_info",
 		Help: "ComfyUI version and capabilities detected on the node (value 1).",
 	}, []string{"node", "comfyui_version", "jobs_api"})
+	// JobsTakenOver counts jobs a worker took over from another worker process: from
+	// its predecessor on a node after a restart (reason "restart") or from a worker
+	// whose heartbeat expired (reason "dead"). Label: node (the taker's node the job
+	// was given to), reason.
+	JobsTakenOver = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "jobs_taken_over_total",
+		Help: "Jobs taken over from a restarted (restart) or dead (dead) worker process.",
+	}, []string{"node", "reason"})
 )
 
 // Webhook results, the values of the result label of WebhookDeliveries.
@@ -127,7 +135,7 @@ var (
 // Collectors returns every collector this package defines.
 func Collectors() []prometheus.Collector {
 	return append([]prometheus.Collector{
-		NodeUp, NodeJobsInFlight, NodeDepth, NodeInfo,
+		NodeUp, NodeJobsInFlight, NodeDepth, NodeInfo, JobsTakenOver,
 		WebhookDeliveries, WebhookDeliveryDuration,
 		JobsFinished, JobQueuedDuration, JobExecutionDuration, JobUploadDuration, JobTotalDuration,
 	}, WebhookCollectors()...)

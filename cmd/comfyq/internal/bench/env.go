@@ -66,6 +66,10 @@ type Config struct {
 	Dir string
 	// Logger receives progress (Info) and the worker's warnings. Default: discard.
 	Logger *slog.Logger
+
+	// noLeaseWait ends the recovery scenario without waiting for asynq to hand the
+	// killed worker's tasks out again (tests: it takes up to two minutes).
+	noLeaseWait bool
 }
 
 func (c *Config) setDefaults() error {

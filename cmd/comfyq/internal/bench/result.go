@@ -70,6 +70,12 @@ type Result struct {
 	// before the run, sampled every 10 ms; it includes the simulator's buffers).
 	MemoryBytes  int64  `json:"memory_bytes,omitempty"`
 	MemoryMethod string `json:"memory_method,omitempty"`
+	// RecoveryS (recovery scenario) is the time from a killed worker's restart, or
+	// its death when it stays dead, until the last job it had in flight ended;
+	// RecoveryLagS the worst time a job ended after the later of that moment and
+	// its prompt's end on the node (the recovery's own delay).
+	RecoveryS    float64 `json:"recovery_s,omitempty"`
+	RecoveryLagS float64 `json:"recovery_lag_s,omitempty"`
 	// Target is the goal the row is checked against, if any, and Met whether it
 	// was reached.
 	Target string `json:"target,omitempty"`
@@ -112,7 +118,7 @@ func round(f float64, digits int) float64 {
 // WriteTable prints results as an aligned text table.
 func WriteTable(w io.Writer, results []Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "scenario\trun\tdepth\tnodes\tjobs\tok\tjob\toutput\tstore lat.\tjobs/s\tof ceiling\texec ms p50\toverhead ms mean/p50/p99\tdispatch/after ms mean\thead/tail ms\tbusy\tmemory\ttarget")
+	fmt.Fprintln(tw, "scenario\trun\tdepth\tnodes\tjobs\tok\tjob\toutput\tstore lat.\tjobs/s\tof ceiling\texec ms p50\toverhead ms mean/p50/p99\tdispatch/after ms mean\thead/tail ms\tbusy\tmemory\trecovery s (lag)\ttarget")
 	for _, r := range results {
 		ceiling := "-"
 		if r.OfCeiling > 0 {
@@ -121,6 +127,10 @@ func WriteTable(w io.Writer, results []Result) error {
 		mem := "-"
 		if r.MemoryMethod != "" {
 			mem = fmt.Sprintf("%s (%s)", bytesString(r.MemoryBytes), strings.TrimSuffix(strings.ReplaceAll(r.MemoryMethod, "_", " "), " "))
+		}
+		recovery := "-"
+		if r.Scenario == ScenarioRecovery {
+			recovery = fmt.Sprintf("%.2f (%.2f)", r.RecoveryS, r.RecoveryLagS)
 		}
 		target := "-"
 		if r.Target != "" {
@@ -131,11 +141,11 @@ func WriteTable(w io.Writer, results []Result) error {
 				target += " MISSED"
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%.2f\t%s\t%.1f\t%.1f / %.1f / %.1f\t%.1f / %.1f\t%.0f / %.0f\t%.3f\t%s\t%s\n",
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%.2f\t%s\t%.1f\t%.1f / %.1f / %.1f\t%.1f / %.1f\t%.0f / %.0f\t%.3f\t%s\t%s\t%s\n",
 			r.Scenario, r.Name, depthString(r), r.Nodes, r.Jobs, r.Succeeded,
 			durString(r.JobTimeMS), outputString(r.OutputBytes), durString(r.StorageLatencyMS),
 			r.JobsPerS, ceiling, r.ExecMS.P50, r.OverheadMS.Mean, r.OverheadMS.P50, r.OverheadMS.P99, r.DispatchMS.Mean, r.AfterMS.Mean, r.HeadMS, r.TailMS,
-			r.BusyFraction, mem, target)
+			r.BusyFraction, mem, recovery, target)
 	}
 	return tw.Flush()
 }

@@ -36,13 +36,20 @@ const (
 	// 10 jobs, 1 node, automatic depth. Target: comfyq ≥ 0.95 of the ceiling and ahead of
 	// the naive client.
 	ScenarioBaseline = "baseline"
-	// ScenarioAll runs the four in turn.
+	// ScenarioRecovery: a worker process killed with SIGKILL while a prompt executes
+	// on its node and another waits there; once restarted after 2 s, once left dead
+	// beside a second worker on another node. Rows: seconds from the restart (the
+	// death) until its in-flight jobs ended. Needs Config.WorkerCommand. Targets:
+	// ≤ 5 s after the restart, ≤ 15 s after the death, each prompt run once. Not part
+	// of "all": it waits two minutes for asynq's lease recovery at its end.
+	ScenarioRecovery = "recovery"
+	// ScenarioAll runs the four before recovery in turn.
 	ScenarioAll = "all"
 )
 
 // Scenarios lists the scenario names Run accepts, "all" last.
 func Scenarios() []string {
-	return []string{ScenarioPipelining, ScenarioThroughput, ScenarioMemory, ScenarioBaseline, ScenarioAll}
+	return []string{ScenarioPipelining, ScenarioThroughput, ScenarioMemory, ScenarioBaseline, ScenarioRecovery, ScenarioAll}
 }
 
 // Targets.
@@ -94,8 +101,8 @@ func Run(ctx context.Context, cfg Config, scenario string) ([]Result, error) {
 	}
 	defer e.close()
 	var all []Result
-	for _, s := range []string{ScenarioPipelining, ScenarioThroughput, ScenarioMemory, ScenarioBaseline} {
-		if scenario != ScenarioAll && scenario != s {
+	for _, s := range []string{ScenarioPipelining, ScenarioThroughput, ScenarioMemory, ScenarioBaseline, ScenarioRecovery} {
+		if scenario != s && (scenario != ScenarioAll || s == ScenarioRecovery) {
 			continue
 		}
 		e.log.Info("scenario", "name", s)
@@ -109,6 +116,8 @@ func Run(ctx context.Context, cfg Config, scenario string) ([]Result, error) {
 			rs, err = e.memory(ctx)
 		case ScenarioBaseline:
 			rs, err = e.baseline(ctx)
+		case ScenarioRecovery:
+			rs, err = e.recovery(ctx)
 		}
 		all = append(all, rs...)
 		if err != nil {
