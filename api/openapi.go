@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"net/http"
 
 	"github.com/comfyq/comfyq/template"
@@ -285,7 +286,7 @@ func (s *Server) openAPI(r *http.Request, templates []*template.Template) obj {
 				"Authentication: \"Authorization: Bearer KEY\". Template management and the dashboard need an admin key. " +
 				"Errors are {\"error\": {\"code\", \"message\", \"field\", \"details\"}} with a 4xx or 5xx status.",
 		},
-		"servers":  []any{obj{"url": s.baseURL(r)}},
+		"servers":  []any{obj{"url": cmp.Or(s.baseURL(r), "/")}},
 		"tags":     tags,
 		"security": security,
 		"paths":    paths,
