@@ -99,7 +99,7 @@ func TestJobWorkflow(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{})
 	acc := b.submit(t, map[string]any{"workflow": jsonRaw(emptyImageWorkflow),
-		"images": map[string]any{"1.inputs.image": map[string]any{"base64": "aGVsbG8="}}})
+		"images": map[string]any{"1.inputs.image": map[string]any{"base64": pngBase64}}})
 	r := b.do(t, "GET", "/v1/jobs/"+acc.ID+"/workflow", userKey, nil)
 	require.Equal(t, http.StatusOK, r.status, "body: %s", r.body)
 	var wf api.JobWorkflow

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/comfyq/comfyq/api/apiclient"
+	"github.com/comfyq/comfyq/internal/media"
 	"github.com/comfyq/comfyq/internal/netguard"
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/storage"
@@ -92,19 +93,8 @@ func (s *Server) checkImages(ctx context.Context, images map[string]job.ImageSou
 		field := "images." + t
 		switch {
 		case img.Base64 != "":
-			data := img.Base64
-			if i := strings.Index(data, ";base64,"); strings.HasPrefix(data, "data:") && i > 0 {
-				data = data[i+len(";base64,"):]
-			}
-			if int64(base64.StdEncoding.DecodedLen(len(data))) > s.cfg.MaxImageBytes+2 {
-				return tooLargeImage(field, s.cfg.MaxImageBytes)
-			}
-			n, err := io.Copy(io.Discard, base64.NewDecoder(base64.StdEncoding, strings.NewReader(data)))
-			if err != nil {
-				return &job.SpecError{Code: CodeInvalidRequest, Field: field, Message: "base64 does not decode (standard alphabet with padding, optionally as a data: URL)"}
-			}
-			if n > s.cfg.MaxImageBytes {
-				return tooLargeImage(field, s.cfg.MaxImageBytes)
+			if err := s.checkBase64Image(field, img.Base64); err != nil {
+				return err
 			}
 		case img.URL != "":
 			if err := s.checkURL(ctx, img.URL); err != nil {
@@ -114,9 +104,14 @@ func (s *Server) checkImages(ctx context.Context, images map[string]job.ImageSou
 			if err := storage.ValidateKey(img.Key); err != nil {
 				return &job.SpecError{Code: CodeInvalidRequest, Field: field, Message: "key is not a valid storage key"}
 			}
-			if _, err := s.storage.Stat(ctx, storage.InputKey(s.storage, img.Key)); errors.Is(err, storage.ErrNotFound) {
+			_, err := s.storage.Stat(ctx, storage.InputKey(s.storage, img.Key))
+			switch {
+			case errors.Is(err, storage.ErrInvalidKey):
+				// The store refuses the key itself: a symbolic link out of a file store.
+				return &job.SpecError{Code: CodeInvalidRequest, Field: field, Message: "key is not a valid storage key (it leads out of the store)"}
+			case errors.Is(err, storage.ErrNotFound):
 				return &job.SpecError{Code: CodeInvalidRequest, Field: field, Message: fmt.Sprintf("no object with key %q in storage", img.Key)}
-			} else if err != nil {
+			case err != nil:
 				// Storage may be briefly unreachable; the worker reports a real problem.
 				s.log.Warn("submission: cannot check an input key", "key", img.Key, "err", err)
 			}
@@ -125,19 +120,60 @@ func (s *Server) checkImages(ctx context.Context, images map[string]job.ImageSou
 	return nil
 }
 
+// checkBase64Image refuses a base64 input (plain or a data: URL) that does not decode,
+// is over MaxImageBytes, is declared as something else than an image (data:text/html)
+// or whose bytes are not an image, a video or an audio file (package media).
+func (s *Server) checkBase64Image(field, raw string) error {
+	refuse := func(msg string) error {
+		return &job.SpecError{Code: CodeInvalidRequest, Field: field, Message: msg}
+	}
+	declared, data, _, err := media.DataURL(raw)
+	if err != nil {
+		return refuse(strings.TrimPrefix(err.Error(), "media: "))
+	}
+	if derr := media.CheckDeclared(declared); derr != nil {
+		return refuse(strings.TrimPrefix(derr.Error(), "media: "))
+	}
+	if int64(base64.StdEncoding.DecodedLen(len(data))) > s.cfg.MaxImageBytes+2 {
+		return tooLargeImage(field, s.cfg.MaxImageBytes)
+	}
+	head := make([]byte, media.SniffLen)
+	dec := base64.NewDecoder(base64.StdEncoding, strings.NewReader(data))
+	nHead, err := io.ReadFull(dec, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return refuse("base64 does not decode (standard alphabet with padding, optionally as a data: URL)")
+	}
+	n, err := io.Copy(io.Discard, dec)
+	if err != nil {
+		return refuse("base64 does not decode (standard alphabet with padding, optionally as a data: URL)")
+	}
+	if int64(nHead)+n > s.cfg.MaxImageBytes {
+		return tooLargeImage(field, s.cfg.MaxImageBytes)
+	}
+	if ct, ok := media.Sniff(head[:nHead]); !ok {
+		return refuse(fmt.Sprintf("the file is not an image, video or audio file (its bytes read as %s)", ct))
+	}
+	return nil
+}
+
 // urlCheckTimeout bounds the DNS lookup of a submitted URL.
 const urlCheckTimeout = 2 * time.Second
 
 // checkURL refuses, before anything is enqueued, a URL the worker or the webhook task
-// would refuse to reach: not http(s), or naming a private or loopback address (unless
-// Config.AllowPrivateURLs). The fetch itself checks again (DNS can change); a lookup
-// that fails here is left to it.
+// would refuse to reach, with the same guard (package netguard): not http(s), a host
+// that does not exist, or one naming or resolving to a private, loopback or own
+// address, however spelled (unless Config.AllowPrivateURLs). The fetch itself checks
+// again (DNS can change); a lookup that fails for another reason (a DNS timeout) is
+// left to it.
 func (s *Server) checkURL(ctx context.Context, raw string) error {
 	ctx, cancel := context.WithTimeout(ctx, urlCheckTimeout)
 	defer cancel()
 	err := s.urlPolicy.CheckURL(ctx, raw)
-	if errors.Is(err, netguard.ErrInvalidURL) || errors.Is(err, netguard.ErrForbiddenAddress) {
+	switch {
+	case errors.Is(err, netguard.ErrInvalidURL), errors.Is(err, netguard.ErrForbiddenAddress), errors.Is(err, netguard.ErrUnresolvable):
 		return errors.New(strings.TrimPrefix(err.Error(), "netguard: "))
+	case err != nil:
+		s.log.Warn("submission: cannot check a URL's host now; the worker checks it again", "err", err)
 	}
 	return nil
 }

@@ -328,3 +328,6 @@ const samplerWorkflow = `{
 }`
 
 func jsonRaw(s string) json.RawMessage { return json.RawMessage(s) }
+
+// pngBase64 is a 1x1 PNG, for submissions that need a real image.
+const pngBase64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
