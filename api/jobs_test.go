@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/comfyq/comfyq/api"
 	"github.com/comfyq/comfyq/comfy/comfysim"
 	"github.com/comfyq/comfyq/job"
+	"github.com/comfyq/comfyq/storage/file"
 )
 
 func TestSubmitAnswers202WithURLs(t *testing.T) {
@@ -382,4 +385,38 @@ func waitResult(t *testing.T, done <-chan result) result {
 		t.Fatal("the event stream did not end")
 		return result{}
 	}
+}
+
+// TestSymlinkedKeysRefused: a key that is a symbolic link out of a file store (or
+// passes through one) is refused at submission as an invalid key, and the files route
+// answers 404 for it, as for any key that names no object.
+func TestSymlinkedKeysRefused(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	fs, ok := b.store.(*file.Store)
+	require.True(t, ok, "the default test store is a file store: %s", b.store)
+	outside := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(outside, "secret.png"), []byte("secret"), 0o600))
+	require.NoError(t, os.Symlink(filepath.Join(outside, "secret.png"), filepath.Join(fs.Dir(), "link.png")))
+	require.NoError(t, os.Symlink(outside, filepath.Join(fs.Dir(), "linkdir")))
+	require.NoError(t, os.Symlink("loop", filepath.Join(fs.Dir(), "loop")))
+
+	for _, key := range []string{"link.png", "linkdir/secret.png", "loop"} {
+		r := b.do(t, "POST", "/v1/jobs", userKey, map[string]any{"workflow": jsonRaw(imageWorkflow),
+			"images": map[string]any{"1.inputs.image": map[string]any{"key": key}}})
+		require.Equal(t, http.StatusBadRequest, r.status, "%s: %s", key, r.body)
+		e := r.apiError(t)
+		require.Equal(t, "invalid_request", e.Code)
+		require.Equal(t, "images.1.inputs.image", e.Field)
+		require.Contains(t, e.Message, "not a valid storage key", key)
+
+		r = b.do(t, "GET", "/v1/files/"+key, userKey, nil)
+		require.Equal(t, http.StatusNotFound, r.status, "%s: %s", key, r.body)
+		require.Equal(t, "not_found", r.apiError(t).Code)
+		require.NotContains(t, string(r.body), "secret")
+		require.NotContains(t, string(r.body), outside)
+	}
+	jobs, _, err := b.jobs().List(b.ctx, job.ListOptions{})
+	require.NoError(t, err)
+	require.Empty(t, jobs, "nothing was enqueued")
 }
