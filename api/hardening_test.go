@@ -125,3 +125,22 @@ func TestNoFraming(t *testing.T) {
 		require.Contains(t, r.header.Get("Content-Security-Policy"), "frame-ancestors 'none'", c.path)
 	}
 }
+
+// TestNodeURLForAdminsOnly: a job's node is named to every key, its internal URL only
+// to admin keys, in every answer that carries the job.
+func TestNodeURLForAdminsOnly(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	id := finishedJob(t, b)
+	for _, path := range []string{"/v1/jobs/" + id, "/v1/jobs", "/v1/jobs/" + id + "/events"} {
+		r := b.do(t, "GET", path, userKey, nil)
+		require.Equal(t, http.StatusOK, r.status, "%s: %s", path, r.body)
+		require.Contains(t, string(r.body), `"node_name":"gpu-1"`, path)
+		require.NotContains(t, string(r.body), "gpu-1:8188", path)
+		r = b.do(t, "GET", path, adminKey, nil)
+		require.Contains(t, string(r.body), `"node":"http://gpu-1:8188"`, path)
+	}
+	r := b.do(t, "POST", "/v1/jobs/"+id+"/cancel", userKey, nil)
+	require.Equal(t, http.StatusConflict, r.status)
+	require.NotContains(t, string(r.body), "gpu-1:8188", "the ended job in the 409")
+}

@@ -255,11 +255,15 @@ func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// presentJob refreshes the job's output URLs: a presigned URL valid for URLTTL, or, for
+// presentJob hides the node's URL from a user key (redact.go) and refreshes the job's
+// output URLs: a presigned URL valid for URLTTL, or, for
 // a store without URLs, the API's own /v1/files/{key}. A presigned URL is reused for a
 // quarter of URLTTL (presigning costs more than the rest of a status request), so a URL
 // handed out is valid for at least three quarters of URLTTL.
 func (s *Server) presentJob(ctx context.Context, r *http.Request, j *job.Job) {
+	if !s.isAdmin(r) {
+		redactJob(j)
+	}
 	for i := range j.Outputs {
 		o := &j.Outputs[i]
 		if o.Key == "" {
