@@ -144,3 +144,23 @@ func TestNodeURLForAdminsOnly(t *testing.T) {
 	require.Equal(t, http.StatusConflict, r.status)
 	require.NotContains(t, string(r.body), "gpu-1:8188", "the ended job in the 409")
 }
+
+// TestOutputFilenameReportedSanitised: an output's filename is shown without NUL, bidi
+// controls or a path, even from a record that holds them.
+func TestOutputFilenameReportedSanitised(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	acc := b.submit(t, map[string]any{"workflow": jsonRaw(imageWorkflow)})
+	_, err := b.jobs().Update(b.ctx, acc.ID, func(j *job.Job) error {
+		j.Status = job.StatusRunning
+		j.Outputs = []job.Output{{NodeID: "9", Kind: job.KindImage, Filename: "../../etc/inv\u202egnp.exe\x00.png"}}
+		return nil
+	})
+	require.NoError(t, err)
+	j := b.getJob(t, acc.ID)
+	name := j.Outputs[0].Filename
+	// As storage.SanitizeName makes the last segment of the output's key: no
+	// separator is left, so ".." is no longer a path element.
+	require.Equal(t, "_.._etc_invgnp.exe.png", name)
+	require.NotContains(t, name, "/")
+}

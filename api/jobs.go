@@ -266,6 +266,11 @@ func (s *Server) presentJob(ctx context.Context, r *http.Request, j *job.Job) {
 	}
 	for i := range j.Outputs {
 		o := &j.Outputs[i]
+		if o.Filename != "" {
+			// Workers sanitise it; records of older workers may still hold NUL, bidi
+			// controls or "../".
+			o.Filename = storage.SanitizeName(o.Filename)
+		}
 		if o.Key == "" {
 			continue
 		}

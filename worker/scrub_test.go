@@ -28,3 +28,24 @@ func TestJobErrorsScrubbed(t *testing.T) {
 	}
 	require.Contains(t, strings.Join(j.Error.Traceback, ""), `File "execution.py"`)
 }
+
+// TestOutputFilenameSanitised: an output's filename is reported as stored: no NUL,
+// no bidi control that would disguise its extension, no path. (A NUL never reaches
+// a file on the node; the API's test gives a record holding one.)
+func TestOutputFilenameSanitised(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	wf := `{
+	 "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}},
+	 "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "report\u202egnp.exe"}}
+	}`
+	j := b.wait(t, b.submit(t, job.Spec{Workflow: json.RawMessage(wf)}).ID)
+	require.Equal(t, job.StatusSucceeded, j.Status, describe(j))
+	require.Len(t, j.Outputs, 1)
+	name := j.Outputs[0].Filename
+	t.Logf("reported filename %q, key %q", name, j.Outputs[0].Key)
+	require.NotContains(t, name, "\u202e")
+	require.NotContains(t, name, "/")
+	require.NotContains(t, name, `\`)
+	require.True(t, strings.HasSuffix(j.Outputs[0].Key, "/"+name), "the filename is the key's last segment")
+}
