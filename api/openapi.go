@@ -153,7 +153,7 @@ func (s *Server) openAPI(r *http.Request, templates []*template.Template) obj {
 				"requestBody": jsonBody(ref("JobSpec"), "the submission"),
 				"responses": merge(obj{"202": obj{
 					"description": "accepted: the job is queued",
-					"headers":     obj{"Location": obj{"description": "the status URL", "schema": obj{"type": "string"}}},
+					"headers":     obj{"Location": obj{"description": "the status URL (relative to the API's root unless the server has a public URL)", "schema": obj{"type": "string"}}},
 					"content":     obj{"application/json": obj{"schema": ref("Accepted")}},
 				}}, errorResponses("400", "401", "413", "415")),
 			},
