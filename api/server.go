@@ -82,7 +82,7 @@ type Config struct {
 	// Default: none, and no CORS headers are sent.
 	CORSOrigins []string
 	// AllowPrivateURLs accepts input and webhook URLs naming private and loopback
-	// addresses (COMFYQ_ALLOW_PRIVATE_URLS). Default false: such submissions are refused
+	// addresses and this machine's own (COMFYQ_ALLOW_PRIVATE_URLS). Default false: such submissions are refused
 	// with a 400, as the worker and the webhook task would refuse to reach them.
 	AllowPrivateURLs bool
 	// MaxBodyBytes bounds a request body (default 32 MiB).

@@ -1,8 +1,9 @@
 // Package netguard makes outbound HTTP requests to user-supplied URLs (input
 // image URLs, webhook destinations) without letting a user reach the
 // server's own network: loopback, private, link-local and cloud metadata
-// addresses are refused unless private addresses are explicitly allowed
-// (COMFYQ_ALLOW_PRIVATE_URLS).
+// addresses, and the addresses of the machine's own interfaces, are refused
+// unless private addresses are explicitly allowed (COMFYQ_ALLOW_PRIVATE_URLS).
+// Hosts that do not exist are refused too (ErrUnresolvable).
 //
 // Addresses are checked twice: [Policy.CheckURL] resolves the host up front
 // to give the submitter a clear error, and the dialer of [Policy.Client]
