@@ -69,3 +69,24 @@ func TestDataURL(t *testing.T) {
 	_, _, _, err = media.DataURL("data:image/png;base64")
 	require.Error(t, err)
 }
+
+// FuzzDataURL: DataURL never panics, a string that is not a data: URL comes back
+// whole, and the payload of one is the text after its first comma.
+func FuzzDataURL(f *testing.F) {
+	for _, s := range []string{"data:image/png;base64,iVBOR", "iVBOR", "data:,", "data:;base64,", "data:text/html,<b>",
+		"data:image/png;charset=x;base64,AAAA", "data:image/png;base64"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		mt, payload, isData, err := media.DataURL(s)
+		if !isData {
+			require.NoError(t, err)
+			require.Equal(t, s, payload)
+			return
+		}
+		if err == nil {
+			require.True(t, len(payload) < len(s) && s[len(s)-len(payload)-1] == ',', "%q", s)
+			_ = media.CheckDeclared(mt)
+		}
+	})
+}
