@@ -158,13 +158,30 @@ func (o *devOptions) Run(ctx context.Context) error {
 		return c.ObjectInfo(ctx)
 	}, 10*time.Minute)
 
+	// Listen first: who can reach the address decides the key and the URL policy.
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", o.Listen, err)
+	}
+	d.cleanup = append(d.cleanup, func() { _ = ln.Close() }) // Serve closes it too
+	exposure := listenExposure(ln.Addr())
+	apiKey, generatedKey := o.APIKey, false
+	if apiKey == "" && !exposure.loopback {
+		if apiKey, err = newDevKey(); err != nil {
+			return err
+		}
+		generatedKey = true
+	}
+	allowPrivate := exposure.loopback || o.AllowPrivate
+	base := "http://" + ln.Addr().String()
+
 	webhookSecret := ""
 	if o.webhooks.Secrets == "" { // a local tool: sign webhooks with a fresh secret
 		if _, whsec, secretErr := webhook.NewSecret(); secretErr == nil {
 			o.webhooks.Secrets, webhookSecret = whsec, whsec
 		}
 	}
-	notifier, runWebhooks, err := o.webhooks.open(rdb, true, log)
+	notifier, runWebhooks, err := o.webhooks.open(rdb, allowPrivate, log)
 	if err != nil {
 		return err
 	}
@@ -172,21 +189,6 @@ func (o *devOptions) Run(ctx context.Context) error {
 	if err = registerExamples(ctx, templates); err != nil {
 		return fmt.Errorf("register example templates: %w", err)
 	}
-	ln, err := net.Listen("tcp", o.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", o.Listen, err)
-	}
-	exposure := listenExposure(ln.Addr())
-	apiKey, generatedKey := o.APIKey, false
-	if apiKey == "" && !exposure.loopback {
-		if apiKey, err = newDevKey(); err != nil {
-			ln.Close()
-			return err
-		}
-		generatedKey = true
-	}
-	allowPrivate := exposure.loopback || o.AllowPrivate
-	base := "http://" + ln.Addr().String()
 	cfg := api.Config{Redis: rdb, Storage: store, ObjectInfo: objectInfo, Templates: templates, Webhooks: notifier,
 		AllowPrivateURLs: allowPrivate, Version: version, Logger: log}
 	if exposure.loopback {
@@ -200,13 +202,11 @@ func (o *devOptions) Run(ctx context.Context) error {
 	}
 	srv, err := api.New(cfg)
 	if err != nil {
-		ln.Close()
 		return err
 	}
 	w, err := worker.New(worker.Config{Redis: rdb, Storage: store, Nodes: ncs, Logger: log, Notifier: notifier,
 		Inputs: worker.InputPolicy{AllowPrivate: allowPrivate}, ShutdownGrace: 10 * time.Second})
 	if err != nil {
-		ln.Close()
 		return err
 	}
 
