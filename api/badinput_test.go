@@ -457,7 +457,8 @@ func FuzzSubmitBody(f *testing.F) {
 		}
 	}
 	f.Add([]byte(`{"workflow": ` + validWorkflow + `}`))
-	// Private URLs are allowed so that no input makes the server look up a host name.
+	// Private URLs are allowed so that address literals are accepted; a host name is
+	// still looked up (to refuse one that does not exist), within the 2 s URL check.
 	b := setup(f, setupOpts{config: func(c *api.Config) {
 		c.AllowPrivateURLs = true
 		c.MaxBodyBytes = 1 << 20

@@ -66,6 +66,11 @@ func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if !s.isAdmin(r) {
+		for i := range nodes {
+			redactNode(&nodes[i])
+		}
+	}
 	writeJSON(w, http.StatusOK, NodeList{Nodes: nodes})
 	return nil
 }

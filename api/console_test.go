@@ -79,7 +79,7 @@ func TestNodesListed(t *testing.T) {
 	b := setup(t, setupOpts{worker: true})
 	var nl api.NodeList
 	require.Eventually(t, func() bool {
-		b.do(t, "GET", "/v1/nodes", userKey, nil).json(t, &nl)
+		b.do(t, "GET", "/v1/nodes", adminKey, nil).json(t, &nl)
 		return len(nl.Nodes) == 1 && nl.Nodes[0].Healthy && nl.Nodes[0].ComfyUIVersion != ""
 	}, 20*time.Second, 100*time.Millisecond, "the node is listed healthy, with its version")
 	n := nl.Nodes[0]
@@ -92,6 +92,14 @@ func TestNodesListed(t *testing.T) {
 	require.GreaterOrEqual(t, n.Busy, 0.0)
 	require.LessOrEqual(t, n.Busy, 1.0)
 	require.Equal(t, http.StatusUnauthorized, b.do(t, "GET", "/v1/nodes", "", nil).status)
+
+	// A user key sees the node's name and state, not its address nor the worker's host.
+	var user api.NodeList
+	b.do(t, "GET", "/v1/nodes", userKey, nil).json(t, &user)
+	require.Len(t, user.Nodes, 1)
+	require.Equal(t, n.Name, user.Nodes[0].Name)
+	require.Empty(t, user.Nodes[0].URL)
+	require.Empty(t, user.Nodes[0].Worker)
 }
 
 // A queued job's workflow is read from its task; a job that succeeded has none left.
@@ -99,7 +107,7 @@ func TestJobWorkflow(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{})
 	acc := b.submit(t, map[string]any{"workflow": jsonRaw(emptyImageWorkflow),
-		"images": map[string]any{"1.inputs.image": map[string]any{"base64": "aGVsbG8="}}})
+		"images": map[string]any{"1.inputs.image": map[string]any{"base64": pngBase64}}})
 	r := b.do(t, "GET", "/v1/jobs/"+acc.ID+"/workflow", userKey, nil)
 	require.Equal(t, http.StatusOK, r.status, "body: %s", r.body)
 	var wf api.JobWorkflow

@@ -41,7 +41,7 @@ func TestErrorShapes(t *testing.T) {
 		{"neither workflow nor template", "POST", "/v1/jobs", `{"queue": "default"}`, nil, 400, "invalid_request", "workflow"},
 		{"both workflow and template", "POST", "/v1/jobs", map[string]any{"workflow": wf, "template": "x"}, nil, 400, "invalid_request", "workflow"},
 		{"bad queue", "POST", "/v1/jobs", map[string]any{"workflow": wf, "queue": "no spaces"}, nil, 400, "invalid_request", "queue"},
-		{"bad webhook event", "POST", "/v1/jobs", map[string]any{"workflow": wf, "webhook": map[string]any{"url": "https://example.com/h", "events": []string{"job.exploded"}}}, nil, 400, "invalid_request", "webhook.events"},
+		{"bad webhook event", "POST", "/v1/jobs", map[string]any{"workflow": wf, "webhook": map[string]any{"url": "https://93.184.215.14/h", "events": []string{"job.exploded"}}}, nil, 400, "invalid_request", "webhook.events"},
 		{"broken workflow", "POST", "/v1/jobs", map[string]any{"workflow": map[string]any{"1": map[string]any{"inputs": map[string]any{}}}}, nil, 400, "invalid_workflow", "workflow"},
 		{"dangling link", "POST", "/v1/jobs", map[string]any{"workflow": jsonRaw(`{"2": {"class_type": "SaveImage", "inputs": {"images": ["9", 0]}}}`)}, nil, 400, "invalid_workflow", "workflow"},
 		{"set on a missing node", "POST", "/v1/jobs", map[string]any{"workflow": wf, "set": map[string]any{"77.inputs.x": 1}}, nil, 400, "invalid_request", "set.77.inputs.x"},

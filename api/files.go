@@ -46,7 +46,7 @@ func (s *Server) getFile(w http.ResponseWriter, r *http.Request) error {
 		h.Set("Last-Modified", obj.ModTime.UTC().Format(http.TimeFormat))
 	}
 	h.Set("Cache-Control", "private, max-age=3600")
-	h.Set("Content-Security-Policy", "sandbox; default-src 'none'")
+	h.Set("Content-Security-Policy", "sandbox; default-src 'none'; "+frameAncestorsNone)
 	if !inlineType(ct) {
 		h.Set("Content-Disposition", "attachment")
 	}

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -92,19 +91,8 @@ func (s *Server) checkImages(ctx context.Context, images map[string]job.ImageSou
 		field := "images." + t
 		switch {
 		case img.Base64 != "":
-			data := img.Base64
-			if i := strings.Index(data, ";base64,"); strings.HasPrefix(data, "data:") && i > 0 {
-				data = data[i+len(";base64,"):]
-			}
-			if int64(base64.StdEncoding.DecodedLen(len(data))) > s.cfg.MaxImageBytes+2 {
-				return tooLargeImage(field, s.cfg.MaxImageBytes)
-			}
-			n, err := io.Copy(io.Discard, base64.NewDecoder(base64.StdEncoding, strings.NewReader(data)))
-			if err != nil {
-				return &job.SpecError{Code: CodeInvalidRequest, Field: field, Message: "base64 does not decode (standard alphabet with padding, optionally as a data: URL)"}
-			}
-			if n > s.cfg.MaxImageBytes {
-				return tooLargeImage(field, s.cfg.MaxImageBytes)
+			if err := s.checkBase64Image(field, img.Base64); err != nil {
+				return err
 			}
 		case img.URL != "":
 			if err := s.checkURL(ctx, img.URL); err != nil {
@@ -114,9 +102,14 @@ func (s *Server) checkImages(ctx context.Context, images map[string]job.ImageSou
 			if err := storage.ValidateKey(img.Key); err != nil {
 				return &job.SpecError{Code: CodeInvalidRequest, Field: field, Message: "key is not a valid storage key"}
 			}
-			if _, err := s.storage.Stat(ctx, storage.InputKey(s.storage, img.Key)); errors.Is(err, storage.ErrNotFound) {
+			_, err := s.storage.Stat(ctx, storage.InputKey(s.storage, img.Key))
+			switch {
+			case errors.Is(err, storage.ErrInvalidKey):
+				// The store refuses the key itself: a symbolic link out of a file store.
+				return &job.SpecError{Code: CodeInvalidRequest, Field: field, Message: "key is not a valid storage key (it leads out of the store)"}
+			case errors.Is(err, storage.ErrNotFound):
 				return &job.SpecError{Code: CodeInvalidRequest, Field: field, Message: fmt.Sprintf("no object with key %q in storage", img.Key)}
-			} else if err != nil {
+			case err != nil:
 				// Storage may be briefly unreachable; the worker reports a real problem.
 				s.log.Warn("submission: cannot check an input key", "key", img.Key, "err", err)
 			}
@@ -129,15 +122,20 @@ func (s *Server) checkImages(ctx context.Context, images map[string]job.ImageSou
 const urlCheckTimeout = 2 * time.Second
 
 // checkURL refuses, before anything is enqueued, a URL the worker or the webhook task
-// would refuse to reach: not http(s), or naming a private or loopback address (unless
-// Config.AllowPrivateURLs). The fetch itself checks again (DNS can change); a lookup
-// that fails here is left to it.
+// would refuse to reach, with the same guard (package netguard): not http(s), a host
+// that does not exist, or one naming or resolving to a private, loopback or own
+// address, however spelled (unless Config.AllowPrivateURLs). The fetch itself checks
+// again (DNS can change); a lookup that fails for another reason (a DNS timeout) is
+// left to it.
 func (s *Server) checkURL(ctx context.Context, raw string) error {
 	ctx, cancel := context.WithTimeout(ctx, urlCheckTimeout)
 	defer cancel()
 	err := s.urlPolicy.CheckURL(ctx, raw)
-	if errors.Is(err, netguard.ErrInvalidURL) || errors.Is(err, netguard.ErrForbiddenAddress) {
+	switch {
+	case errors.Is(err, netguard.ErrInvalidURL), errors.Is(err, netguard.ErrForbiddenAddress), errors.Is(err, netguard.ErrUnresolvable):
 		return errors.New(strings.TrimPrefix(err.Error(), "netguard: "))
+	case err != nil:
+		s.log.Warn("submission: cannot check a URL's host now; the worker checks it again", "err", err)
 	}
 	return nil
 }
@@ -218,13 +216,22 @@ func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// presentJob refreshes the job's output URLs: a presigned URL valid for URLTTL, or, for
-// a store without URLs, the API's own /v1/files/{key}. A presigned URL is reused for a
+// presentJob hides the node's URL from a user key (redact.go) and refreshes the job's
+// output URLs: a presigned URL valid for URLTTL, or, for a store without URLs, the
+// API's own /v1/files/{key}. A presigned URL is reused for a
 // quarter of URLTTL (presigning costs more than the rest of a status request), so a URL
 // handed out is valid for at least three quarters of URLTTL.
 func (s *Server) presentJob(ctx context.Context, r *http.Request, j *job.Job) {
+	if !s.isAdmin(r) {
+		redactJob(j)
+	}
 	for i := range j.Outputs {
 		o := &j.Outputs[i]
+		if o.Filename != "" {
+			// Workers sanitise it; records of older workers may still hold NUL, bidi
+			// controls or "../".
+			o.Filename = storage.SanitizeName(o.Filename)
+		}
 		if o.Key == "" {
 			continue
 		}

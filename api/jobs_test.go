@@ -26,8 +26,9 @@ func TestSubmitAnswers202WithURLs(t *testing.T) {
 	r.json(t, &acc)
 	require.True(t, job.ValidID(acc.ID))
 	require.Equal(t, job.StatusQueued, acc.Status)
-	require.Equal(t, b.url+"/v1/jobs/"+acc.ID, acc.StatusURL)
-	require.Equal(t, b.url+"/v1/jobs/"+acc.ID+"/events", acc.EventsURL)
+	// Without a public URL, links are relative to the API's root.
+	require.Equal(t, "/v1/jobs/"+acc.ID, acc.StatusURL)
+	require.Equal(t, "/v1/jobs/"+acc.ID+"/events", acc.EventsURL)
 	require.Equal(t, acc.StatusURL, r.header.Get("Location"))
 
 	j := b.getJob(t, acc.ID)
@@ -37,8 +38,9 @@ func TestSubmitAnswers202WithURLs(t *testing.T) {
 
 	// With a public URL, links use it whatever the Host.
 	p := setup(t, setupOpts{redis: b.rdb, store: b.store, config: func(c *api.Config) { c.PublicURL = "https://comfyq.example.com/" }})
-	acc = p.submit(t, map[string]any{"workflow": jsonRaw(imageWorkflow)})
+	acc = p.submit(t, map[string]any{"workflow": jsonRaw(imageWorkflow)}, withHost("evil.example"))
 	require.Equal(t, "https://comfyq.example.com/v1/jobs/"+acc.ID, acc.StatusURL)
+	require.Equal(t, "https://comfyq.example.com/v1/jobs/"+acc.ID+"/events", acc.EventsURL)
 
 	// Private addresses are refused unless allowed.
 	local := map[string]any{"workflow": jsonRaw(imageWorkflow),
@@ -215,7 +217,7 @@ func TestEventStreamFollowsAJobToTheEnd(t *testing.T) {
 	acc := b.submit(t, map[string]any{"workflow": jsonRaw(samplerWorkflow)})
 	ctx, cancel := context.WithTimeout(b.ctx, time.Minute)
 	defer cancel()
-	events, _ := readStream(t, ctx, acc.EventsURL, userKey)
+	events, _ := readStream(t, ctx, b.url+acc.EventsURL, userKey)
 	require.NotEmpty(t, events)
 
 	// Ids grow, statuses never go back, progress is seen, the stream ends on success.
@@ -247,21 +249,21 @@ func TestEventStreamFollowsAJobToTheEnd(t *testing.T) {
 	require.Equal(t, job.StatusSucceeded, j.Status)
 	require.NotNil(t, j.Timings)
 	out := j.Outputs[0]
-	require.Equal(t, b.url+"/v1/files/"+out.Key, out.URL)
-	status, data := fetch(t, ctx, out.URL, userKey)
+	require.Equal(t, "/v1/files/"+out.Key, out.URL, "relative: the server has no public URL")
+	status, data := fetch(t, ctx, b.url+out.URL, userKey)
 	require.Equal(t, 200, status)
 	require.Equal(t, b.output(t, out), data)
 	require.Equal(t, out.Size, int64(len(data)))
-	status, _ = fetch(t, ctx, out.URL, "")
+	status, _ = fetch(t, ctx, b.url+out.URL, "")
 	require.Equal(t, 401, status)
-	r := b.do(t, "GET", strings.TrimPrefix(out.URL, b.url), userKey, nil)
+	r := b.do(t, "GET", out.URL, userKey, nil)
 	require.Equal(t, "image/png", r.header.Get("Content-Type"))
 	require.Equal(t, `"`+out.SHA256+`"`, r.header.Get("ETag"))
 	r = b.do(t, "GET", strings.TrimPrefix(out.URL, b.url), userKey, nil, withHeader("If-None-Match", `"`+out.SHA256+`"`))
 	require.Equal(t, http.StatusNotModified, r.status)
 
 	// A stream of a finished job is its final state, then the end.
-	events, _ = readStream(t, ctx, acc.EventsURL, userKey)
+	events, _ = readStream(t, ctx, b.url+acc.EventsURL, userKey)
 	require.Len(t, events, 1)
 	require.Equal(t, job.StatusSucceeded, events[0].job.Status)
 

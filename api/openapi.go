@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"net/http"
 
 	"github.com/comfyq/comfyq/template"
@@ -152,7 +153,7 @@ func (s *Server) openAPI(r *http.Request, templates []*template.Template) obj {
 				"requestBody": jsonBody(ref("JobSpec"), "the submission"),
 				"responses": merge(obj{"202": obj{
 					"description": "accepted: the job is queued",
-					"headers":     obj{"Location": obj{"description": "the status URL", "schema": obj{"type": "string"}}},
+					"headers":     obj{"Location": obj{"description": "the status URL (relative to the API's root unless the server has a public URL)", "schema": obj{"type": "string"}}},
 					"content":     obj{"application/json": obj{"schema": ref("Accepted")}},
 				}}, errorResponses("400", "401", "413", "415")),
 			},
@@ -285,7 +286,7 @@ func (s *Server) openAPI(r *http.Request, templates []*template.Template) obj {
 				"Authentication: \"Authorization: Bearer KEY\". Template management and the dashboard need an admin key. " +
 				"Errors are {\"error\": {\"code\", \"message\", \"field\", \"details\"}} with a 4xx or 5xx status.",
 		},
-		"servers":  []any{obj{"url": s.baseURL(r)}},
+		"servers":  []any{obj{"url": cmp.Or(s.baseURL(r), "/")}},
 		"tags":     tags,
 		"security": security,
 		"paths":    paths,

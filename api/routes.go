@@ -168,6 +168,9 @@ func requestID(r *http.Request) string {
 	return ""
 }
 
+// frameAncestorsNone is the Content-Security-Policy of responses that set no other.
+const frameAncestorsNone = "frame-ancestors 'none'"
+
 // recoverer gives each request an id (X-Request-Id), sets the headers every response
 // carries, and turns a panic into a logged 500 without any detail for the client.
 func (s *Server) recoverer(next http.Handler) http.Handler {
@@ -178,6 +181,11 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 		h.Set("X-Request-Id", id)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
+		// No page of this server may be framed by another (clickjacking the dashboard's
+		// buttons, the console's cancel). Routes with a policy of their own keep
+		// frame-ancestors 'none' in it.
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Content-Security-Policy", frameAncestorsNone)
 		if !strings.HasPrefix(r.URL.Path, monitoringPath+"/") {
 			h.Set("Cache-Control", "no-store")
 		}

@@ -74,14 +74,15 @@ type Config struct {
 	PublicMetrics bool
 
 	// PublicURL is the server's external base URL ("https://comfyq.example.com"), used
-	// for status_url, events_url and served file URLs. Default: from each request's
-	// Host (and TLS).
+	// for status_url, events_url, Location and served file URLs. Default: none, and
+	// those links are relative ("/v1/jobs/ID"); the request's Host header is never
+	// used.
 	PublicURL string
 	// CORSOrigins are the browser origins allowed to call the API ("*" for any).
 	// Default: none, and no CORS headers are sent.
 	CORSOrigins []string
 	// AllowPrivateURLs accepts input and webhook URLs naming private and loopback
-	// addresses (COMFYQ_ALLOW_PRIVATE_URLS). Default false: such submissions are refused
+	// addresses and this machine's own (COMFYQ_ALLOW_PRIVATE_URLS). Default false: such submissions are refused
 	// with a 400, as the worker and the webhook task would refuse to reach them.
 	AllowPrivateURLs bool
 	// MaxBodyBytes bounds a request body (default 32 MiB).
@@ -341,16 +342,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// baseURL is the external base URL for links in responses.
-func (s *Server) baseURL(r *http.Request) string {
+// baseURL is the external base URL for links in responses: Config.PublicURL, or ""
+// (links relative to the API's root) when none is set. The request's Host header is
+// never used: it is whatever the client wrote ("Host: evil.example"), and a link built
+// from it would point a reader of the answer, a log or a webhook elsewhere. The
+// request is taken for the callers' convenience only.
+func (s *Server) baseURL(_ *http.Request) string {
 	if s.publicURL != nil {
 		return s.publicURL.String()
 	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host
+	return ""
 }
 
 func newRequestID() string {

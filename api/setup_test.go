@@ -188,6 +188,9 @@ type reqOpt func(*http.Request)
 
 func withHeader(k, v string) reqOpt { return func(r *http.Request) { r.Header.Set(k, v) } }
 
+// withHost sends the request with another Host header than the server's address.
+func withHost(host string) reqOpt { return func(r *http.Request) { r.Host = host } }
+
 // do sends a request with key as Bearer token (none if empty). A body that is a string
 // or []byte is sent as is; anything else as JSON.
 func (b *bundle) do(t testing.TB, method, path, key string, body any, opts ...reqOpt) response {
@@ -325,3 +328,6 @@ const samplerWorkflow = `{
 }`
 
 func jsonRaw(s string) json.RawMessage { return json.RawMessage(s) }
+
+// pngBase64 is a 1x1 PNG, for submissions that need a real image.
+const pngBase64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="

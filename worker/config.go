@@ -115,7 +115,7 @@ type Config struct {
 // URL resolves to is checked, on each redirect and at connect time.
 type InputPolicy struct {
 	// AllowPrivate lets URLs reach loopback, private, link-local and metadata addresses
-	// (COMFYQ_ALLOW_PRIVATE_URLS). Default false.
+	// and this machine's own (COMFYQ_ALLOW_PRIVATE_URLS). Default false.
 	AllowPrivate bool
 	// AllowedSchemes lists the URL schemes accepted (case-insensitive). Default http and
 	// https.

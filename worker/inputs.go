@@ -1,6 +1,8 @@
 package worker
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -17,6 +19,7 @@ import (
 	"time"
 
 	"github.com/comfyq/comfyq/comfy"
+	"github.com/comfyq/comfyq/internal/media"
 	"github.com/comfyq/comfyq/internal/netguard"
 	"github.com/comfyq/comfyq/internal/retry"
 	"github.com/comfyq/comfyq/job"
@@ -62,8 +65,11 @@ func (r *run) uploadInputs(ctx context.Context, wf comfy.Workflow) error {
 			// Still failing after the retries: the attempt fails and is retried later.
 			return fmt.Errorf("input %s could not be fetched: %w", target, err)
 		}
-		spooled, sum, err := spool(body)
+		spooled, sum, err := spool(sniffed(body))
 		body.Close()
+		if errors.Is(err, errBadInput) {
+			return &job.Error{Code: job.CodeInvalidInput, Message: fmt.Sprintf("input %s: %v", target, err)}
+		}
 		if err != nil {
 			return fmt.Errorf("worker: read input %s: %w", target, err)
 		}
@@ -105,9 +111,12 @@ func (r *run) openInput(ctx context.Context, src job.ImageSource) (io.ReadCloser
 		}
 		return body, inputName(name), nil
 	case src.Base64 != "":
-		data := src.Base64
-		if i := strings.Index(data, ";base64,"); strings.HasPrefix(data, "data:") && i > 0 {
-			data = data[i+len(";base64,"):]
+		declared, data, _, err := media.DataURL(src.Base64)
+		if err == nil {
+			err = media.CheckDeclared(declared)
+		}
+		if err != nil {
+			return nil, "", fmt.Errorf("%w: %w", errBadInput, err)
 		}
 		if int64(base64.StdEncoding.DecodedLen(len(data))) > r.w.cfg.Inputs.MaxBytes {
 			return nil, "", fmt.Errorf("%w: base64 input is larger than %d bytes", errBadInput, r.w.cfg.Inputs.MaxBytes)
@@ -126,6 +135,25 @@ func (r *run) openInput(ctx context.Context, src job.ImageSource) (io.ReadCloser
 	}
 	return nil, "", fmt.Errorf("%w: no url, base64 or key", errBadInput)
 }
+
+// sniffed passes body through, failing with errBadInput when its first bytes are not
+// an image, video or audio file (package media): the API checks base64 inputs at
+// submission, this checks every source, URLs and storage keys included.
+func sniffed(body io.Reader) io.Reader {
+	br := bufio.NewReaderSize(body, media.SniffLen)
+	head, err := br.Peek(media.SniffLen)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
+		return io.MultiReader(bytes.NewReader(head), &errReader{err})
+	}
+	if ct, ok := media.Sniff(head); !ok {
+		return &errReader{fmt.Errorf("%w: the file is not an image, video or audio file (its bytes read as %s)", errBadInput, ct)}
+	}
+	return br
+}
+
+type errReader struct{ err error }
+
+func (r *errReader) Read([]byte) (int, error) { return 0, r.err }
 
 // errBadInput marks an input that is wrong as given.
 var errBadInput = errors.New("worker: bad input")

@@ -58,3 +58,29 @@ func TestInputFetchTransientRetriedPermanentInvalidInput(t *testing.T) {
 	require.Equal(t, 1, gone.Attempt, "a permanent input failure is not retried")
 	require.Equal(t, 0, b.sim.Executions(gone.ID))
 }
+
+// An input whose bytes are not an image, video or audio file (an HTML page behind a
+// .png URL, a data:text/html) fails the job with invalid_input before the prompt runs,
+// whatever its name or Content-Type says.
+func TestInputNotAnImageIsInvalidInput(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{worker: func(c *worker.Config) { c.Inputs.AllowPrivate = true }})
+	src := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "image/png")
+		_, _ = w.Write([]byte("<!DOCTYPE html><script>alert(document.cookie)</script>"))
+	}))
+	t.Cleanup(src.Close)
+	for name, img := range map[string]job.ImageSource{
+		"url":            {URL: src.URL + "/cat.png"},
+		"data:text/html": {Base64: "data:text/html;base64,PGh0bWw+PC9odG1sPg=="},
+		"base64 text":    {Base64: "aGVsbG8gd29ybGQ="},
+	} {
+		j := b.wait(t, b.submit(t, job.Spec{Workflow: json.RawMessage(loadImageWorkflow), MaxAttempts: 3,
+			Images: map[string]job.ImageSource{"1.inputs.image": img}}).ID)
+		require.Equal(t, job.StatusFailed, j.Status, name)
+		require.Equal(t, job.CodeInvalidInput, j.Error.Code, "%s: %s", name, describe(j))
+		require.Contains(t, j.Error.Message, "not an image", name)
+		require.Equal(t, 1, j.Attempt, "%s: a bad input is not retried", name)
+		require.Equal(t, 0, b.sim.Executions(j.ID), name)
+	}
+}

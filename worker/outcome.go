@@ -128,13 +128,18 @@ func (r *run) cancelEarlier(ctx context.Context, j *job.Job) {
 	r.finishCanceled(wctx, "canceled")
 }
 
+// scrubber scrubs the errors of this run's node (scrub.go).
+func (r *run) scrubber() scrubber {
+	return scrubber{nodeURL: r.nodeURL, nodeName: r.nodeName}
+}
+
 // requeue puts the record back to queued for the next attempt.
 func (r *run) requeue(ctx context.Context, e *job.Error) {
 	_, _ = r.w.store.Update(ctx, r.id, func(j *job.Job) error {
 		j.Status = job.StatusQueued
 		j.Progress = nil
 		if e != nil {
-			j.Error = e
+			j.Error = r.scrubber().scrubError(e)
 		}
 		return nil
 	})
@@ -149,7 +154,7 @@ func (r *run) finish(ctx context.Context, status job.Status, e *job.Error) {
 	j, err := r.recordEnd(ctx, func(j *job.Job) error {
 		now := time.Now().UTC()
 		j.Status = status
-		j.Error = e
+		j.Error = r.scrubber().scrubError(e)
 		j.FinishedAt = &now
 		j.Timings = r.timings(j, now, 0)
 		if status != job.StatusSucceeded {

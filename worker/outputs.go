@@ -88,7 +88,7 @@ func (r *run) upload(ctx context.Context, nodeID string, f comfy.OutputFile, use
 	case ctx.Err() != nil:
 		return job.Output{}, ctx.Err()
 	}
-	return job.Output{}, &job.Error{Code: job.CodeUploadFailed, Message: fmt.Sprintf("copy %s to storage: %v", f.Filename, err)}
+	return job.Output{}, &job.Error{Code: job.CodeUploadFailed, Message: fmt.Sprintf("copy %s to storage: %v", name, err)}
 }
 
 func (r *run) copyOnce(ctx context.Context, nodeID string, f comfy.OutputFile, key string) (job.Output, error) {
@@ -108,7 +108,10 @@ func (r *run) copyOnce(ctx context.Context, nodeID string, f comfy.OutputFile, k
 	// The Job JSON names the object as the user's own S3 client would; the API
 	// maps it back with storage.Unlocate.
 	loc := storage.Locate(r.w.cfg.Storage, key)
-	o := job.Output{NodeID: nodeID, Kind: outputKind(f, ctype), Filename: f.Filename, Bucket: loc.Bucket, Key: loc.Key,
+	// The file name is reported as it was stored: the node's own may hold NUL, bidi
+	// controls (which can disguise an extension) or "../", and a client may save the
+	// file under it.
+	o := job.Output{NodeID: nodeID, Kind: outputKind(f, ctype), Filename: storage.SanitizeName(f.Filename), Bucket: loc.Bucket, Key: loc.Key,
 		Size: obj.Size, SHA256: obj.SHA256, ContentType: ctype, Type: f.Type, Animated: f.Animated, Format: f.Format}
 	if u, err := r.w.cfg.Storage.URL(ctx, key, r.w.cfg.URLTTL); err == nil {
 		o.URL = u

@@ -51,6 +51,26 @@ func New(baseURL, apiKey string, httpClient *http.Client) (*Client, error) {
 	return &Client{base: u.String(), key: apiKey, hc: httpClient}, nil
 }
 
+// resolve makes a link of an answer absolute: a server without a public URL answers
+// with links relative to its root ("/v1/jobs/ID", "/v1/files/KEY"), which are the
+// client's base URL joined with the path.
+func (c *Client) resolve(link string) string {
+	if !strings.HasPrefix(link, "/") || strings.HasPrefix(link, "//") {
+		return link
+	}
+	return c.base + link
+}
+
+func (c *Client) resolveJob(j *job.Job) {
+	for i := range j.Outputs {
+		j.Outputs[i].URL = c.resolve(j.Outputs[i].URL)
+	}
+}
+
+func (c *Client) resolveAccepted(a *Accepted) {
+	a.StatusURL, a.EventsURL = c.resolve(a.StatusURL), c.resolve(a.EventsURL)
+}
+
 // APIError is an error answer of the API.
 type APIError struct {
 	Status    int
@@ -208,6 +228,7 @@ func (c *Client) Submit(ctx context.Context, spec job.Spec, idempotencyKey strin
 	if err := c.do(ctx, http.MethodPost, "/v1/jobs", nil, spec, &acc, idemHeader(idempotencyKey)); err != nil {
 		return nil, err
 	}
+	c.resolveAccepted(&acc)
 	return &acc, nil
 }
 
@@ -218,6 +239,7 @@ func (c *Client) EnqueueTemplate(ctx context.Context, name string, req TemplateJ
 	if err != nil {
 		return nil, withSentinel(err, http.StatusNotFound, template.ErrNotFound)
 	}
+	c.resolveAccepted(&acc)
 	return &acc, nil
 }
 
@@ -234,6 +256,7 @@ func (c *Client) Get(ctx context.Context, id string) (*job.Job, error) {
 	if err := c.do(ctx, http.MethodGet, "/v1/jobs/"+url.PathEscape(id), nil, nil, &j, nil); err != nil {
 		return nil, withSentinel(err, http.StatusNotFound, job.ErrNotFound)
 	}
+	c.resolveJob(&j)
 	return &j, nil
 }
 
@@ -256,6 +279,9 @@ func (c *Client) List(ctx context.Context, opts job.ListOptions) ([]*job.Job, st
 	if err := c.do(ctx, http.MethodGet, "/v1/jobs", q, nil, &page, nil); err != nil {
 		return nil, "", err
 	}
+	for _, j := range page.Jobs {
+		c.resolveJob(j)
+	}
 	return page.Jobs, page.NextCursor, nil
 }
 
@@ -265,6 +291,7 @@ func (c *Client) Cancel(ctx context.Context, id string) (*job.Job, error) {
 	var j job.Job
 	err := c.do(ctx, http.MethodPost, "/v1/jobs/"+url.PathEscape(id)+"/cancel", nil, nil, &j, nil)
 	if err == nil {
+		c.resolveJob(&j)
 		return &j, nil
 	}
 	var ae *APIError
@@ -274,6 +301,7 @@ func (c *Client) Cancel(ctx context.Context, id string) (*job.Job, error) {
 			if raw, merr := json.Marshal(d["job"]); merr == nil {
 				var jj job.Job
 				if json.Unmarshal(raw, &jj) == nil && jj.ID != "" {
+					c.resolveJob(&jj)
 					ended = &jj
 				}
 			}
@@ -306,7 +334,7 @@ func (c *Client) Watch(ctx context.Context, id string) (<-chan job.Event, error)
 		defer close(out)
 		failures := 0
 		for {
-			got, terminal := readSSE(ctx, resp.Body, out)
+			got, terminal := readSSE(ctx, resp.Body, out, c.resolveJob)
 			resp.Body.Close()
 			if terminal || ctx.Err() != nil {
 				return
@@ -355,9 +383,10 @@ func (c *Client) openEvents(ctx context.Context, id string) (*http.Response, err
 // maxSSELine bounds one line of an event stream.
 const maxSSELine = 16 << 20
 
-// readSSE reads events from an event stream into out until it ends. It reports whether
-// any event came and whether the last was terminal.
-func readSSE(ctx context.Context, body io.Reader, out chan<- job.Event) (got, terminal bool) {
+// readSSE reads events from an event stream into out until it ends, passing each job
+// through fix if it is not nil. It reports whether any event came and whether the last
+// was terminal.
+func readSSE(ctx context.Context, body io.Reader, out chan<- job.Event, fix func(*job.Job)) (got, terminal bool) {
 	sc := bufio.NewScanner(body)
 	sc.Buffer(make([]byte, 0, 64<<10), maxSSELine)
 	kind := ""
@@ -380,6 +409,9 @@ func readSSE(ctx context.Context, body io.Reader, out chan<- job.Event) (got, te
 			kind = ""
 			if err != nil || j.ID == "" {
 				continue
+			}
+			if fix != nil {
+				fix(&j)
 			}
 			select {
 			case out <- ev:

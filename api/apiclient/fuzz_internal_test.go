@@ -22,7 +22,7 @@ func FuzzReadSSE(f *testing.F) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			readSSE(context.Background(), bytes.NewReader(stream), out)
+			readSSE(context.Background(), bytes.NewReader(stream), out, nil)
 			close(out)
 		}()
 		for ev := range out {

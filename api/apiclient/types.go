@@ -10,7 +10,9 @@ type Accepted struct {
 	ID     string     `json:"id"`
 	Status job.Status `json:"status"`
 	Queue  string     `json:"queue,omitempty"`
-	// StatusURL is GET /v1/jobs/{id}; EventsURL is its Server-Sent Events stream.
+	// StatusURL is GET /v1/jobs/{id}; EventsURL is its Server-Sent Events stream. A
+	// server without a public URL answers with links relative to its root
+	// ("/v1/jobs/ID"); Client makes them absolute.
 	StatusURL string `json:"status_url"`
 	EventsURL string `json:"events_url"`
 }

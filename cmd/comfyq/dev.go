@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -55,8 +58,12 @@ at once:
 
   comfyq submit --api http://127.0.0.1:8080 --template txt2img --param prompt="a red fox" --wait
 
-It listens on loopback and needs no API key unless --api-key is given. Ctrl-C stops
-everything.`,
+On a loopback address (the default) it needs no API key unless --api-key is given,
+and input and webhook URLs may name private addresses. On any other address
+(--listen 0.0.0.0:8080) other machines can reach it: it requires an API key
+(--api-key, or one generated at start and printed), and private URLs are refused
+unless --allow-private-urls is given. It prints exactly where it listens. Ctrl-C
+stops everything.`,
 		Flags: flagList([]cli.Flag{
 			stringFlag(&o.Listen, "listen", "COMFYQ_LISTEN", "127.0.0.1:8080", "API address"),
 			stringFlag(&o.RedisURL, "redis", "COMFYQ_REDIS_URL", "", "Redis URL (default: start one)"),
@@ -65,7 +72,8 @@ everything.`,
 			intFlag(&o.SimNodes, "sim-nodes", "COMFYQ_SIM_NODES", 2, "number of simulated ComfyUI nodes (when no --comfy is given)"),
 			durationFlag(&o.SimStepDelay, "sim-step-delay", "COMFYQ_SIM_STEP_DELAY", 50*time.Millisecond, "time each simulated sampler step takes"),
 			listFlag(&o.Nodes, "comfy", "COMFYQ_COMFY_URLS", "a real ComfyUI node, URL or NAME=URL, instead of simulated ones"),
-			stringFlag(&o.APIKey, "api-key", "COMFYQ_API_KEY", "", "require this API key (default: no authentication, loopback only)"),
+			stringFlag(&o.APIKey, "api-key", "COMFYQ_API_KEY", "", "require this API key (default: none on loopback, a generated one on any other address)"),
+			boolFlag(&o.AllowPrivate, "allow-private-urls", "COMFYQ_ALLOW_PRIVATE_URLS", false, "allow private input and webhook URLs on a non-loopback address (always allowed on loopback)"),
 		}, o.webhooks.flags(), o.log.flags()),
 		Action: action(o, nil),
 	}
@@ -77,6 +85,7 @@ type devOptions struct {
 	Listen, RedisURL, StorageURL, DataDir, APIKey string
 	SimNodes                                      int
 	SimStepDelay                                  time.Duration
+	AllowPrivate                                  bool
 	Nodes                                         []string
 	webhooks                                      webhookOptions
 	log                                           logOptions
@@ -149,13 +158,30 @@ func (o *devOptions) Run(ctx context.Context) error {
 		return c.ObjectInfo(ctx)
 	}, 10*time.Minute)
 
+	// Listen first: who can reach the address decides the key and the URL policy.
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", o.Listen, err)
+	}
+	d.cleanup = append(d.cleanup, func() { _ = ln.Close() }) // Serve closes it too
+	exposure := listenExposure(ln.Addr())
+	apiKey, generatedKey := o.APIKey, false
+	if apiKey == "" && !exposure.loopback {
+		if apiKey, err = newDevKey(); err != nil {
+			return err
+		}
+		generatedKey = true
+	}
+	allowPrivate := exposure.loopback || o.AllowPrivate
+	base := "http://" + ln.Addr().String()
+
 	webhookSecret := ""
 	if o.webhooks.Secrets == "" { // a local tool: sign webhooks with a fresh secret
 		if _, whsec, secretErr := webhook.NewSecret(); secretErr == nil {
 			o.webhooks.Secrets, webhookSecret = whsec, whsec
 		}
 	}
-	notifier, runWebhooks, err := o.webhooks.open(rdb, true, log)
+	notifier, runWebhooks, err := o.webhooks.open(rdb, allowPrivate, log)
 	if err != nil {
 		return err
 	}
@@ -164,9 +190,13 @@ func (o *devOptions) Run(ctx context.Context) error {
 		return fmt.Errorf("register example templates: %w", err)
 	}
 	cfg := api.Config{Redis: rdb, Storage: store, ObjectInfo: objectInfo, Templates: templates, Webhooks: notifier,
-		AllowPrivateURLs: true, Version: version, Logger: log}
-	if o.APIKey != "" {
-		cfg.APIKeys, cfg.AdminKeys = []string{o.APIKey}, []string{o.APIKey}
+		AllowPrivateURLs: allowPrivate, Version: version, Logger: log}
+	if exposure.loopback {
+		// Only this machine reaches the API, at this address: absolute links for it.
+		cfg.PublicURL = base
+	}
+	if apiKey != "" {
+		cfg.APIKeys, cfg.AdminKeys = []string{apiKey}, []string{apiKey}
 	} else {
 		cfg.NoAuth = true
 	}
@@ -174,14 +204,9 @@ func (o *devOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", o.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", o.Listen, err)
-	}
 	w, err := worker.New(worker.Config{Redis: rdb, Storage: store, Nodes: ncs, Logger: log, Notifier: notifier,
-		Inputs: worker.InputPolicy{AllowPrivate: true}, ShutdownGrace: 10 * time.Second})
+		Inputs: worker.InputPolicy{AllowPrivate: allowPrivate}, ShutdownGrace: 10 * time.Second})
 	if err != nil {
-		ln.Close()
 		return err
 	}
 
@@ -194,13 +219,12 @@ func (o *devOptions) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); errc <- w.Run(runCtx, nil) }()
 	go func() { defer wg.Done(); errc <- runWebhooks(runCtx) }()
 
-	base := "http://" + ln.Addr().String()
 	if err := waitReady(ctx, base+"/healthz"); err != nil {
 		return err
 	}
 	out := o.Out
 	fmt.Fprintf(out, "comfyq dev is ready in %s\n\n", time.Since(start).Round(time.Millisecond))
-	fmt.Fprintf(out, "  API          %s   (listening on loopback only)\n", base)
+	fmt.Fprintf(out, "  API          %s   (%s)\n", base, exposure.desc)
 	fmt.Fprintf(out, "  console      %s/console/\n", base)
 	fmt.Fprintf(out, "  docs         %s/docs\n", base)
 	fmt.Fprintf(out, "  OpenAPI      %s/openapi.json\n", base)
@@ -210,14 +234,28 @@ func (o *devOptions) Run(ctx context.Context) error {
 	for _, n := range ncs {
 		fmt.Fprintf(out, "  node         %s  %s\n", n.Name, n.URL)
 	}
-	if o.APIKey == "" {
-		fmt.Fprintf(out, "  auth         none (give --api-key to require one)\n")
+	switch {
+	case apiKey == "":
+		fmt.Fprintf(out, "  auth         none: only this machine can connect (give --api-key to require one)\n")
+	case generatedKey:
+		fmt.Fprintf(out, "  auth         API key %s (generated, as the address is not loopback; give --api-key to choose)\n", apiKey)
+	default:
+		fmt.Fprintf(out, "  auth         the API key of --api-key\n")
+	}
+	if allowPrivate {
+		fmt.Fprintf(out, "  URLs         private addresses allowed for inputs and webhooks\n")
+	} else {
+		fmt.Fprintf(out, "  URLs         private addresses refused for inputs and webhooks (give --allow-private-urls to allow)\n")
 	}
 	if webhookSecret != "" {
 		fmt.Fprintf(out, "  webhooks     signed with %s (give --webhook-secret to choose)\n", webhookSecret)
 	}
-	fmt.Fprintf(out, "\nTry:\n  comfyq submit --api %s --template txt2img --param prompt=\"a red fox\" --wait\n", base)
-	fmt.Fprintf(out, "  curl -s %s/v1/templates/txt2img/jobs -H 'Content-Type: application/json' -d '{\"params\": {\"prompt\": \"a red fox\"}}'\n\nCtrl-C stops everything.\n", base)
+	keyFlag, keyHeader := "", ""
+	if apiKey != "" {
+		keyFlag, keyHeader = " --api-key "+apiKey, " -H 'Authorization: Bearer "+apiKey+"'"
+	}
+	fmt.Fprintf(out, "\nTry:\n  comfyq submit --api %s%s --template txt2img --param prompt=\"a red fox\" --wait\n", base, keyFlag)
+	fmt.Fprintf(out, "  curl -s %s/v1/templates/txt2img/jobs%s -H 'Content-Type: application/json' -d '{\"params\": {\"prompt\": \"a red fox\"}}'\n\nCtrl-C stops everything.\n", base, keyHeader)
 
 	var firstErr error
 	select {
@@ -231,6 +269,38 @@ func (o *devOptions) Run(ctx context.Context) error {
 	}
 	fmt.Fprintln(out, "comfyq dev stopped")
 	return nil
+}
+
+// exposure says who can reach a listening address.
+type exposure struct {
+	loopback bool   // only this machine
+	desc     string // for the banner: exactly what the address is
+}
+
+// listenExposure judges the address the API actually listens on.
+func listenExposure(addr net.Addr) exposure {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return exposure{desc: "listening on " + addr.String()}
+	}
+	ip, _ := netip.AddrFromSlice(tcp.IP)
+	ip = ip.Unmap()
+	switch {
+	case ip.IsLoopback():
+		return exposure{loopback: true, desc: "listening on loopback " + ip.String() + " only: this machine alone can connect"}
+	case ip.IsUnspecified():
+		return exposure{desc: "listening on every network interface of this machine: other machines can connect"}
+	}
+	return exposure{desc: "listening on " + ip.String() + ", not loopback: other machines can connect"}
+}
+
+// newDevKey returns a random API key for a dev server others can reach.
+func newDevKey() (string, error) {
+	var b [24]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("generate an API key: %w", err)
+	}
+	return "cqdev_" + hex.EncodeToString(b[:]), nil
 }
 
 // devEnv owns what `comfyq dev` starts, to stop it in reverse order.

@@ -8,10 +8,12 @@ import (
 	"errors"
 	"image/png"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/comfyq/comfyq/internal/testenv"
 	"github.com/comfyq/comfyq/job"
 )
 
@@ -47,9 +50,17 @@ func (e *buildErr) Error() string { return e.err.Error() + ": " + e.out }
 // prints that it is ready.
 func startDev(t *testing.T, env []string, args ...string) string {
 	t.Helper()
+	base, _ := startDevAt(t, freeAddr(t), env, args...)
+	return base
+}
+
+// startDevAt starts `comfyq dev --listen addr` and returns the API's base URL and the
+// banner it printed.
+func startDevAt(t *testing.T, addr string, env []string, args ...string) (string, []string) {
+	t.Helper()
 	bin, err := buildOnce()
 	require.NoError(t, err)
-	cmd := exec.Command(bin, append([]string{"dev", "--listen", freeAddr(t), "--log-level", "warn", "--sim-step-delay", "5ms"}, args...)...)
+	cmd := exec.Command(bin, append([]string{"dev", "--listen", addr, "--log-level", "warn", "--sim-step-delay", "5ms"}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
@@ -81,14 +92,17 @@ func startDev(t *testing.T, env []string, args ...string) string {
 		exited <- cmd.Wait()
 	}()
 	base := ""
+	var banner []string
 	timeout := time.After(60 * time.Second)
-	for base == "" {
+	for done := false; !done; {
 		select {
 		case line, ok := <-lines:
 			require.True(t, ok, "comfyq dev ended before it was ready; stderr:\n%s", stderr.String())
+			banner = append(banner, line)
 			if f := strings.Fields(line); len(f) >= 2 && f[0] == "API" {
 				base = f[1]
 			}
+			done = strings.HasPrefix(line, "Ctrl-C")
 		case <-timeout:
 			t.Fatalf("comfyq dev not ready within 60s; stderr:\n%s", stderr.String())
 		}
@@ -97,7 +111,8 @@ func startDev(t *testing.T, env []string, args ...string) string {
 		for range lines {
 		}
 	}()
-	return base
+	require.NotEmpty(t, base, "banner:\n%s", strings.Join(banner, "\n"))
+	return base, banner
 }
 
 func postJSON(t *testing.T, url string, body any) (int, map[string]any) {
@@ -185,4 +200,38 @@ func TestDevWithoutRedisServer(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, code, "%v", acc)
 	j := pollJob(t, acc["status_url"].(string))
 	require.Equal(t, job.StatusSucceeded, j.Status, "%+v", j.Error)
+}
+
+// TestDevOnEveryInterface: `comfyq dev --listen 0.0.0.0:PORT` can be reached from
+// other machines, so it says so, generates an API key and prints it, requires it, and
+// refuses private URLs; on loopback it needs no key.
+func TestDevOnEveryInterface(t *testing.T) {
+	t.Parallel()
+	base, banner := startDevAt(t, net.JoinHostPort("0.0.0.0", itoa(testenv.FreePort(t))), nil)
+	text := strings.Join(banner, "\n")
+	require.Contains(t, text, "listening on every network interface of this machine: other machines can connect")
+	require.NotContains(t, text, "loopback only")
+	require.Contains(t, text, "private addresses refused")
+	m := regexp.MustCompile(`API key (cqdev_[0-9a-f]{48}) \(generated`).FindStringSubmatch(text)
+	require.NotNil(t, m, "the generated key is printed:\n%s", text)
+	key := m[1]
+	require.Contains(t, text, "--api-key "+key, "the example commands carry the key")
+
+	resp, err := http.Get(base + "/v1/templates")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "a key is required")
+	req, err := http.NewRequest("GET", base+"/v1/templates", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, "the printed key works")
+
+	// On loopback: no key, and the banner says loopback.
+	_, banner = startDevAt(t, freeAddr(t), nil)
+	text = strings.Join(banner, "\n")
+	require.Contains(t, text, "listening on loopback 127.0.0.1 only")
+	require.Contains(t, text, "auth         none")
 }

@@ -2,6 +2,7 @@ package netguard_test
 
 import (
 	"errors"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -50,7 +51,6 @@ func TestCheckURL_forbidden(t *testing.T) {
 		{"http://0xa9fea9fe/", "169.254.169.254", "", true},
 		{"http://0251.0376.0251.0376/", "169.254.169.254", "", true},
 		{"http://0/", "0.0.0.0", "", true},
-		{"http://localhost/", "127.0.0.1", "netguard: localhost resolves to loopback address 127.0.0.1; set COMFYQ_ALLOW_PRIVATE_URLS=true to allow", false},
 		{"http://user:hunter2@127.0.0.1/", "127.0.0.1", "", false},
 	}
 	for _, tt := range tests {
@@ -78,6 +78,72 @@ func TestCheckURL_forbidden(t *testing.T) {
 			require.NoError(t, err)
 		})
 	}
+}
+
+// TestCheckURL_loopbackNames: localhost and the names under it mean loopback
+// (RFC 6761), however they are spelled; they are refused without asking DNS, which
+// may not know them with a final dot.
+func TestCheckURL_loopbackNames(t *testing.T) {
+	t.Parallel()
+	for _, u := range []string{"http://localhost/", "http://localhost.:8080/", "http://LOCALHOST./", "http://LocalHost:6379/",
+		"http://api.localhost/", "http://a.b.localhost./x", "http://user:hunter2@localhost./"} {
+		err := netguard.Policy{}.CheckURL(t.Context(), u)
+		require.ErrorIs(t, err, netguard.ErrForbiddenAddress, u)
+		require.ErrorContains(t, err, "loopback host name", u)
+		require.ErrorContains(t, err, "COMFYQ_ALLOW_PRIVATE_URLS=true", u)
+		require.NotContains(t, err.Error(), "hunter2")
+	}
+	require.NoError(t, netguard.Policy{AllowPrivate: true}.CheckURL(t.Context(), "http://localhost:8188/"))
+	// Not loopback names: a label that merely contains "localhost".
+	require.ErrorIs(t, netguard.Policy{}.CheckURL(t.Context(), "http://notlocalhost.invalid/"), netguard.ErrUnresolvable)
+}
+
+// TestCheckURL_unresolvable: a host that does not exist is refused with
+// ErrUnresolvable, with or without AllowPrivate, so a submission names the mistake
+// at once. .invalid names (RFC 6761) are refused without asking DNS.
+func TestCheckURL_unresolvable(t *testing.T) {
+	t.Parallel()
+	for _, p := range []netguard.Policy{{}, {AllowPrivate: true}} {
+		for _, u := range []string{"http://nonexistent.invalid/x.png", "https://a.b.INVALID./", "http://invalid/"} {
+			err := p.CheckURL(t.Context(), u)
+			require.ErrorIs(t, err, netguard.ErrUnresolvable, u)
+			require.NotErrorIs(t, err, netguard.ErrForbiddenAddress, u)
+		}
+	}
+}
+
+// TestCheckURL_ownAddresses: an address of one of this machine's interfaces reaches
+// its own services even when it is in no private range; it is refused unless
+// private addresses are allowed.
+func TestCheckURL_ownAddresses(t *testing.T) {
+	t.Parallel()
+	ifaddrs, err := net.InterfaceAddrs()
+	require.NoError(t, err)
+	checked := 0
+	for _, a := range ifaddrs {
+		ipnet, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip, _ := netip.AddrFromSlice(ipnet.IP)
+		ip = ip.Unmap()
+		require.True(t, netguard.LocalAddr(ip), "%s is an interface address", ip)
+		host := ip.String()
+		if ip.Is6() {
+			host = "[" + host + "]"
+		}
+		err := netguard.Policy{}.CheckURL(t.Context(), "http://"+host+":8080/")
+		require.ErrorIs(t, err, netguard.ErrForbiddenAddress, host)
+		if bad, _ := netguard.IsForbiddenIP(ip); !bad {
+			require.ErrorContains(t, err, "local interface address", host)
+			checked++
+		}
+		if ip.Zone() == "" && !ip.IsLinkLocalUnicast() {
+			require.NoError(t, netguard.Policy{AllowPrivate: true}.CheckURL(t.Context(), "http://"+host+":8080/"), host)
+		}
+	}
+	t.Logf("%d interface addresses outside the forbidden ranges refused as this machine's", checked)
+	require.False(t, netguard.LocalAddr(netip.MustParseAddr("8.8.8.8")))
 }
 
 func TestCheckURL_allowedLiterals(t *testing.T) {

@@ -1,8 +1,9 @@
 // Package netguard makes outbound HTTP requests to user-supplied URLs (input
 // image URLs, webhook destinations) without letting a user reach the
 // server's own network: loopback, private, link-local and cloud metadata
-// addresses are refused unless private addresses are explicitly allowed
-// (COMFYQ_ALLOW_PRIVATE_URLS).
+// addresses, and the addresses of the machine's own interfaces, are refused
+// unless private addresses are explicitly allowed (COMFYQ_ALLOW_PRIVATE_URLS).
+// Hosts that do not exist are refused too (ErrUnresolvable).
 //
 // Addresses are checked twice: [Policy.CheckURL] resolves the host up front
 // to give the submitter a clear error, and the dialer of [Policy.Client]
@@ -45,17 +46,23 @@ var (
 	ErrForbiddenAddress = errors.New("netguard: forbidden address")
 	ErrTooManyRedirects = errors.New("netguard: too many redirects")
 	ErrTooLarge         = errors.New("netguard: response body too large")
+	// ErrUnresolvable: the host name does not exist (NXDOMAIN) or has no address.
+	// A lookup that fails otherwise (timeout, no DNS server) is not this error.
+	ErrUnresolvable = errors.New("netguard: cannot resolve host")
 )
 
 // AddressError reports a host that is or resolves to a forbidden address.
 // It matches ErrForbiddenAddress.
 type AddressError struct {
 	Host   string     // host as written in the URL
-	Addr   netip.Addr // the forbidden address
+	Addr   netip.Addr // the forbidden address; invalid for a forbidden name (localhost.)
 	Reason string     // from IsForbiddenIP, e.g. "loopback address"
 }
 
 func (e *AddressError) Error() string {
+	if !e.Addr.IsValid() {
+		return fmt.Sprintf("netguard: %s is a %s; %s", e.Host, e.Reason, allowHint)
+	}
 	if e.Host == "" || e.Host == e.Addr.String() {
 		return fmt.Sprintf("netguard: %s is a %s; %s", e.Addr, e.Reason, allowHint)
 	}
@@ -86,9 +93,11 @@ type Policy struct {
 	// DefaultTimeout (30s).
 	Timeout time.Duration
 
-	// forbidden replaces IsForbiddenIP in tests, where every server is on
-	// loopback.
+	// forbidden replaces IsForbiddenIP and the check of this machine's own
+	// addresses in tests, where every server is on loopback.
 	forbidden func(netip.Addr) (bool, string)
+	// local replaces LocalAddr in tests.
+	local func(netip.Addr) bool
 }
 
 func (p Policy) schemes() []string {
@@ -117,32 +126,56 @@ func (p Policy) checkAddr(host string, ip netip.Addr) error {
 	if p.AllowPrivate {
 		return nil
 	}
-	isForbidden := IsForbiddenIP
-	if p.forbidden != nil {
-		isForbidden = p.forbidden
-	}
-	if bad, reason := isForbidden(ip); bad {
+	if bad, reason := p.judge(ip); bad {
 		return &AddressError{Host: host, Addr: ip, Reason: reason}
 	}
 	return nil
 }
 
+// judge tells whether ip is forbidden and why: one of IsForbiddenIP's ranges, or an
+// address of this machine's own interfaces (a public address of the API or worker host
+// reaches its services as loopback would).
+func (p Policy) judge(ip netip.Addr) (bool, string) {
+	if p.forbidden != nil {
+		return p.forbidden(ip)
+	}
+	if bad, reason := IsForbiddenIP(ip); bad {
+		return true, reason
+	}
+	isLocal := LocalAddr
+	if p.local != nil {
+		isLocal = p.local
+	}
+	if isLocal(ip) {
+		return true, "local interface address (this machine's own)"
+	}
+	return false, ""
+}
+
 // CheckURL reports whether raw may be fetched: it must be an absolute URL of
 // an allowed scheme with a host (user:password@ is accepted and kept out of
-// error messages), and, unless AllowPrivate is set, every address the host
-// resolves to must be allowed; one forbidden address refuses the URL. Hosts
-// written as IPv4 numbers in the legacy forms some resolvers accept
-// (2130706433, 0x7f000001, 0177.0.0.1, 127.1) are judged as the address
-// they denote, or refused as ambiguous; they are never sent to DNS.
+// error messages), the host must resolve, and, unless AllowPrivate is set,
+// every address it resolves to must be allowed; one forbidden address refuses
+// the URL. Hosts written as IPv4 numbers in the legacy forms some resolvers
+// accept (2130706433, 0x7f000001, 0177.0.0.1, 127.1) are judged as the address
+// they denote, or refused as ambiguous; they are never sent to DNS. A final dot
+// changes nothing ("localhost." is localhost), and the names of RFC 6761 that
+// mean loopback (localhost, *.localhost) are refused without asking DNS.
 //
-// Errors wrap ErrInvalidURL or ErrForbiddenAddress (an *AddressError), or
-// are resolver errors.
+// Errors wrap ErrInvalidURL, ErrForbiddenAddress (an *AddressError) or
+// ErrUnresolvable, or are resolver errors (a timeout: another try may work).
 func (p Policy) CheckURL(ctx context.Context, raw string) error {
 	u, err := p.parse(raw)
 	if err != nil {
 		return err
 	}
-	_, err = p.resolve(ctx, u.Hostname())
+	addrs, err := p.resolve(ctx, u.Hostname())
+	if err != nil || addrs != nil {
+		return err
+	}
+	// AllowPrivate: nothing to judge, but a host that does not exist is still a
+	// mistake to report now rather than on the worker.
+	_, err = lookup(ctx, u.Hostname())
 	return err
 }
 
@@ -218,12 +251,12 @@ func (p Policy) resolve(ctx context.Context, host string) ([]netip.Addr, error) 
 	if p.AllowPrivate {
 		return nil, nil
 	}
-	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
-	if err != nil {
-		return nil, fmt.Errorf("netguard: resolve %q: %w", host, err)
+	if loopbackName(host) {
+		return nil, &AddressError{Host: host, Reason: "loopback host name (RFC 6761)"}
 	}
-	if len(addrs) == 0 {
-		return nil, fmt.Errorf("netguard: resolve %q: no addresses", host)
+	addrs, err := lookup(ctx, host)
+	if err != nil {
+		return nil, err
 	}
 	for i, ip := range addrs {
 		ip = ip.Unmap() // the resolver may return IPv4 as ::ffff:a.b.c.d
@@ -233,6 +266,32 @@ func (p Policy) resolve(ctx context.Context, host string) ([]netip.Addr, error) 
 		}
 	}
 	return addrs, nil
+}
+
+// lookup resolves host, telling a name that does not exist (ErrUnresolvable) from a
+// lookup that failed.
+func lookup(ctx context.Context, host string) ([]netip.Addr, error) {
+	if h := strings.ToLower(strings.TrimSuffix(host, ".")); h == "invalid" || strings.HasSuffix(h, ".invalid") {
+		return nil, fmt.Errorf("%w %q: .invalid names never resolve (RFC 6761)", ErrUnresolvable, host)
+	}
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if dnsErr, ok := errors.AsType[*net.DNSError](err); ok && dnsErr.IsNotFound {
+		return nil, fmt.Errorf("%w %q: no such host", ErrUnresolvable, host)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("netguard: resolve %q: %w", host, err)
+	}
+	if len(addrs) == 0 {
+		return nil, fmt.Errorf("%w %q: no addresses", ErrUnresolvable, host)
+	}
+	return addrs, nil
+}
+
+// loopbackName reports whether host is a name RFC 6761 reserves for loopback:
+// localhost or a name under it, in any case, with or without a final dot.
+func loopbackName(host string) bool {
+	h := strings.ToLower(strings.TrimSuffix(host, "."))
+	return h == "localhost" || strings.HasSuffix(h, ".localhost")
 }
 
 // parseLegacyIPv4 reads host the way inet_aton does: one to four

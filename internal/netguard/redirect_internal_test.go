@@ -77,3 +77,17 @@ func TestRedirectToForbiddenAddress(t *testing.T) {
 	require.ErrorIs(t, err, ErrForbiddenAddress)
 	require.False(t, landed.Load())
 }
+
+// TestOwnAddressRefusedAtDial: the dialer judges the address it connects to with
+// the same rules as CheckURL, this machine's own addresses included.
+func TestOwnAddressRefusedAtDial(t *testing.T) {
+	t.Parallel()
+	own := netip.MustParseAddr("93.184.216.34")
+	p := Policy{local: func(ip netip.Addr) bool { return ip == own }}
+	err := p.CheckURL(t.Context(), "http://93.184.216.34/x.png")
+	require.ErrorIs(t, err, ErrForbiddenAddress)
+	require.EqualError(t, err, "netguard: 93.184.216.34 is a local interface address (this machine's own); "+allowHint)
+	require.ErrorIs(t, p.control("tcp4", "93.184.216.34:80", nil), ErrForbiddenAddress)
+	require.NoError(t, p.control("tcp4", "93.184.216.35:80", nil))
+	require.NoError(t, Policy{AllowPrivate: true, local: p.local}.CheckURL(t.Context(), "http://93.184.216.34/x.png"))
+}

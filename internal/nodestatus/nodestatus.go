@@ -38,7 +38,8 @@ const TTL = 30 * time.Second
 type Status struct {
 	// Name is the node's name in the worker's configuration (unique per deployment).
 	Name string `json:"name"`
-	// URL is the node's ComfyUI base URL, as jobs report it in Job.node.
+	// URL is the node's ComfyUI base URL, as jobs report it in Job.node. The API
+	// shows it to admin keys only.
 	URL string `json:"url"`
 	// Healthy is false while the node fails its health probe (it then takes no jobs).
 	Healthy bool `json:"healthy"`
@@ -57,7 +58,7 @@ type Status struct {
 	// job, sampled every second.
 	Busy        float64 `json:"busy"`
 	BusyWindowS int     `json:"busy_window_s"`
-	// Worker identifies the worker process (host and pid).
+	// Worker identifies the worker process (host and pid); admin keys only.
 	Worker string `json:"worker"`
 	// UpdatedAt is the time of the heartbeat.
 	UpdatedAt time.Time `json:"updated_at"`

@@ -367,6 +367,24 @@ func notFound(err error) bool {
 	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
 }
 
+// escapingLink explains a failure to open key that comes from a symbolic link on its
+// path (os.Root refuses a link leading out of the root, or a loop): it returns an
+// error matching storage.ErrInvalidKey, since no other try can make such a key an
+// object, or nil when no component of the path is a link.
+func escapingLink(root *os.Root, key string) error {
+	parts := strings.Split(key, "/")
+	for i := range parts {
+		fi, err := root.Lstat(strings.Join(parts[:i+1], "/"))
+		if err != nil {
+			return nil
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			return fmt.Errorf("%w %q: a symbolic link on its path leads out of the store", storage.ErrInvalidKey, key)
+		}
+	}
+	return nil
+}
+
 // object builds the Object for the data file described by fi, with the
 // metadata if it still matches the file.
 func object(root *os.Root, key string, fi fs.FileInfo) storage.Object {
@@ -400,6 +418,9 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, storage.Obj
 		if notFound(err) {
 			return nil, storage.Object{}, fmt.Errorf("%w: %q", storage.ErrNotFound, key)
 		}
+		if linkErr := escapingLink(root, key); linkErr != nil {
+			return nil, storage.Object{}, linkErr
+		}
 		return nil, storage.Object{}, fmt.Errorf("file: get %q: %w", key, err)
 	}
 	fi, err := f.Stat()
@@ -431,6 +452,9 @@ func (s *Store) Stat(ctx context.Context, key string) (storage.Object, error) {
 	if err != nil {
 		if notFound(err) {
 			return storage.Object{}, fmt.Errorf("%w: %q", storage.ErrNotFound, key)
+		}
+		if linkErr := escapingLink(root, key); linkErr != nil {
+			return storage.Object{}, linkErr
 		}
 		return storage.Object{}, fmt.Errorf("file: stat %q: %w", key, err)
 	}

@@ -202,10 +202,13 @@ func eventTime(event string, j *job.Job) time.Time {
 
 // eventBody encodes the webhook body of event: the Job JSON without its
 // delivery log (which is about the webhooks themselves and changes while
-// they are sent).
+// they are sent) and without the node's URL, an internal address the
+// receiver (often the submitter's own service) has no use for: node_name
+// names the node.
 func eventBody(event string, at time.Time, j *job.Job) ([]byte, error) {
 	data := *j
 	data.Webhooks = nil
+	data.Node = ""
 	ev, err := webhook.NewEvent(event, at, &data)
 	if err != nil {
 		return nil, err

@@ -34,7 +34,7 @@ export function jobPage(main, id, ctx) {
       fact('template', j.template ? h('a', { href: '#/templates/' + encodeURIComponent(j.template) }, j.template, ' v', j.template_version) : null),
       fact('queue', j.queue),
       fact('attempt', j.attempt + ' of ' + j.max_attempts),
-      fact('node', j.node_name ? j.node_name + ' (' + j.node + ')' : j.node),
+      fact('node', j.node_name && j.node ? j.node_name + ' (' + j.node + ')' : j.node_name || j.node),
       fact('created', fmtTime(j.created_at)),
       fact('started', fmtTime(j.started_at)),
       fact('finished', fmtTime(j.finished_at)),
