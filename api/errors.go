@@ -27,7 +27,7 @@ const (
 	CodeNotFound         job.Code = "not_found"              // 404: no such job, template, file or route
 	CodeMethodNotAllowed job.Code = "method_not_allowed"     // 405
 	CodeConflict         job.Code = "conflict"               // 409: the job already ended, the template exists
-	CodeTooLarge         job.Code = "too_large"              // 413: body or image over its limit
+	CodeTooLarge                  = job.CodeTooLarge         // 413: body, image or workflow over its limit
 	CodeUnsupportedMedia job.Code = "unsupported_media_type" // 415: a body that is not JSON
 	CodeInternal                  = job.CodeInternal         // 500: generic; details are only in the server's log
 	CodeUnavailable      job.Code = "unavailable"            // 503: Redis, storage or object_info unreachable
@@ -90,8 +90,13 @@ func toHTTPError(err error) (*httpError, bool) {
 	if errors.As(err, &se) {
 		status := http.StatusBadRequest
 		code := se.Code
-		if code == "" {
+		switch code {
+		case "":
 			code = CodeInvalidRequest
+		case job.CodeTooLarge:
+			status = http.StatusRequestEntityTooLarge
+		case job.CodeIdempotencyKeyReuse:
+			status = http.StatusUnprocessableEntity
 		}
 		return &httpError{status: status, info: ErrorInfo{Code: string(code), Message: se.Message, Field: se.Field, Details: se.Details}}, true
 	}

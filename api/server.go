@@ -22,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/comfyq/comfyq/comfy"
+	"github.com/comfyq/comfyq/comfy/validate"
 	"github.com/comfyq/comfyq/internal/metrics"
 	"github.com/comfyq/comfyq/internal/netguard"
 	"github.com/comfyq/comfyq/job"
@@ -88,6 +89,11 @@ type Config struct {
 	MaxBodyBytes int64
 	// MaxImageBytes bounds one base64 image of a submission, decoded (default 20 MiB).
 	MaxImageBytes int64
+	// Limits bound a submission's workflow and input files: nodes (default 5000),
+	// nesting of input values (32), bytes of one string value (256 KiB), input files
+	// (32). Over a limit: 413 too_large (nesting: 400 invalid_request). See
+	// validate.Limits.
+	Limits validate.Limits
 	// URLTTL is the lifetime of the presigned output URLs of a job response (default 1h).
 	// A presigned URL is reused for a quarter of it: every URL handed out is valid for at
 	// least three quarters of URLTTL.
@@ -232,6 +238,7 @@ func New(cfg Config) (*Server, error) {
 		Redis:      cfg.Redis,
 		Retention:  cfg.Retention,
 		ObjectInfo: cfg.ObjectInfo,
+		Limits:     cfg.Limits,
 		Templates:  tmpl,
 		Logger:     cfg.Logger,
 	}

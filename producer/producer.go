@@ -16,12 +16,14 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/comfyq/comfyq/comfy"
+	"github.com/comfyq/comfyq/comfy/validate"
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/jobstore"
 )
@@ -42,6 +44,13 @@ type Config struct {
 	// ObjectInfo converts UI-format workflows to API format. Without it, UI-format
 	// workflows are refused with a clear error.
 	ObjectInfo func(ctx context.Context) (comfy.ObjectInfo, error)
+	// ObjectInfoModels tells that ObjectInfo lists the models of every node that may
+	// run a job, so that model names (checkpoints, LoRAs, VAEs) are checked too. Leave
+	// it false for a saved object_info or one node's among several.
+	ObjectInfoModels bool
+	// Limits bound a submission (nodes of its workflow, nesting and string length of
+	// input values, input files; see validate.Limits for the defaults).
+	Limits validate.Limits
 	// Templates resolves template submissions. Without it, template submissions are
 	// refused.
 	Templates job.TemplateResolver
@@ -210,8 +219,15 @@ func (c *Client) enqueueTask(ctx context.Context, j *job.Job, payload []byte) er
 }
 
 // resolve turns the submission into the task payload: template or workflow to an
-// API-format prompt, set overrides, image targets, seeds.
+// API-format prompt, set overrides, image targets, seeds; then validates the prompt as
+// it will be queued (validate.Prompt), so that nothing a node would refuse is stored.
 func (c *Client) resolve(ctx context.Context, spec *job.Spec) (*job.Payload, int, error) {
+	limits := c.cfg.Limits.WithDefaults()
+	if limits.MaxImages > 0 && len(spec.Images) > limits.MaxImages {
+		return nil, 0, &job.SpecError{Code: job.CodeTooLarge, Field: "images",
+			Message: fmt.Sprintf("%d input files; a submission takes at most %d", len(spec.Images), limits.MaxImages)}
+	}
+	info := c.objectInfo(ctx)
 	var wf comfy.Workflow
 	var version int
 	var imageTargets map[string][]string
@@ -231,13 +247,10 @@ func (c *Client) resolve(ctx context.Context, spec *job.Spec) (*job.Payload, int
 		version, imageTargets = res.Version, res.ImageTargets
 	default:
 		var err error
-		wf, err = c.parseWorkflow(ctx, spec.Workflow, extra)
+		wf, err = c.parseWorkflow(ctx, spec.Workflow, info, extra)
 		if err != nil {
 			return nil, 0, err
 		}
-	}
-	if err := wf.Validate(); err != nil {
-		return nil, 0, workflowError(err)
 	}
 	paths := make([]string, 0, len(spec.Set))
 	for p := range spec.Set {
@@ -250,6 +263,7 @@ func (c *Client) resolve(ctx context.Context, spec *job.Spec) (*job.Payload, int
 		}
 	}
 	images := map[string]job.ImageSource{}
+	provided := make([]string, 0, len(spec.Images))
 	for target, src := range spec.Images {
 		var targets []string
 		if imageTargets != nil {
@@ -271,10 +285,14 @@ func (c *Client) resolve(ctx context.Context, spec *job.Spec) (*job.Payload, int
 				return nil, 0, &job.SpecError{Code: job.CodeInvalidRequest, Field: "images." + target, Message: err.Error()}
 			}
 			images[id+".inputs."+input] = src
+			provided = append(provided, id+".inputs."+input)
 		}
 	}
 	if spec.RandomizeSeeds {
 		wf.RandomizeSeeds(nil)
+	}
+	if err := validate.Prompt(wf, info, validate.Options{Limits: limits, Provided: provided, Models: c.cfg.ObjectInfoModels}); err != nil {
+		return nil, 0, workflowError(err)
 	}
 	prompt, err := json.Marshal(wf)
 	if err != nil {
@@ -290,7 +308,22 @@ func (c *Client) resolve(ctx context.Context, spec *job.Spec) (*job.Payload, int
 	return p, version, nil
 }
 
-func (c *Client) parseWorkflow(ctx context.Context, data json.RawMessage, extra map[string]json.RawMessage) (comfy.Workflow, error) {
+// objectInfo returns the node classes to validate against, or nil when there is no
+// source or it cannot be read now (the prompt's structure is still checked, and the
+// node checks the rest).
+func (c *Client) objectInfo(ctx context.Context) comfy.ObjectInfo {
+	if c.cfg.ObjectInfo == nil {
+		return nil
+	}
+	info, err := c.cfg.ObjectInfo(ctx)
+	if err != nil {
+		c.log.Warn("object_info unavailable: submissions are checked for structure only", "err", err)
+		return nil
+	}
+	return info
+}
+
+func (c *Client) parseWorkflow(ctx context.Context, data json.RawMessage, info comfy.ObjectInfo, extra map[string]json.RawMessage) (comfy.Workflow, error) {
 	if !comfy.IsUIFormat(data) {
 		wf, err := comfy.ParseWorkflow(data)
 		if err != nil {
@@ -302,9 +335,11 @@ func (c *Client) parseWorkflow(ctx context.Context, data json.RawMessage, extra 
 		return nil, &job.SpecError{Code: job.CodeInvalidWorkflow, Field: "workflow",
 			Message: "this is a UI-format workflow and no object_info is available to convert it: save it with \"Export (API)\" in ComfyUI, or give the producer an object_info source"}
 	}
-	info, err := c.cfg.ObjectInfo(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("producer: object_info for UI conversion: %w", err)
+	if info == nil {
+		if _, err := c.cfg.ObjectInfo(ctx); err != nil {
+			return nil, fmt.Errorf("producer: object_info for UI conversion: %w", err)
+		}
+		return nil, errors.New("producer: object_info for UI conversion: empty")
 	}
 	wf, err := comfy.ConvertUI(data, info, nil)
 	if err != nil {
@@ -315,7 +350,23 @@ func (c *Client) parseWorkflow(ctx context.Context, data json.RawMessage, extra 
 	return wf, nil
 }
 
+// workflowError turns a refused workflow into the submission's error: a
+// *validate.LimitError into too_large (or invalid_request for nesting), a
+// *comfy.ValidationError into invalid_workflow with ComfyUI's {error, node_errors} as
+// details.
 func workflowError(err error) error {
+	var le *validate.LimitError
+	if errors.As(err, &le) {
+		code := job.CodeTooLarge
+		if le.Limit == validate.LimitDepth {
+			code = job.CodeInvalidRequest
+		}
+		return &job.SpecError{Code: code, Field: "workflow", Message: strings.TrimPrefix(le.Error(), "validate: ")}
+	}
+	var ve *comfy.ValidationError
+	if errors.As(err, &ve) {
+		return &job.SpecError{Code: job.CodeInvalidWorkflow, Field: "workflow", Message: validate.Summary(ve), Details: ve}
+	}
 	se := &job.SpecError{Code: job.CodeInvalidWorkflow, Field: "workflow", Message: err.Error()}
 	var we *comfy.WorkflowError
 	if errors.As(err, &we) {

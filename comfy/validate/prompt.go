@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/comfyq/comfyq/comfy"
@@ -481,4 +482,62 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// Summary describes a refused prompt in one line for a person: the first few node
+// errors, with their node, class and input. The full list is in ve.NodeErrors.
+func Summary(ve *comfy.ValidationError) string {
+	var b strings.Builder
+	b.WriteString("ComfyUI would refuse this prompt: ")
+	ids := sortedKeys(ve.NodeErrors)
+	sort.SliceStable(ids, func(i, j int) bool { return lessID(ids[i], ids[j]) })
+	n := 0
+	for _, id := range ids {
+		ne := ve.NodeErrors[id]
+		for _, e := range ne.Errors {
+			if n == 3 {
+				fmt.Fprintf(&b, "; and %d more (details.node_errors lists every one)", countErrors(ve)-3)
+				return b.String()
+			}
+			if n > 0 {
+				b.WriteString("; ")
+			}
+			n++
+			fmt.Fprintf(&b, "node %s (%s)", id, truncate(ne.ClassType, 80))
+			if in, ok := e.ExtraInfo["input_name"].(string); ok && in != "" {
+				fmt.Fprintf(&b, " input %q", in)
+			}
+			b.WriteString(": " + e.Message)
+			if e.Details != "" && e.Details != e.ExtraInfo["input_name"] {
+				b.WriteString(" (" + truncate(e.Details, 200) + ")")
+			}
+		}
+	}
+	if n == 0 {
+		b.WriteString(ve.Err.Message)
+	}
+	return b.String()
+}
+
+func countErrors(ve *comfy.ValidationError) int {
+	n := 0
+	for _, ne := range ve.NodeErrors {
+		n += len(ne.Errors)
+	}
+	return n
+}
+
+// lessID orders node ids as comfy.Workflow.NodeIDs does: numbers numerically first.
+func lessID(a, b string) bool {
+	ai, aerr := strconv.Atoi(a)
+	bi, berr := strconv.Atoi(b)
+	switch {
+	case aerr == nil && berr == nil:
+		return ai < bi
+	case aerr == nil:
+		return true
+	case berr == nil:
+		return false
+	}
+	return a < b
 }
