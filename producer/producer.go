@@ -10,7 +10,10 @@
 package producer
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -139,6 +142,10 @@ func (c *Client) Enqueue(ctx context.Context, spec job.Spec) (*job.Job, error) {
 	if err := spec.Normalize(); err != nil {
 		return nil, err
 	}
+	hash, err := submissionHash(spec)
+	if err != nil {
+		return nil, err
+	}
 	payload, version, err := c.resolve(ctx, &spec)
 	if err != nil {
 		return nil, err
@@ -163,12 +170,18 @@ func (c *Client) Enqueue(ctx context.Context, spec job.Spec) (*job.Job, error) {
 		Metadata:        spec.Metadata,
 		Webhook:         spec.Webhook,
 		CreatedAt:       time.Now().UTC(),
+		SubmissionHash:  hash,
 	}
 	got, created, err := c.store.Create(ctx, j, spec.IdempotencyKey)
 	if err != nil {
 		return nil, err
 	}
 	if !created {
+		if got.SubmissionHash != "" && got.SubmissionHash != hash {
+			return nil, &job.SpecError{Code: job.CodeIdempotencyKeyReuse, Field: "idempotency_key",
+				Message: fmt.Sprintf("this idempotency key names job %s, submitted with another body; a new submission needs a new key", got.ID),
+				Details: map[string]string{"job_id": got.ID}}
+		}
 		if got.Status == job.StatusQueued {
 			// The earlier submission may have died between record and task: enqueue
 			// again; an existing task makes this a no-op. The task must carry the
@@ -193,6 +206,32 @@ func (c *Client) Enqueue(ctx context.Context, spec job.Spec) (*job.Job, error) {
 	}
 	c.log.Debug("job enqueued", "job_id", id, "queue", spec.Queue, "template", spec.Template)
 	return j, nil
+}
+
+// submissionHash is the SHA-256 of a normalised submission without its idempotency
+// key; the workflow is re-encoded with sorted keys, so that spacing and key order do
+// not make a retry look like another submission.
+func submissionHash(spec job.Spec) (string, error) {
+	spec.IdempotencyKey = ""
+	if len(spec.Workflow) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(spec.Workflow))
+		dec.UseNumber()
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			return "", &job.SpecError{Code: job.CodeInvalidWorkflow, Field: "workflow", Message: "the workflow is not JSON: " + err.Error()}
+		}
+		canon, err := json.Marshal(v)
+		if err != nil {
+			return "", fmt.Errorf("producer: hash the submission: %w", err)
+		}
+		spec.Workflow = canon
+	}
+	data, err := json.Marshal(spec)
+	if err != nil {
+		return "", fmt.Errorf("producer: hash the submission: %w", err)
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:]), nil
 }
 
 // TaskTimeout is how long asynq lets a handler run beyond the job's own timeout, for
