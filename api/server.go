@@ -25,6 +25,7 @@ import (
 	"github.com/comfyq/comfyq/comfy/validate"
 	"github.com/comfyq/comfyq/internal/metrics"
 	"github.com/comfyq/comfyq/internal/netguard"
+	"github.com/comfyq/comfyq/internal/nodeinfo"
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/jobstore"
 	"github.com/comfyq/comfyq/producer"
@@ -59,6 +60,11 @@ type Config struct {
 	// parameter types come from the workflow's values. Wrap a slow source with
 	// CacheObjectInfo.
 	ObjectInfo func(ctx context.Context) (comfy.ObjectInfo, error)
+	// IgnoreNodeObjectInfo validates submissions against ObjectInfo only. By default,
+	// once every healthy node's worker has published its node's object_info (package
+	// nodeinfo), submissions are validated against those, model names included, and
+	// ObjectInfo is the fallback.
+	IgnoreNodeObjectInfo bool
 	// Templates is the template store. Default: a templatestore.Store on Redis using
 	// ObjectInfo.
 	Templates *templatestore.Store
@@ -244,6 +250,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Webhooks != nil {
 		pcfg.Notifier = cfg.Webhooks
+	}
+	if !cfg.IgnoreNodeObjectInfo {
+		pcfg.NodeObjectInfo = nodeinfo.NewReader(cfg.Redis).ObjectInfo
 	}
 	prod, err := producer.New(pcfg)
 	if err != nil {

@@ -5,11 +5,13 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/comfyq/comfyq/api"
 	"github.com/comfyq/comfyq/comfy"
+	"github.com/comfyq/comfyq/internal/nodestatus"
 	"github.com/comfyq/comfyq/job"
 )
 
@@ -148,4 +150,31 @@ func TestSubmissionLimits(t *testing.T) {
 		require.Equal(t, c.field, e.Field)
 	}
 	b.submit(t, map[string]any{"workflow": jsonRaw(imageWorkflow), "set": map[string]any{"2.inputs.filename_prefix": "tenbytes.."}})
+}
+
+// With workers attached, submissions are validated against the object_info their
+// nodes published, model names included: a checkpoint the node does not have is
+// refused at the door.
+func TestSubmissionValidatedAgainstTheNodes(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{worker: true, config: func(c *api.Config) { c.ObjectInfo = nil }})
+	require.Eventually(t, func() bool {
+		nodes, err := nodestatus.List(b.ctx, b.rdb)
+		return err == nil && len(nodes) == 1 && nodes[0].Healthy && nodes[0].ObjectInfoSHA256 != ""
+	}, 30*time.Second, 20*time.Millisecond, "the worker publishes its node's object_info")
+
+	ve := refusedPrompt(t, b, map[string]any{"workflow": jsonRaw(samplerWorkflow), "set": map[string]any{"4.inputs.ckpt_name": "not-on-the-node.safetensors"}})
+	e := onlyError(t, ve, "4", "CheckpointLoaderSimple")
+	require.Equal(t, "value_not_in_list", e.Type)
+	require.Contains(t, e.Details, "'not-on-the-node.safetensors' not in [")
+	require.Contains(t, e.Details, "'"+simModel+"'")
+
+	// A class the node does not know is refused although the API has no object_info
+	// of its own.
+	ve = refusedPrompt(t, b, map[string]any{"workflow": jsonRaw(strings.Replace(imageWorkflow, `"EmptyImage"`, `"NoSuchNode"`, 1))})
+	require.Equal(t, "missing_node_type", ve.Err.Type)
+
+	// What the node has runs.
+	acc := b.submit(t, map[string]any{"workflow": jsonRaw(samplerWorkflow)})
+	require.Equal(t, job.StatusSucceeded, b.waitJob(t, acc.ID).Status)
 }

@@ -47,6 +47,11 @@ type Config struct {
 	// ObjectInfo converts UI-format workflows to API format. Without it, UI-format
 	// workflows are refused with a clear error.
 	ObjectInfo func(ctx context.Context) (comfy.ObjectInfo, error)
+	// NodeObjectInfo returns the object_info of every node the workers drive, merged
+	// (package nodeinfo's Reader), or an error while a node has published none. When it
+	// answers, submissions are validated against it, model names included, and it
+	// converts UI-format workflows; otherwise ObjectInfo does. Optional.
+	NodeObjectInfo func(ctx context.Context) (comfy.ObjectInfo, error)
 	// ObjectInfoModels tells that ObjectInfo lists the models of every node that may
 	// run a job, so that model names (checkpoints, LoRAs, VAEs) are checked too. Leave
 	// it false for a saved object_info or one node's among several.
@@ -266,7 +271,7 @@ func (c *Client) resolve(ctx context.Context, spec *job.Spec) (*job.Payload, int
 		return nil, 0, &job.SpecError{Code: job.CodeTooLarge, Field: "images",
 			Message: fmt.Sprintf("%d input files; a submission takes at most %d", len(spec.Images), limits.MaxImages)}
 	}
-	info := c.objectInfo(ctx)
+	info, models := c.objectInfo(ctx)
 	var wf comfy.Workflow
 	var version int
 	var imageTargets map[string][]string
@@ -330,7 +335,7 @@ func (c *Client) resolve(ctx context.Context, spec *job.Spec) (*job.Payload, int
 	if spec.RandomizeSeeds {
 		wf.RandomizeSeeds(nil)
 	}
-	if err := validate.Prompt(wf, info, validate.Options{Limits: limits, Provided: provided, Models: c.cfg.ObjectInfoModels}); err != nil {
+	if err := validate.Prompt(wf, info, validate.Options{Limits: limits, Provided: provided, Models: models}); err != nil {
 		return nil, 0, workflowError(err)
 	}
 	prompt, err := json.Marshal(wf)
@@ -347,19 +352,25 @@ func (c *Client) resolve(ctx context.Context, spec *job.Spec) (*job.Payload, int
 	return p, version, nil
 }
 
-// objectInfo returns the node classes to validate against, or nil when there is no
-// source or it cannot be read now (the prompt's structure is still checked, and the
-// node checks the rest).
-func (c *Client) objectInfo(ctx context.Context) comfy.ObjectInfo {
+// objectInfo returns the node classes to validate against and whether they list
+// every node's models: the nodes' own (NodeObjectInfo) when every node published
+// them, else ObjectInfo, else nil when there is no source or it cannot be read now
+// (the prompt's structure is still checked, and the node checks the rest).
+func (c *Client) objectInfo(ctx context.Context) (comfy.ObjectInfo, bool) {
+	if c.cfg.NodeObjectInfo != nil {
+		if info, err := c.cfg.NodeObjectInfo(ctx); err == nil && len(info) > 0 {
+			return info, true
+		}
+	}
 	if c.cfg.ObjectInfo == nil {
-		return nil
+		return nil, false
 	}
 	info, err := c.cfg.ObjectInfo(ctx)
 	if err != nil {
 		c.log.Warn("object_info unavailable: submissions are checked for structure only", "err", err)
-		return nil
+		return nil, false
 	}
-	return info
+	return info, c.cfg.ObjectInfoModels
 }
 
 func (c *Client) parseWorkflow(ctx context.Context, data json.RawMessage, info comfy.ObjectInfo, extra map[string]json.RawMessage) (comfy.Workflow, error) {
@@ -370,7 +381,7 @@ func (c *Client) parseWorkflow(ctx context.Context, data json.RawMessage, info c
 		}
 		return wf, nil
 	}
-	if c.cfg.ObjectInfo == nil {
+	if info == nil && c.cfg.ObjectInfo == nil {
 		return nil, &job.SpecError{Code: job.CodeInvalidWorkflow, Field: "workflow",
 			Message: "this is a UI-format workflow and no object_info is available to convert it: save it with \"Export (API)\" in ComfyUI, or give the producer an object_info source"}
 	}

@@ -131,6 +131,7 @@ func (n *node) status(ctx context.Context, workerID string) *nodestatus.Status {
 	}
 	if !st.Healthy {
 		st.ComfyUIVersion = n.held.cachedVersion()
+		st.ObjectInfoSHA256 = n.info.current()
 		return st
 	}
 	qctx, cancel := context.WithTimeout(ctx, 3*time.Second)
@@ -144,6 +145,7 @@ func (n *node) status(ctx context.Context, workerID string) *nodestatus.Status {
 		}
 	}
 	st.ComfyUIVersion = n.held.cachedVersion()
+	st.ObjectInfoSHA256 = n.objectInfoHash(ctx)
 	return st
 }
 

@@ -112,7 +112,8 @@ type node struct {
 	healthy   atomic.Bool
 	capsStale atomic.Bool // a probe failed since capabilities were detected
 	srv       *asynq.Server
-	held      heldJobs // for the node status record (status.go)
+	held      heldJobs      // for the node status record (status.go)
+	info      publishedInfo // the object_info published for the API (objectinfo.go)
 }
 
 // supervise probes the node and runs an asynq server only while the node is healthy,
