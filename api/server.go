@@ -25,7 +25,6 @@ import (
 	"github.com/comfyq/comfyq/comfy/validate"
 	"github.com/comfyq/comfyq/internal/metrics"
 	"github.com/comfyq/comfyq/internal/netguard"
-	"github.com/comfyq/comfyq/internal/nodeinfo"
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/jobstore"
 	"github.com/comfyq/comfyq/producer"
@@ -240,19 +239,17 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	pcfg := producer.Config{
-		Hub:        hub,
-		Redis:      cfg.Redis,
-		Retention:  cfg.Retention,
-		ObjectInfo: cfg.ObjectInfo,
-		Limits:     cfg.Limits,
-		Templates:  tmpl,
-		Logger:     cfg.Logger,
+		Hub:                  hub,
+		Redis:                cfg.Redis,
+		Retention:            cfg.Retention,
+		ObjectInfo:           cfg.ObjectInfo,
+		IgnoreNodeObjectInfo: cfg.IgnoreNodeObjectInfo,
+		Limits:               cfg.Limits,
+		Templates:            tmpl,
+		Logger:               cfg.Logger,
 	}
 	if cfg.Webhooks != nil {
 		pcfg.Notifier = cfg.Webhooks
-	}
-	if !cfg.IgnoreNodeObjectInfo {
-		pcfg.NodeObjectInfo = nodeinfo.NewReader(cfg.Redis).ObjectInfo
 	}
 	prod, err := producer.New(pcfg)
 	if err != nil {

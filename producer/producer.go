@@ -27,6 +27,7 @@ import (
 
 	"github.com/comfyq/comfyq/comfy"
 	"github.com/comfyq/comfyq/comfy/validate"
+	"github.com/comfyq/comfyq/internal/nodeinfo"
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/jobstore"
 )
@@ -47,11 +48,14 @@ type Config struct {
 	// ObjectInfo converts UI-format workflows to API format. Without it, UI-format
 	// workflows are refused with a clear error.
 	ObjectInfo func(ctx context.Context) (comfy.ObjectInfo, error)
-	// NodeObjectInfo returns the object_info of every node the workers drive, merged
-	// (package nodeinfo's Reader), or an error while a node has published none. When it
-	// answers, submissions are validated against it, model names included, and it
-	// converts UI-format workflows; otherwise ObjectInfo does. Optional.
+	// NodeObjectInfo returns the object_info of every node the workers drive, merged,
+	// or an error while a node has published none. When it answers, submissions are
+	// validated against it, model names included, and it converts UI-format
+	// workflows; otherwise ObjectInfo does. Default: what the workers published in
+	// this Redis (package nodeinfo), unless IgnoreNodeObjectInfo.
 	NodeObjectInfo func(ctx context.Context) (comfy.ObjectInfo, error)
+	// IgnoreNodeObjectInfo leaves NodeObjectInfo unset: only ObjectInfo is used.
+	IgnoreNodeObjectInfo bool
 	// ObjectInfoModels tells that ObjectInfo lists the models of every node that may
 	// run a job, so that model names (checkpoints, LoRAs, VAEs) are checked too. Leave
 	// it false for a saved object_info or one node's among several.
@@ -97,6 +101,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.NodeObjectInfo == nil && !cfg.IgnoreNodeObjectInfo {
+		cfg.NodeObjectInfo = nodeinfo.NewReader(rdb).ObjectInfo
 	}
 	c := &Client{
 		rdb:       rdb,
