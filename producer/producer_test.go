@@ -147,10 +147,10 @@ func TestEnqueueValidatesThePrompt(t *testing.T) {
 	        "2":{"class_type":"SaveImage","inputs":{"images":["1",0],"filename_prefix":"x"}}}`)
 	refused := func(spec job.Spec, code job.Code, field string) *job.SpecError {
 		t.Helper()
-		_, err := p.Enqueue(ctx, spec)
+		_, enqErr := p.Enqueue(ctx, spec)
 		var se *job.SpecError
-		require.ErrorAs(t, err, &se)
-		require.Equal(t, code, se.Code, "%v", err)
+		require.ErrorAs(t, enqErr, &se)
+		require.Equal(t, code, se.Code, "%v", enqErr)
 		require.Equal(t, field, se.Field)
 		return se
 	}
@@ -160,7 +160,8 @@ func TestEnqueueValidatesThePrompt(t *testing.T) {
 	require.Equal(t, "dependency_cycle", ve.NodeErrors["2"].Errors[len(ve.NodeErrors["2"].Errors)-1].Type)
 	se = refused(job.Spec{Workflow: wf, Set: map[string]any{"1.inputs.width": 1_000_000_000}}, job.CodeInvalidWorkflow, "workflow")
 	require.Contains(t, se.Message, "Value 1000000000 bigger than max of 16384")
-	refused(job.Spec{Workflow: wf, Images: map[string]job.ImageSource{"1.inputs.a": {URL: "https://example.com/a.png"}, "1.inputs.b": {URL: "https://example.com/b.png"}}}, job.CodeTooLarge, "images")
+	se = refused(job.Spec{Workflow: wf, Images: map[string]job.ImageSource{"1.inputs.a": {URL: "https://example.com/a.png"}, "1.inputs.b": {URL: "https://example.com/b.png"}}}, job.CodeTooLarge, "images")
+	require.Contains(t, se.Message, "at most 1")
 
 	// Same key, same submission: the same job; another body: refused.
 	j1, err := p.Enqueue(ctx, job.Spec{Workflow: wf, IdempotencyKey: "k"})
@@ -168,7 +169,8 @@ func TestEnqueueValidatesThePrompt(t *testing.T) {
 	j2, err := p.Enqueue(ctx, job.Spec{Workflow: wf, IdempotencyKey: "k", Queue: job.DefaultQueue})
 	require.NoError(t, err)
 	require.Equal(t, j1.ID, j2.ID)
-	refused(job.Spec{Workflow: wf, IdempotencyKey: "k", Queue: "high"}, job.CodeIdempotencyKeyReuse, "idempotency_key")
+	se = refused(job.Spec{Workflow: wf, IdempotencyKey: "k", Queue: "high"}, job.CodeIdempotencyKeyReuse, "idempotency_key")
+	require.Contains(t, se.Message, j1.ID)
 
 	qs, err := insp.Queues()
 	require.NoError(t, err)
