@@ -10,6 +10,8 @@ import (
 	"slices"
 	"unicode/utf8"
 
+	"github.com/comfyq/comfyq/comfy"
+	"github.com/comfyq/comfyq/comfy/validate"
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/storage"
 	"github.com/comfyq/comfyq/template"
@@ -161,6 +163,10 @@ func bounded(info ErrorInfo) ErrorInfo {
 			out[i] = template.Violation{Param: truncate(vs[i].Param, maxFieldLen/2), Message: truncate(vs[i].Message, maxMessageLen/4)}
 		}
 		info.Details = out
+	}
+	if ve, ok := info.Details.(*comfy.ValidationError); ok {
+		// Keep as many nodes' errors as fit rather than none.
+		info.Details = validate.Trim(ve, maxDetailsBytes-1024)
 	}
 	if info.Details != nil {
 		if data, err := json.Marshal(info.Details); err != nil || len(data) > maxDetailsBytes {

@@ -241,21 +241,35 @@ func (v *validator) cycles() {
 	}
 }
 
+// maxCycleShown bounds the nodes a cycle's error names: every node of a cycle gets an
+// error, and a cycle through thousands of nodes must not make each one megabytes.
+const maxCycleShown = 20
+
 func (v *validator) cycle(path []string) {
 	// The path runs from a node to what it depends on; ComfyUI prints it the same way.
-	parts := make([]string, len(path))
-	for i, id := range path {
-		parts[i] = fmt.Sprintf("%s (%s)", id, v.class(id))
-	}
 	nodes := path[:len(path)-1]
+	shown := path
+	if len(path) > maxCycleShown {
+		shown = append(append([]string{}, path[:maxCycleShown-1]...), path[len(path)-1])
+	}
+	parts := make([]string, len(shown))
+	for i, id := range shown {
+		parts[i] = fmt.Sprintf("%s (%s)", id, truncate(v.class(id), 80))
+	}
+	details := strings.Join(parts, " -> ")
+	cycleNodes := nodes
+	if len(path) > maxCycleShown {
+		details = strings.Join(parts[:len(parts)-1], " -> ") + fmt.Sprintf(" -> … (%d nodes in all) -> ", len(nodes)) + parts[len(parts)-1]
+		cycleNodes = nodes[:maxCycleShown-1]
+	}
 	for _, id := range nodes {
 		if v.cyclic[id] {
 			continue
 		}
 		v.cyclic[id] = true
 		v.add(id, comfy.APIError{Type: "dependency_cycle", Message: "Dependency cycle detected",
-			Details:   strings.Join(parts, " -> "),
-			ExtraInfo: map[string]any{"node_id": id, "cycle_nodes": append([]string{}, nodes...)}})
+			Details:   details,
+			ExtraInfo: map[string]any{"node_id": id, "cycle_nodes": append([]string{}, cycleNodes...)}})
 	}
 }
 
@@ -441,12 +455,46 @@ func (v *validator) result() error {
 			lines = append(lines, e.Message+": "+e.Details)
 		}
 	}
+	if len(lines) > maxDetailLines {
+		lines = append(lines[:maxDetailLines], fmt.Sprintf("… and %d more", len(lines)-maxDetailLines))
+	}
 	top := comfy.APIError{Type: "prompt_outputs_failed_validation", Message: "Prompt outputs failed validation",
 		Details: strings.Join(lines, "\n"), ExtraInfo: map[string]any{}}
 	if v.top != nil {
 		top = *v.top
 	}
 	return &comfy.ValidationError{Err: top, NodeErrors: ne}
+}
+
+// maxDetailLines bounds the problems the top-level error's details list (node_errors
+// has them all).
+const maxDetailLines = 20
+
+// Trim returns ve with node_errors cut, in node order, to what fits in about maxBytes
+// of JSON; the top-level error's extra_info counts the nodes left out
+// ("node_errors_left_out"). ve itself is not changed.
+func Trim(ve *comfy.ValidationError, maxBytes int) *comfy.ValidationError {
+	if data, err := json.Marshal(ve); err == nil && len(data) <= maxBytes {
+		return ve
+	}
+	out := &comfy.ValidationError{Err: ve.Err, NodeErrors: map[string]comfy.NodeError{}}
+	out.Err.ExtraInfo = map[string]any{}
+	for k, x := range ve.Err.ExtraInfo {
+		out.Err.ExtraInfo[k] = x
+	}
+	ids := sortedKeys(ve.NodeErrors)
+	sort.SliceStable(ids, func(i, j int) bool { return lessID(ids[i], ids[j]) })
+	size := 512 + len(out.Err.Details) + len(out.Err.Message)
+	for _, id := range ids {
+		data, err := json.Marshal(ve.NodeErrors[id])
+		if err != nil || size+len(data)+len(id)+8 > maxBytes {
+			break
+		}
+		size += len(data) + len(id) + 8
+		out.NodeErrors[id] = ve.NodeErrors[id]
+	}
+	out.Err.ExtraInfo["node_errors_left_out"] = len(ids) - len(out.NodeErrors)
+	return out
 }
 
 // dependents maps each node to the output nodes that depend on it (itself included).

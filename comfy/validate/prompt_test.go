@@ -3,6 +3,7 @@ package validate_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -327,4 +328,41 @@ func TestLimits(t *testing.T) {
 	require.NoError(t, validate.Prompt(wf, info, validate.Options{Limits: validate.Limits{MaxDepth: 4}}))
 	// Negative: no limit.
 	require.NoError(t, validate.Prompt(parse(t, base), info, validate.Options{Limits: validate.Limits{MaxNodes: -1}}))
+}
+
+// A cycle through thousands of nodes gives each node a bounded error.
+func TestLongCycleIsBounded(t *testing.T) {
+	t.Parallel()
+	wf := comfy.Workflow{}
+	const n = 3000
+	for i := range n {
+		wf[fmt.Sprint(i)] = &comfy.Node{ClassType: "ImageInvert", Inputs: map[string]any{"image": []any{fmt.Sprint((i + 1) % n), json.Number("0")}}}
+	}
+	ve := refused(t, validate.Prompt(wf, objectInfo(t), validate.Options{}))
+	require.Len(t, ve.NodeErrors, n)
+	data, err := json.Marshal(ve)
+	require.NoError(t, err)
+	require.Less(t, len(data), n*2000, "about a kilobyte per node")
+	e := nodeError(t, ve, "0")
+	require.Contains(t, e.Details, "(3000 nodes in all)")
+}
+
+func TestTrim(t *testing.T) {
+	t.Parallel()
+	wf := comfy.Workflow{}
+	for i := range 500 {
+		wf[fmt.Sprint(i)] = &comfy.Node{ClassType: "NoSuchNode", Inputs: map[string]any{}}
+	}
+	ve := refused(t, validate.Prompt(wf, objectInfo(t), validate.Options{}))
+	require.Len(t, ve.NodeErrors, 500)
+	require.Same(t, ve, validate.Trim(ve, 1<<30))
+	trimmed := validate.Trim(ve, 16<<10)
+	data, err := json.Marshal(trimmed)
+	require.NoError(t, err)
+	require.LessOrEqual(t, len(data), 16<<10)
+	require.NotEmpty(t, trimmed.NodeErrors)
+	require.Contains(t, trimmed.NodeErrors, "0", "the first nodes are kept")
+	require.Equal(t, 500-len(trimmed.NodeErrors), trimmed.Err.ExtraInfo["node_errors_left_out"])
+	require.Len(t, ve.NodeErrors, 500, "the original is unchanged")
+	require.LessOrEqual(t, strings.Count(ve.Err.Details, "\n"), 20)
 }
