@@ -497,7 +497,12 @@ func Trim(ve *comfy.ValidationError, maxBytes int) *comfy.ValidationError {
 	return out
 }
 
-// dependents maps each node to the output nodes that depend on it (itself included).
+// maxDependents bounds the dependent_outputs of one node (a shared loader of thousands
+// of outputs).
+const maxDependents = 100
+
+// dependents maps each node with errors to the output nodes that depend on it (itself
+// included), at most maxDependents of them.
 func (v *validator) dependents() map[string][]string {
 	deps := map[string][]string{}
 	for _, o := range v.outputs {
@@ -510,7 +515,9 @@ func (v *validator) dependents() map[string][]string {
 				continue
 			}
 			seen[id] = true
-			deps[id] = append(deps[id], o)
+			if _, bad := v.errs[id]; bad && len(deps[id]) < maxDependents {
+				deps[id] = append(deps[id], o)
+			}
 			if n := v.wf[id]; n != nil {
 				for _, l := range n.Links() {
 					if v.wf[l.NodeID] != nil {
