@@ -49,7 +49,7 @@ func Prompt(wf comfy.Workflow, info comfy.ObjectInfo, opts Options) error {
 	if err := CheckLimits(wf, opts.Limits); err != nil {
 		return err
 	}
-	v := &validator{wf: wf, info: info, models: opts.Models, provided: map[string]bool{}, errs: map[string][]comfy.APIError{}}
+	v := &validator{wf: wf, info: info, models: opts.Models, provided: map[string]bool{}, errs: map[string][]comfy.APIError{}, specs: map[string][]inputSpec{}}
 	for _, p := range opts.Provided {
 		v.provided[p] = true
 	}
@@ -78,6 +78,8 @@ type validator struct {
 	done    map[string]bool
 	// cyclic are the nodes on a dependency cycle: their links are not followed.
 	cyclic map[string]bool
+	// specs are the parsed inputs of the classes seen, by class.
+	specs map[string][]inputSpec
 }
 
 func (v *validator) add(id string, e comfy.APIError) {
@@ -313,7 +315,12 @@ func (v *validator) node(id string) {
 	if ni == nil {
 		return
 	}
-	for _, in := range classInputs(ni) {
+	specs, ok := v.specs[n.ClassType]
+	if !ok {
+		specs = classInputs(ni)
+		v.specs[n.ClassType] = specs
+	}
+	for _, in := range specs {
 		val, present := n.Inputs[in.name]
 		if v.provided[id+".inputs."+in.name] {
 			continue
