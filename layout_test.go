@@ -45,6 +45,9 @@ func TestLayout(t *testing.T) {
 		{pkg: "webhook", stdOnly: true},
 		// The ComfyUI client and the storage contract know nothing of jobs or Redis.
 		{pkg: "comfy", ours: []string{"internal/retry"}},
+		// The prompt validator is shared by the producer, the API and a receiver of
+		// workflows alike: ComfyUI's types only.
+		{pkg: "comfy/validate", ours: []string{"comfy", "internal/retry"}},
 		{pkg: "storage", stdOnly: true},
 		// Templates: types, discovery and compilation; their Redis store is
 		// templatestore. Never the producer.

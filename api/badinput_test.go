@@ -75,7 +75,10 @@ type badCase struct {
 // generator describes a body too large or too deep to write out.
 type generator struct {
 	// Kind: deep_array, deep_object, big_metadata, big_base64, chain,
-	// long_webhook_url, long_image_url, long_template_name.
+	// long_webhook_url, long_image_url, long_template_name, long_string (a string
+	// input of Bytes), deep_input (an input value nested Depth deep), many_images
+	// (Nodes LoadImage nodes, each with an image of the submission),
+	// long_template_param (the corpus template's prompt parameter of Bytes).
 	Kind string `json:"kind"`
 	// Depth of deep_array and deep_object.
 	Depth int `json:"depth"`
@@ -204,6 +207,23 @@ func (g *generator) build() ([]byte, error) {
 	case "big_base64":
 		b64 := base64.StdEncoding.EncodeToString(make([]byte, g.Bytes))
 		return []byte(fmt.Sprintf(`{"workflow": %s, "images": {"1.inputs.image": {"base64": %q}}}`, loadImageWorkflow, b64)), nil
+	case "long_template_param":
+		return []byte(fmt.Sprintf(`{"template": "img2img", "params": {"prompt": "%s"}}`, strings.Repeat("a", g.Bytes))), nil
+	case "long_string":
+		return []byte(fmt.Sprintf(`{"workflow": {"1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}}, "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "%s"}}}}`, strings.Repeat("a", g.Bytes))), nil
+	case "deep_input":
+		deep := strings.Repeat(`{"__value__": `, g.Depth) + `"x"` + strings.Repeat("}", g.Depth)
+		return []byte(fmt.Sprintf(`{"workflow": {"1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}}, "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": %s}}}}`, deep)), nil
+	case "many_images":
+		var wf, imgs bytes.Buffer
+		for i := 1; i <= g.Nodes; i++ {
+			fmt.Fprintf(&wf, `"%d": {"class_type": "LoadImage", "inputs": {"image": "x.png"}}, "s%d": {"class_type": "SaveImage", "inputs": {"images": ["%d", 0], "filename_prefix": "x"}},`, i, i, i)
+			if i > 1 {
+				imgs.WriteByte(',')
+			}
+			fmt.Fprintf(&imgs, `"%d.inputs.image": {"url": "https://93.184.215.14/%d.png"}`, i, i)
+		}
+		return []byte(fmt.Sprintf(`{"workflow": {%s "0": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}}}, "images": {%s}}`, wf.String(), imgs.String())), nil
 	case "chain":
 		// n nodes, node i takes node i-1's output; node 1 takes node n's (cycle) or a
 		// node that does not exist (dangling).

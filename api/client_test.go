@@ -25,9 +25,14 @@ func TestClient(t *testing.T) {
 
 	acc, err := c.Submit(ctx, job.Spec{Workflow: jsonRaw(imageWorkflow), Metadata: map[string]any{"k": "v"}}, "idem-1")
 	require.NoError(t, err)
-	again, err := c.Submit(ctx, job.Spec{Workflow: jsonRaw(imageWorkflow)}, "idem-1")
+	again, err := c.Submit(ctx, job.Spec{Workflow: jsonRaw(imageWorkflow), Metadata: map[string]any{"k": "v"}}, "idem-1")
 	require.NoError(t, err)
 	require.Equal(t, acc.ID, again.ID)
+	// The same key with another body is refused.
+	_, err = c.Submit(ctx, job.Spec{Workflow: jsonRaw(imageWorkflow)}, "idem-1")
+	var reuse *job.SpecError
+	require.ErrorAs(t, err, &reuse)
+	require.Equal(t, job.CodeIdempotencyKeyReuse, reuse.Code)
 
 	j, err := c.Get(ctx, acc.ID)
 	require.NoError(t, err)
@@ -40,7 +45,7 @@ func TestClient(t *testing.T) {
 	// Refused submissions are *job.SpecError for errors.As, and *APIError.
 	// Enqueue (job.Client's) sends the spec's idempotency key and returns the record.
 	var jc job.Client = c
-	same, err := jc.Enqueue(ctx, job.Spec{Workflow: jsonRaw(imageWorkflow), IdempotencyKey: "idem-1"})
+	same, err := jc.Enqueue(ctx, job.Spec{Workflow: jsonRaw(imageWorkflow), Metadata: map[string]any{"k": "v"}, IdempotencyKey: "idem-1"})
 	require.NoError(t, err)
 	require.Equal(t, acc.ID, same.ID)
 	require.Equal(t, "v", same.Metadata["k"])

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"unicode/utf8"
 
+	"github.com/comfyq/comfyq/comfy"
+	"github.com/comfyq/comfyq/comfy/validate"
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/storage"
 	"github.com/comfyq/comfyq/template"
@@ -27,7 +29,7 @@ const (
 	CodeNotFound         job.Code = "not_found"              // 404: no such job, template, file or route
 	CodeMethodNotAllowed job.Code = "method_not_allowed"     // 405
 	CodeConflict         job.Code = "conflict"               // 409: the job already ended, the template exists
-	CodeTooLarge         job.Code = "too_large"              // 413: body or image over its limit
+	CodeTooLarge                  = job.CodeTooLarge         // 413: body, image or workflow over its limit
 	CodeUnsupportedMedia job.Code = "unsupported_media_type" // 415: a body that is not JSON
 	CodeInternal                  = job.CodeInternal         // 500: generic; details are only in the server's log
 	CodeUnavailable      job.Code = "unavailable"            // 503: Redis, storage or object_info unreachable
@@ -90,8 +92,13 @@ func toHTTPError(err error) (*httpError, bool) {
 	if errors.As(err, &se) {
 		status := http.StatusBadRequest
 		code := se.Code
-		if code == "" {
+		switch code {
+		case "":
 			code = CodeInvalidRequest
+		case job.CodeTooLarge:
+			status = http.StatusRequestEntityTooLarge
+		case job.CodeIdempotencyKeyReuse:
+			status = http.StatusUnprocessableEntity
 		}
 		return &httpError{status: status, info: ErrorInfo{Code: string(code), Message: se.Message, Field: se.Field, Details: se.Details}}, true
 	}
@@ -156,6 +163,10 @@ func bounded(info ErrorInfo) ErrorInfo {
 			out[i] = template.Violation{Param: truncate(vs[i].Param, maxFieldLen/2), Message: truncate(vs[i].Message, maxMessageLen/4)}
 		}
 		info.Details = out
+	}
+	if ve, ok := info.Details.(*comfy.ValidationError); ok {
+		// Keep as many nodes' errors as fit rather than none.
+		info.Details = validate.Trim(ve, maxDetailsBytes-1024)
 	}
 	if info.Details != nil {
 		if data, err := json.Marshal(info.Details); err != nil || len(data) > maxDetailsBytes {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -267,10 +268,18 @@ func escapeKey(key string) string {
 	return strings.Join(segs, "/")
 }
 
-// decodeJSON reads exactly one JSON value into v, refusing unknown fields and keeping
-// numbers exact (json.Number: seeds up to 2^64-1 survive).
+// decodeJSON reads exactly one JSON value into v, refusing unknown fields, names given
+// twice, names in another case and invalid UTF-8 (checkStrict), and keeping numbers
+// exact (json.Number: seeds up to 2^64-1 survive).
 func decodeJSON(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		return jsonError(err)
+	}
+	if err := checkStrict(data, reflect.TypeOf(v)); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	dec.UseNumber()
 	if err := dec.Decode(v); err != nil {

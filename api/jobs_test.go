@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -63,6 +65,23 @@ func TestIdempotencyKey(t *testing.T) {
 	require.Equal(t, a1.ID, a3.ID)
 	a4 := b.submit(t, spec, withHeader("Idempotency-Key", "order-18"))
 	require.NotEqual(t, a1.ID, a4.ID)
+	// A retry may space and order the workflow differently; it is the same submission.
+	a5 := b.submit(t, map[string]any{"workflow": jsonRaw(reordered(t, imageWorkflow))}, withHeader("Idempotency-Key", "order-17"))
+	require.Equal(t, a1.ID, a5.ID)
+
+	// The same key with another body is refused: 422, naming the job the key belongs to.
+	for _, other := range []map[string]any{
+		{"workflow": jsonRaw(imageWorkflow), "metadata": map[string]any{"user": "7"}},
+		{"workflow": jsonRaw(imageWorkflow), "queue": "high"},
+		{"workflow": jsonRaw(imageWorkflow), "set": map[string]any{"1.inputs.width": 32}},
+	} {
+		r := b.do(t, "POST", "/v1/jobs", userKey, other, withHeader("Idempotency-Key", "order-17"))
+		require.Equal(t, http.StatusUnprocessableEntity, r.status, "%s", r.body)
+		e := r.apiError(t)
+		require.Equal(t, "idempotency_key_reuse", e.Code)
+		require.Equal(t, "idempotency_key", e.Field)
+		require.Contains(t, e.Message, a1.ID)
+	}
 
 	r := b.do(t, "POST", "/v1/jobs", userKey, map[string]any{"workflow": jsonRaw(imageWorkflow), "idempotency_key": "a"},
 		withHeader("Idempotency-Key", "b"))
@@ -72,6 +91,28 @@ func TestIdempotencyKey(t *testing.T) {
 	jobs, _, err := b.jobs().List(b.ctx, job.ListOptions{})
 	require.NoError(t, err)
 	require.Len(t, jobs, 2)
+}
+
+// reordered re-encodes a JSON object with its keys in another order and other spacing.
+func reordered(t *testing.T, s string) string {
+	t.Helper()
+	var m map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal([]byte(s), &m))
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(keys)))
+	var b strings.Builder
+	b.WriteString("{ ")
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(" ,\n")
+		}
+		fmt.Fprintf(&b, "%q :%s", k, m[k])
+	}
+	b.WriteString(" }")
+	return b.String()
 }
 
 func TestListPagination(t *testing.T) {

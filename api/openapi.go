@@ -49,7 +49,7 @@ func jsonResponse(desc string, schema obj) obj {
 func errorResponses(codes ...string) obj {
 	names := map[string]string{
 		"400": "BadRequest", "401": "Unauthorized", "403": "Forbidden", "404": "NotFound",
-		"409": "Conflict", "413": "TooLarge", "415": "UnsupportedMediaType", "503": "Unavailable",
+		"409": "Conflict", "413": "TooLarge", "415": "UnsupportedMediaType", "422": "IdempotencyKeyReuse", "503": "Unavailable",
 	}
 	out := obj{"500": respRef("Internal")}
 	for _, c := range codes {
@@ -155,7 +155,7 @@ func (s *Server) openAPI(r *http.Request, templates []*template.Template) obj {
 					"description": "accepted: the job is queued",
 					"headers":     obj{"Location": obj{"description": "the status URL (relative to the API's root unless the server has a public URL)", "schema": obj{"type": "string"}}},
 					"content":     obj{"application/json": obj{"schema": ref("Accepted")}},
-				}}, errorResponses("400", "401", "413", "415")),
+				}}, errorResponses("400", "401", "413", "415", "422")),
 			},
 			"get": obj{
 				"operationId": "listJobs", "tags": []string{"jobs"}, "summary": "List jobs",
@@ -256,7 +256,7 @@ func (s *Server) openAPI(r *http.Request, templates []*template.Template) obj {
 				"(400 invalid_params, details: [{param, message}]). Each template also has its own typed operation below.",
 			"security": security, "parameters": []any{nameParam(), idempotencyHeader()},
 			"requestBody": jsonBody(ref("TemplateJobRequest"), ""),
-			"responses":   merge(obj{"202": jsonResponse("accepted", ref("Accepted"))}, errorResponses("400", "401", "404", "413", "415")),
+			"responses":   merge(obj{"202": jsonResponse("accepted", ref("Accepted"))}, errorResponses("400", "401", "404", "413", "415", "422")),
 		}},
 		"/monitoring/": obj{"get": obj{
 			"operationId": "monitoring", "x-comfyq-role": "admin", "tags": []string{"operations"}, "summary": "The asynqmon dashboard (admin)",

@@ -37,7 +37,7 @@ func templateOperations(templates []*template.Template, schemas, paths obj, secu
 			"summary": "Run " + t.Name, "description": desc,
 			"security": security, "parameters": []any{idempotencyHeader()},
 			"requestBody": jsonBody(ref(base+"_Job"), ""),
-			"responses":   merge(obj{"202": jsonResponse("accepted", ref("Accepted"))}, errorResponses("400", "401", "404", "413", "415")),
+			"responses":   merge(obj{"202": jsonResponse("accepted", ref("Accepted"))}, errorResponses("400", "401", "404", "413", "415", "422")),
 		}}
 		tags = append(tags, obj{"name": "template: " + t.Name, "description": t.Description})
 	}

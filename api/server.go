@@ -22,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/comfyq/comfyq/comfy"
+	"github.com/comfyq/comfyq/comfy/validate"
 	"github.com/comfyq/comfyq/internal/metrics"
 	"github.com/comfyq/comfyq/internal/netguard"
 	"github.com/comfyq/comfyq/job"
@@ -58,6 +59,11 @@ type Config struct {
 	// parameter types come from the workflow's values. Wrap a slow source with
 	// CacheObjectInfo.
 	ObjectInfo func(ctx context.Context) (comfy.ObjectInfo, error)
+	// IgnoreNodeObjectInfo validates submissions against ObjectInfo only. By default,
+	// once every healthy node's worker has published its node's object_info (package
+	// nodeinfo), submissions are validated against those, model names included, and
+	// ObjectInfo is the fallback.
+	IgnoreNodeObjectInfo bool
 	// Templates is the template store. Default: a templatestore.Store on Redis using
 	// ObjectInfo.
 	Templates *templatestore.Store
@@ -89,6 +95,11 @@ type Config struct {
 	MaxBodyBytes int64
 	// MaxImageBytes bounds one base64 image of a submission, decoded (default 20 MiB).
 	MaxImageBytes int64
+	// Limits bound a submission's workflow and input files: nodes (default 5000),
+	// nesting of input values (32), bytes of one string value (256 KiB), input files
+	// (32). Over a limit: 413 too_large (nesting: 400 invalid_request). See
+	// validate.Limits.
+	Limits validate.Limits
 	// URLTTL is the lifetime of the presigned output URLs of a job response (default 1h).
 	// A presigned URL is reused for a quarter of it: every URL handed out is valid for at
 	// least three quarters of URLTTL.
@@ -229,12 +240,14 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	pcfg := producer.Config{
-		Hub:        hub,
-		Redis:      cfg.Redis,
-		Retention:  cfg.Retention,
-		ObjectInfo: cfg.ObjectInfo,
-		Templates:  tmpl,
-		Logger:     cfg.Logger,
+		Hub:                  hub,
+		Redis:                cfg.Redis,
+		Retention:            cfg.Retention,
+		ObjectInfo:           cfg.ObjectInfo,
+		IgnoreNodeObjectInfo: cfg.IgnoreNodeObjectInfo,
+		Limits:               cfg.Limits,
+		Templates:            tmpl,
+		Logger:               cfg.Logger,
 	}
 	if cfg.Webhooks != nil {
 		pcfg.Notifier = cfg.Webhooks

@@ -74,7 +74,7 @@ type APIError struct {
 	Type      string         `json:"type"`
 	Message   string         `json:"message"`
 	Details   string         `json:"details"`
-	ExtraInfo map[string]any `json:"extra_info,omitempty"`
+	ExtraInfo map[string]any `json:"extra_info"`
 }
 
 func (e APIError) String() string {

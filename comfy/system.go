@@ -10,11 +10,21 @@ import (
 
 // ObjectInfo returns every node class the node knows (GET /object_info).
 func (c *Client) ObjectInfo(ctx context.Context) (ObjectInfo, error) {
+	raw, err := c.ObjectInfoJSON(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ParseObjectInfo(raw)
+}
+
+// ObjectInfoJSON returns GET /object_info as the node sent it, to be kept or passed on
+// (it is several megabytes; ParseObjectInfo reads it).
+func (c *Client) ObjectInfoJSON(ctx context.Context) (json.RawMessage, error) {
 	var raw json.RawMessage
 	if err := c.doJSON(ctx, http.MethodGet, "/object_info", nil, nil, &raw, nil); err != nil {
 		return nil, err
 	}
-	return ParseObjectInfo(raw)
+	return raw, nil
 }
 
 // ObjectInfoClass returns one class's definition (GET /object_info/{class}), or

@@ -54,6 +54,12 @@ const (
 	CodeUnknownParameter Code = "unknown_parameter"
 	// CodeInvalidTemplate: a template definition is refused (name, parameters).
 	CodeInvalidTemplate Code = "invalid_template"
+	// CodeTooLarge: the submission is over one of its limits (nodes of a workflow, a
+	// string value, input files; the API answers 413).
+	CodeTooLarge Code = "too_large"
+	// CodeIdempotencyKeyReuse: the idempotency key names a job submitted with another
+	// body (the API answers 422).
+	CodeIdempotencyKeyReuse Code = "idempotency_key_reuse"
 )
 
 // Codes returns every code a job's error (Job.Error.Code) can carry.
@@ -65,7 +71,7 @@ func Codes() []Code {
 // SpecCodes returns every code a refused submission (SpecError.Code) can carry.
 func SpecCodes() []Code {
 	return []Code{CodeInvalidRequest, CodeInvalidWorkflow, CodeInvalidParams, CodeUnknownTemplate,
-		CodeUnknownParameter, CodeInvalidTemplate}
+		CodeUnknownParameter, CodeInvalidTemplate, CodeTooLarge, CodeIdempotencyKeyReuse}
 }
 
 // Error is a job's error: a stable code, a message, and ComfyUI's details when there are.

@@ -72,6 +72,10 @@ type Job struct {
 	// CancelRequested is set when a cancel was asked for a job that is running; the
 	// worker interrupts the prompt and moves the job to canceled.
 	CancelRequested bool `json:"cancel_requested,omitempty"`
+	// SubmissionHash is the SHA-256 (hex) of the submission as normalised (defaults
+	// filled, the idempotency key left out): a submission that reuses an idempotency
+	// key with another body is told apart from a retry of the same one.
+	SubmissionHash string `json:"submission_sha256,omitempty"`
 }
 
 // Progress is how far a running job is.

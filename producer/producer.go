@@ -10,18 +10,24 @@
 package producer
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/comfyq/comfyq/comfy"
+	"github.com/comfyq/comfyq/comfy/validate"
+	"github.com/comfyq/comfyq/internal/nodeinfo"
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/jobstore"
 )
@@ -42,6 +48,21 @@ type Config struct {
 	// ObjectInfo converts UI-format workflows to API format. Without it, UI-format
 	// workflows are refused with a clear error.
 	ObjectInfo func(ctx context.Context) (comfy.ObjectInfo, error)
+	// NodeObjectInfo returns the object_info of every node the workers drive, merged,
+	// or an error while a node has published none. When it answers, submissions are
+	// validated against it, model names included, and it converts UI-format
+	// workflows; otherwise ObjectInfo does. Default: what the workers published in
+	// this Redis (package nodeinfo), unless IgnoreNodeObjectInfo.
+	NodeObjectInfo func(ctx context.Context) (comfy.ObjectInfo, error)
+	// IgnoreNodeObjectInfo leaves NodeObjectInfo unset: only ObjectInfo is used.
+	IgnoreNodeObjectInfo bool
+	// ObjectInfoModels tells that ObjectInfo lists the models of every node that may
+	// run a job, so that model names (checkpoints, LoRAs, VAEs) are checked too. Leave
+	// it false for a saved object_info or one node's among several.
+	ObjectInfoModels bool
+	// Limits bound a submission (nodes of its workflow, nesting and string length of
+	// input values, input files; see validate.Limits for the defaults).
+	Limits validate.Limits
 	// Templates resolves template submissions. Without it, template submissions are
 	// refused.
 	Templates job.TemplateResolver
@@ -80,6 +101,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.NodeObjectInfo == nil && !cfg.IgnoreNodeObjectInfo {
+		cfg.NodeObjectInfo = nodeinfo.NewReader(rdb).ObjectInfo
 	}
 	c := &Client{
 		rdb:       rdb,
@@ -130,6 +154,10 @@ func (c *Client) Enqueue(ctx context.Context, spec job.Spec) (*job.Job, error) {
 	if err := spec.Normalize(); err != nil {
 		return nil, err
 	}
+	hash, err := submissionHash(spec)
+	if err != nil {
+		return nil, err
+	}
 	payload, version, err := c.resolve(ctx, &spec)
 	if err != nil {
 		return nil, err
@@ -154,12 +182,18 @@ func (c *Client) Enqueue(ctx context.Context, spec job.Spec) (*job.Job, error) {
 		Metadata:        spec.Metadata,
 		Webhook:         spec.Webhook,
 		CreatedAt:       time.Now().UTC(),
+		SubmissionHash:  hash,
 	}
 	got, created, err := c.store.Create(ctx, j, spec.IdempotencyKey)
 	if err != nil {
 		return nil, err
 	}
 	if !created {
+		if got.SubmissionHash != "" && got.SubmissionHash != hash {
+			return nil, &job.SpecError{Code: job.CodeIdempotencyKeyReuse, Field: "idempotency_key",
+				Message: fmt.Sprintf("this idempotency key names job %s, submitted with another body; a new submission needs a new key", got.ID),
+				Details: map[string]string{"job_id": got.ID}}
+		}
 		if got.Status == job.StatusQueued {
 			// The earlier submission may have died between record and task: enqueue
 			// again; an existing task makes this a no-op. The task must carry the
@@ -186,6 +220,32 @@ func (c *Client) Enqueue(ctx context.Context, spec job.Spec) (*job.Job, error) {
 	return j, nil
 }
 
+// submissionHash is the SHA-256 of a normalised submission without its idempotency
+// key; the workflow is re-encoded with sorted keys, so that spacing and key order do
+// not make a retry look like another submission.
+func submissionHash(spec job.Spec) (string, error) {
+	spec.IdempotencyKey = ""
+	if len(spec.Workflow) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(spec.Workflow))
+		dec.UseNumber()
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			return "", &job.SpecError{Code: job.CodeInvalidWorkflow, Field: "workflow", Message: "the workflow is not JSON: " + err.Error()}
+		}
+		canon, err := json.Marshal(v)
+		if err != nil {
+			return "", fmt.Errorf("producer: hash the submission: %w", err)
+		}
+		spec.Workflow = canon
+	}
+	data, err := json.Marshal(spec)
+	if err != nil {
+		return "", fmt.Errorf("producer: hash the submission: %w", err)
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:]), nil
+}
+
 // TaskTimeout is how long asynq lets a handler run beyond the job's own timeout, for
 // input uploads, queueing on the node and output uploads.
 const TaskTimeout = 2 * time.Hour
@@ -210,8 +270,15 @@ func (c *Client) enqueueTask(ctx context.Context, j *job.Job, payload []byte) er
 }
 
 // resolve turns the submission into the task payload: template or workflow to an
-// API-format prompt, set overrides, image targets, seeds.
+// API-format prompt, set overrides, image targets, seeds; then validates the prompt as
+// it will be queued (validate.Prompt), so that nothing a node would refuse is stored.
 func (c *Client) resolve(ctx context.Context, spec *job.Spec) (*job.Payload, int, error) {
+	limits := c.cfg.Limits.WithDefaults()
+	if limits.MaxImages > 0 && len(spec.Images) > limits.MaxImages {
+		return nil, 0, &job.SpecError{Code: job.CodeTooLarge, Field: "images",
+			Message: fmt.Sprintf("%d input files; a submission takes at most %d", len(spec.Images), limits.MaxImages)}
+	}
+	info, models := c.objectInfo(ctx)
 	var wf comfy.Workflow
 	var version int
 	var imageTargets map[string][]string
@@ -231,13 +298,10 @@ func (c *Client) resolve(ctx context.Context, spec *job.Spec) (*job.Payload, int
 		version, imageTargets = res.Version, res.ImageTargets
 	default:
 		var err error
-		wf, err = c.parseWorkflow(ctx, spec.Workflow, extra)
+		wf, err = c.parseWorkflow(ctx, spec.Workflow, info, extra)
 		if err != nil {
 			return nil, 0, err
 		}
-	}
-	if err := wf.Validate(); err != nil {
-		return nil, 0, workflowError(err)
 	}
 	paths := make([]string, 0, len(spec.Set))
 	for p := range spec.Set {
@@ -250,6 +314,7 @@ func (c *Client) resolve(ctx context.Context, spec *job.Spec) (*job.Payload, int
 		}
 	}
 	images := map[string]job.ImageSource{}
+	provided := make([]string, 0, len(spec.Images))
 	for target, src := range spec.Images {
 		var targets []string
 		if imageTargets != nil {
@@ -271,10 +336,14 @@ func (c *Client) resolve(ctx context.Context, spec *job.Spec) (*job.Payload, int
 				return nil, 0, &job.SpecError{Code: job.CodeInvalidRequest, Field: "images." + target, Message: err.Error()}
 			}
 			images[id+".inputs."+input] = src
+			provided = append(provided, id+".inputs."+input)
 		}
 	}
 	if spec.RandomizeSeeds {
 		wf.RandomizeSeeds(nil)
+	}
+	if err := validate.Prompt(wf, info, validate.Options{Limits: limits, Provided: provided, Models: models}); err != nil {
+		return nil, 0, workflowError(err)
 	}
 	prompt, err := json.Marshal(wf)
 	if err != nil {
@@ -290,7 +359,28 @@ func (c *Client) resolve(ctx context.Context, spec *job.Spec) (*job.Payload, int
 	return p, version, nil
 }
 
-func (c *Client) parseWorkflow(ctx context.Context, data json.RawMessage, extra map[string]json.RawMessage) (comfy.Workflow, error) {
+// objectInfo returns the node classes to validate against and whether they list
+// every node's models: the nodes' own (NodeObjectInfo) when every node published
+// them, else ObjectInfo, else nil when there is no source or it cannot be read now
+// (the prompt's structure is still checked, and the node checks the rest).
+func (c *Client) objectInfo(ctx context.Context) (comfy.ObjectInfo, bool) {
+	if c.cfg.NodeObjectInfo != nil {
+		if info, err := c.cfg.NodeObjectInfo(ctx); err == nil && len(info) > 0 {
+			return info, true
+		}
+	}
+	if c.cfg.ObjectInfo == nil {
+		return nil, false
+	}
+	info, err := c.cfg.ObjectInfo(ctx)
+	if err != nil {
+		c.log.Warn("object_info unavailable: submissions are checked for structure only", "err", err)
+		return nil, false
+	}
+	return info, c.cfg.ObjectInfoModels
+}
+
+func (c *Client) parseWorkflow(ctx context.Context, data json.RawMessage, info comfy.ObjectInfo, extra map[string]json.RawMessage) (comfy.Workflow, error) {
 	if !comfy.IsUIFormat(data) {
 		wf, err := comfy.ParseWorkflow(data)
 		if err != nil {
@@ -298,13 +388,15 @@ func (c *Client) parseWorkflow(ctx context.Context, data json.RawMessage, extra 
 		}
 		return wf, nil
 	}
-	if c.cfg.ObjectInfo == nil {
+	if info == nil && c.cfg.ObjectInfo == nil {
 		return nil, &job.SpecError{Code: job.CodeInvalidWorkflow, Field: "workflow",
 			Message: "this is a UI-format workflow and no object_info is available to convert it: save it with \"Export (API)\" in ComfyUI, or give the producer an object_info source"}
 	}
-	info, err := c.cfg.ObjectInfo(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("producer: object_info for UI conversion: %w", err)
+	if info == nil {
+		if _, err := c.cfg.ObjectInfo(ctx); err != nil {
+			return nil, fmt.Errorf("producer: object_info for UI conversion: %w", err)
+		}
+		return nil, errors.New("producer: object_info for UI conversion: empty")
 	}
 	wf, err := comfy.ConvertUI(data, info, nil)
 	if err != nil {
@@ -315,7 +407,23 @@ func (c *Client) parseWorkflow(ctx context.Context, data json.RawMessage, extra 
 	return wf, nil
 }
 
+// workflowError turns a refused workflow into the submission's error: a
+// *validate.LimitError into too_large (or invalid_request for nesting), a
+// *comfy.ValidationError into invalid_workflow with ComfyUI's {error, node_errors} as
+// details.
 func workflowError(err error) error {
+	var le *validate.LimitError
+	if errors.As(err, &le) {
+		code := job.CodeTooLarge
+		if le.Limit == validate.LimitDepth {
+			code = job.CodeInvalidRequest
+		}
+		return &job.SpecError{Code: code, Field: "workflow", Message: strings.TrimPrefix(le.Error(), "validate: ")}
+	}
+	var ve *comfy.ValidationError
+	if errors.As(err, &ve) {
+		return &job.SpecError{Code: job.CodeInvalidWorkflow, Field: "workflow", Message: validate.Summary(ve), Details: ve}
+	}
 	se := &job.SpecError{Code: job.CodeInvalidWorkflow, Field: "workflow", Message: err.Error()}
 	var we *comfy.WorkflowError
 	if errors.As(err, &we) {

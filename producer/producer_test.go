@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/comfyq/comfyq/comfy"
+	"github.com/comfyq/comfyq/comfy/validate"
 	"github.com/comfyq/comfyq/internal/fixtures"
 	"github.com/comfyq/comfyq/internal/testenv"
 	"github.com/comfyq/comfyq/job"
@@ -128,4 +129,56 @@ func TestIdempotentResubmitEnqueuesExistingJob(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, first.ID, again.ID)
 	require.Equal(t, first.ID, payloadOf(t, insp, first).JobID, "the task names the existing job")
+}
+
+// The Go library refuses what the API refuses: the prompt is validated as it will
+// reach the node (set applied), against object_info when it has one, and nothing is
+// stored.
+func TestEnqueueValidatesThePrompt(t *testing.T) {
+	t.Parallel()
+	info, err := comfy.ParseObjectInfo(fixtures.ReadObjectInfo(t))
+	require.NoError(t, err)
+	p, insp := setup(t, producer.Config{
+		ObjectInfo: func(context.Context) (comfy.ObjectInfo, error) { return info, nil },
+		Limits:     validate.Limits{MaxImages: 1},
+	})
+	ctx := context.Background()
+	wf := json.RawMessage(`{"1":{"class_type":"EmptyImage","inputs":{"width":8,"height":8,"batch_size":1,"color":0}},
+	        "2":{"class_type":"SaveImage","inputs":{"images":["1",0],"filename_prefix":"x"}}}`)
+	refused := func(spec job.Spec, code job.Code, field string) *job.SpecError {
+		t.Helper()
+		_, enqErr := p.Enqueue(ctx, spec)
+		var se *job.SpecError
+		require.ErrorAs(t, enqErr, &se)
+		require.Equal(t, code, se.Code, "%v", enqErr)
+		require.Equal(t, field, se.Field)
+		return se
+	}
+	se := refused(job.Spec{Workflow: wf, Set: map[string]any{"2.inputs.images": comfy.Link{NodeID: "2"}}}, job.CodeInvalidWorkflow, "workflow")
+	ve, ok := se.Details.(*comfy.ValidationError)
+	require.True(t, ok, "details: %T", se.Details)
+	require.Equal(t, "dependency_cycle", ve.NodeErrors["2"].Errors[len(ve.NodeErrors["2"].Errors)-1].Type)
+	se = refused(job.Spec{Workflow: wf, Set: map[string]any{"1.inputs.width": 1_000_000_000}}, job.CodeInvalidWorkflow, "workflow")
+	require.Contains(t, se.Message, "Value 1000000000 bigger than max of 16384")
+	se = refused(job.Spec{Workflow: wf, Images: map[string]job.ImageSource{"1.inputs.a": {URL: "https://example.com/a.png"}, "1.inputs.b": {URL: "https://example.com/b.png"}}}, job.CodeTooLarge, "images")
+	require.Contains(t, se.Message, "at most 1")
+
+	// Same key, same submission: the same job; another body: refused.
+	j1, err := p.Enqueue(ctx, job.Spec{Workflow: wf, IdempotencyKey: "k"})
+	require.NoError(t, err)
+	j2, err := p.Enqueue(ctx, job.Spec{Workflow: wf, IdempotencyKey: "k", Queue: job.DefaultQueue})
+	require.NoError(t, err)
+	require.Equal(t, j1.ID, j2.ID)
+	se = refused(job.Spec{Workflow: wf, IdempotencyKey: "k", Queue: "high"}, job.CodeIdempotencyKeyReuse, "idempotency_key")
+	require.Contains(t, se.Message, j1.ID)
+
+	qs, err := insp.Queues()
+	require.NoError(t, err)
+	tasks := 0
+	for _, q := range qs {
+		qi, err := insp.GetQueueInfo(q)
+		require.NoError(t, err)
+		tasks += qi.Size
+	}
+	require.Equal(t, 1, tasks, "only the accepted submission is enqueued")
 }

@@ -138,6 +138,7 @@ func (n *node) status(ctx context.Context, workerID string) *nodestatus.Status {
 	}
 	if !st.Healthy {
 		st.ComfyUIVersion = n.held.cachedVersion()
+		st.ObjectInfoSHA256 = n.info.current()
 		return st
 	}
 	qctx, cancel := context.WithTimeout(ctx, 3*time.Second)
@@ -151,6 +152,7 @@ func (n *node) status(ctx context.Context, workerID string) *nodestatus.Status {
 		}
 	}
 	st.ComfyUIVersion = n.held.cachedVersion()
+	st.ObjectInfoSHA256 = n.objectInfoHash(ctx)
 	return st
 }
 

@@ -131,9 +131,10 @@ type node struct {
 	log   *slog.Logger
 
 	healthy   atomic.Bool
-	capsStale atomic.Bool  // a probe failed since capabilities were detected
-	srv       *slotServers // while the node takes jobs
-	held      heldJobs     // for the node status record (status.go)
+	capsStale atomic.Bool   // a probe failed since capabilities were detected
+	srv       *slotServers  // while the node takes jobs
+	held      heldJobs      // for the node status record (status.go)
+	info      publishedInfo // the object_info published for the API (objectinfo.go)
 
 	// ctl is the automatic depth's controller (depth.go), nil with a fixed depth;
 	// depthChanged tells the node's servers (slots.go) that its depth changed.

@@ -89,9 +89,10 @@ func (e *APIError) Error() string {
 	return msg
 }
 
-// As lets errors.As find a *job.SpecError in a refused submission (a 400 or 413).
+// As lets errors.As find a *job.SpecError in a refused submission (a 400, 413, or
+// 422 idempotency_key_reuse).
 func (e *APIError) As(target any) bool {
-	if se, ok := target.(**job.SpecError); ok && (e.Status == http.StatusBadRequest || e.Status == http.StatusRequestEntityTooLarge) {
+	if se, ok := target.(**job.SpecError); ok && (e.Status == http.StatusBadRequest || e.Status == http.StatusRequestEntityTooLarge || e.Status == http.StatusUnprocessableEntity) {
 		*se = &job.SpecError{Code: job.Code(e.Code), Field: e.Field, Message: e.Message, Details: e.Details}
 		return true
 	}

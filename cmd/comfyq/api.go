@@ -12,6 +12,7 @@ import (
 	"github.com/comfyq/comfyq/api"
 	"github.com/comfyq/comfyq/api/apiclient"
 	"github.com/comfyq/comfyq/comfy"
+	"github.com/comfyq/comfyq/comfy/validate"
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/jobstore"
 	"github.com/comfyq/comfyq/producer"
@@ -62,6 +63,10 @@ Example:
 			boolFlag(&o.PublicMetrics, "public-metrics", "COMFYQ_PUBLIC_METRICS", false, "serve /metrics without a key"),
 			intFlag(&o.MaxBody, "max-body", "COMFYQ_MAX_BODY", api.DefaultMaxBodyBytes, "largest request body in bytes"),
 			intFlag(&o.MaxImage, "max-image", "COMFYQ_MAX_IMAGE", api.DefaultMaxImageBytes, "largest inline (base64) image in bytes, decoded"),
+			intFlag(&o.Limits.MaxNodes, "max-nodes", "COMFYQ_MAX_NODES", validate.DefaultMaxNodes, "most nodes in a workflow (-1: no limit)"),
+			intFlag(&o.Limits.MaxDepth, "max-nesting", "COMFYQ_MAX_NESTING", validate.DefaultMaxDepth, "deepest nesting of arrays and objects in an input value (-1: no limit)"),
+			intFlag(&o.Limits.MaxStringBytes, "max-string", "COMFYQ_MAX_STRING", validate.DefaultMaxStringBytes, "longest string input value in bytes (-1: no limit)"),
+			intFlag(&o.Limits.MaxImages, "max-images", "COMFYQ_MAX_IMAGES", validate.DefaultMaxImages, "most input files in one submission (-1: no limit)"),
 			durationFlag(&o.URLTTL, "url-ttl", "COMFYQ_URL_TTL", api.DefaultURLTTL, "lifetime of presigned output URLs"),
 			durationFlag(&o.Retention, "retention", "COMFYQ_RETENTION", jobstore.DefaultRetention, "how long job records are kept"),
 		}, o.webhooks.flags(), o.log.flags()),
@@ -76,6 +81,7 @@ type apiOptions struct {
 	APIKeys, AdminKeys, CORSOrigins                         []string
 	NoAuth, MonitoringWritable, AllowPrivate, PublicMetrics bool
 	MaxBody, MaxImage                                       int
+	Limits                                                  validate.Limits
 	URLTTL, Retention                                       time.Duration
 	webhooks                                                webhookOptions
 	log                                                     logOptions
@@ -91,6 +97,14 @@ func (o *apiOptions) Validate() error {
 	o.APIKeys, o.AdminKeys, o.CORSOrigins = nonEmpty(o.APIKeys), nonEmpty(o.AdminKeys), nonEmpty(o.CORSOrigins)
 	if o.MaxBody <= 0 || o.MaxImage <= 0 {
 		return usagef("--max-body and --max-image must be positive")
+	}
+	for _, l := range []struct {
+		flag string
+		v    int
+	}{{"max-nodes", o.Limits.MaxNodes}, {"max-nesting", o.Limits.MaxDepth}, {"max-string", o.Limits.MaxStringBytes}, {"max-images", o.Limits.MaxImages}} {
+		if l.v == 0 || l.v < -1 {
+			return usagef("--%s must be positive, or -1 for no limit", l.flag)
+		}
 	}
 	if err := o.webhooks.Validate(); err != nil {
 		return err
@@ -118,7 +132,7 @@ func (o *apiOptions) Run(ctx context.Context) error {
 		Redis:    rdb, Storage: store,
 		APIKeys: o.APIKeys, AdminKeys: o.AdminKeys, NoAuth: o.NoAuth, PublicMetrics: o.PublicMetrics,
 		AllowPrivateURLs: o.AllowPrivate, PublicURL: o.PublicURL, CORSOrigins: o.CORSOrigins, MonitoringWritable: o.MonitoringWritable,
-		MaxBodyBytes: int64(o.MaxBody), MaxImageBytes: int64(o.MaxImage), URLTTL: o.URLTTL, Retention: o.Retention,
+		MaxBodyBytes: int64(o.MaxBody), MaxImageBytes: int64(o.MaxImage), Limits: o.Limits, URLTTL: o.URLTTL, Retention: o.Retention,
 		Version: version, Logger: log,
 	}
 	if o.ObjectInfo != "" {

@@ -58,6 +58,9 @@ type Status struct {
 	// job, sampled every second.
 	Busy        float64 `json:"busy"`
 	BusyWindowS int     `json:"busy_window_s"`
+	// ObjectInfoSHA256 names the node's object_info as the worker published it
+	// (package nodeinfo); "" until it is.
+	ObjectInfoSHA256 string `json:"object_info_sha256,omitempty"`
 	// Worker identifies the worker process (host and pid); admin keys only.
 	Worker string `json:"worker"`
 	// UpdatedAt is the time of the heartbeat.
