@@ -37,6 +37,8 @@ type Client interface {
 type ListOptions struct {
 	Status Status
 	Queue  string
+	// Tenant keeps only the jobs of this tenant (Job.Tenant); "" keeps every tenant's.
+	Tenant string
 	// Limit is the page size (default 50, at most 500).
 	Limit int
 	// Cursor is the NextCursor of the previous page.

@@ -297,7 +297,8 @@ func (s *Store) List(ctx context.Context, opts job.ListOptions) ([]*job.Job, str
 			if json.Unmarshal([]byte(str), &j) != nil {
 				continue
 			}
-			if (opts.Status != "" && j.Status != opts.Status) || (opts.Queue != "" && j.Queue != opts.Queue) {
+			if (opts.Status != "" && j.Status != opts.Status) || (opts.Queue != "" && j.Queue != opts.Queue) ||
+				(opts.Tenant != "" && j.Tenant != opts.Tenant) {
 				continue
 			}
 			out = append(out, &j)

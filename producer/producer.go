@@ -139,6 +139,7 @@ func (c *Client) Enqueue(ctx context.Context, spec job.Spec) (*job.Job, error) {
 		return nil, fmt.Errorf("producer: new id: %w", err)
 	}
 	payload.JobID = id
+	payload.Tenant = spec.Tenant
 	data, err := job.EncodePayload(payload)
 	if err != nil {
 		return nil, fmt.Errorf("producer: encode payload: %w", err)
@@ -147,6 +148,7 @@ func (c *Client) Enqueue(ctx context.Context, spec job.Spec) (*job.Job, error) {
 		ID:              id,
 		Status:          job.StatusQueued,
 		Queue:           spec.Queue,
+		Tenant:          spec.Tenant,
 		Template:        spec.Template,
 		TemplateVersion: version,
 		Attempt:         1,
@@ -155,7 +157,13 @@ func (c *Client) Enqueue(ctx context.Context, spec job.Spec) (*job.Job, error) {
 		Webhook:         spec.Webhook,
 		CreatedAt:       time.Now().UTC(),
 	}
-	got, created, err := c.store.Create(ctx, j, spec.IdempotencyKey)
+	idem := spec.IdempotencyKey
+	if idem != "" && spec.Tenant != "" {
+		// Each tenant has its own idempotency keys: another tenant's same key names
+		// another job, never this one.
+		idem = "tenant:" + spec.Tenant + ":" + idem
+	}
+	got, created, err := c.store.Create(ctx, j, idem)
 	if err != nil {
 		return nil, err
 	}
@@ -177,12 +185,12 @@ func (c *Client) Enqueue(ctx context.Context, spec job.Spec) (*job.Job, error) {
 	if err := c.enqueueTask(ctx, j, data); err != nil {
 		// Leave nothing behind that claims to be queued.
 		c.rdb.Del(context.WithoutCancel(ctx), jobstore.KeyPrefix+"job:"+id)
-		if spec.IdempotencyKey != "" {
-			c.rdb.Del(context.WithoutCancel(ctx), jobstore.KeyPrefix+"idem:"+spec.IdempotencyKey)
+		if idem != "" {
+			c.rdb.Del(context.WithoutCancel(ctx), jobstore.KeyPrefix+"idem:"+idem)
 		}
 		return nil, fmt.Errorf("producer: enqueue: %w", err)
 	}
-	c.log.Debug("job enqueued", "job_id", id, "queue", spec.Queue, "template", spec.Template)
+	c.log.Debug("job enqueued", "job_id", id, "queue", spec.Queue, "tenant", spec.Tenant, "template", spec.Template)
 	return j, nil
 }
 
