@@ -26,7 +26,9 @@ import (
 	"github.com/comfyq/comfyq/internal/netguard"
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/jobstore"
+	"github.com/comfyq/comfyq/keystore"
 	"github.com/comfyq/comfyq/producer"
+	"github.com/comfyq/comfyq/quota"
 	"github.com/comfyq/comfyq/storage"
 	"github.com/comfyq/comfyq/templatestore"
 )
@@ -142,6 +144,9 @@ type Server struct {
 	metricsHTTP http.Handler
 	urls        *urlCache
 	urlPolicy   netguard.Policy
+	keys        *keystore.Store
+	limiter     *quota.Limiter
+	inFlight    *quota.InFlight
 	routes      []route
 
 	closing   chan struct{} // closed when the server starts shutting down
@@ -161,7 +166,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	auth, err := newAuthenticator(cfg.APIKeys, cfg.AdminKeys, cfg.NoAuth)
+	keys := keystore.New(cfg.Redis)
+	auth, err := newAuthenticator(cfg.APIKeys, cfg.AdminKeys, cfg.NoAuth, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -263,6 +269,9 @@ func New(cfg Config) (*Server, error) {
 		closing:   make(chan struct{}),
 		urls:      newURLCache(cfg.URLTTL / 4),
 		urlPolicy: netguard.Policy{AllowPrivate: cfg.AllowPrivateURLs},
+		keys:      keys,
+		limiter:   quota.NewLimiter(cfg.Redis),
+		inFlight:  quota.NewInFlight(cfg.Redis, jobstore.KeyPrefix+"job:"),
 	}
 	if err := metrics.Register(reg); err != nil {
 		return fail(fmt.Errorf("api: register metrics: %w", err))

@@ -122,7 +122,7 @@ func Collectors() []prometheus.Collector {
 		NodeUp, NodeJobsInFlight, NodeInfo,
 		WebhookDeliveries, WebhookDeliveryDuration,
 		JobsFinished, JobQueuedDuration, JobExecutionDuration, JobUploadDuration, JobTotalDuration,
-	}, WebhookCollectors()...)
+	}, append(WebhookCollectors(), TenantCollectors()...)...)
 }
 
 // Register registers every collector of this package with reg. Collectors already
