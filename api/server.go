@@ -102,6 +102,9 @@ type Config struct {
 	MonitoringWritable bool
 	// ShutdownTimeout bounds Run's graceful shutdown (default 10s).
 	ShutdownTimeout time.Duration
+	// NoFairShare enqueues every job straight into its queue in arrival order, instead
+	// of serving the tenants of a queue in turn (producer.Config.NoFairShare).
+	NoFairShare bool
 	// Retention is how long job records are kept (default jobstore.DefaultRetention).
 	Retention time.Duration
 
@@ -151,6 +154,7 @@ type Server struct {
 
 	closing   chan struct{} // closed when the server starts shutting down
 	closeOnce sync.Once
+	sweeping  chan struct{} // closed when the fair-share sweep has stopped
 }
 
 // New checks the configuration and builds a Server. It does no network I/O; the live
@@ -240,6 +244,8 @@ func New(cfg Config) (*Server, error) {
 		ObjectInfo: cfg.ObjectInfo,
 		Templates:  tmpl,
 		Logger:     cfg.Logger,
+
+		NoFairShare: cfg.NoFairShare,
 	}
 	if cfg.Webhooks != nil {
 		pcfg.Notifier = cfg.Webhooks
@@ -281,6 +287,14 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.metricsHTTP = promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 	self.Store(s)
+	s.sweeping = make(chan struct{})
+	if gate := prod.FairShare(); gate != nil {
+		ctx, stop := context.WithCancel(context.Background())
+		go func() { <-s.closing; stop() }()
+		go func() { defer close(s.sweeping); gate.Sweep(ctx, 0) }()
+	} else {
+		close(s.sweeping)
+	}
 	s.routes = s.buildRoutes()
 	s.handler = s.buildHandler()
 	if cfg.NoAuth {
@@ -297,6 +311,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closing)
+		<-s.sweeping
 		s.hub.Close()
 	})
 	return nil

@@ -12,6 +12,8 @@ import (
 
 	"github.com/comfyq/comfyq/api"
 	"github.com/comfyq/comfyq/apikey"
+	"github.com/comfyq/comfyq/comfy/comfysim"
+	"github.com/comfyq/comfyq/fairshare"
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/webhook/delivery"
 )
@@ -240,5 +242,64 @@ func TestQuotasHoldUnderABurst(t *testing.T) {
 		var l api.JobList
 		r.json(t, &l)
 		require.Len(t, l.Jobs, want)
+	}
+}
+
+// TestFairShareServesTenantsInTurn submits a concurrent burst of one tenant's jobs,
+// then one job of another tenant, into the same queue, and only then starts a worker:
+// the other tenant's job starts after at most the burst tenant's window of tasks, not
+// after the whole burst. With fair sharing off, the same submissions run in arrival
+// order and the single job comes last. Order is read from the jobs' start times, not
+// from durations.
+func TestFairShareServesTenantsInTurn(t *testing.T) {
+	t.Parallel()
+	const n = 40
+	for _, fair := range []bool{true, false} {
+		t.Run(fmt.Sprintf("fair=%v", fair), func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, setupOpts{config: func(cfg *api.Config) { cfg.NoFairShare = !fair }})
+			heavy, _ := b.newKey(t, api.KeyRequest{Name: "heavy", Tenant: "heavy"})
+			light, _ := b.newKey(t, api.KeyRequest{Name: "light", Tenant: "light"})
+			ids := make(chan string, n)
+			var wg sync.WaitGroup
+			for i := 0; i < n; i++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					r := b.do(t, "POST", "/v1/jobs", heavy, map[string]any{"workflow": jsonRaw(imageWorkflow)})
+					require.Equal(t, http.StatusAccepted, r.status, "body: %s", r.body)
+					var acc api.Accepted
+					r.json(t, &acc)
+					ids <- acc.ID
+				}()
+			}
+			wg.Wait()
+			close(ids)
+			r := b.do(t, "POST", "/v1/jobs", light, map[string]any{"workflow": jsonRaw(imageWorkflow)})
+			require.Equal(t, http.StatusAccepted, r.status, "body: %s", r.body)
+			var single api.Accepted
+			r.json(t, &single)
+
+			startWorker(t, b, comfysim.Options{})
+			lc, hc := b.client(t, light), b.client(t, heavy)
+			lj, err := lc.Wait(b.ctx, single.ID)
+			require.NoError(t, err)
+			require.Equal(t, job.StatusSucceeded, lj.Status)
+			before := 0
+			for id := range ids {
+				hj, err := hc.Wait(b.ctx, id)
+				require.NoError(t, err)
+				require.Equal(t, job.StatusSucceeded, hj.Status)
+				if hj.StartedAt.Before(*lj.StartedAt) {
+					before++
+				}
+			}
+			if fair {
+				require.LessOrEqual(t, before, fairshare.DefaultWindow,
+					"the single job waits behind the burst tenant's window, not its backlog")
+			} else {
+				require.Equal(t, n, before, "without fair sharing the queue is first in, first out")
+			}
+		})
 	}
 }
