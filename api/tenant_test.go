@@ -252,6 +252,7 @@ func TestQuotasHoldUnderABurst(t *testing.T) {
 // order and the single job comes last. Order is read from the jobs' start times, not
 // from durations.
 func TestFairShareServesTenantsInTurn(t *testing.T) {
+	const simDepth = 2 // startWorker's node: worker.Config.Depth's default
 	t.Parallel()
 	const n = 40
 	for _, fair := range []bool{true, false} {
@@ -294,8 +295,13 @@ func TestFairShareServesTenantsInTurn(t *testing.T) {
 					before++
 				}
 			}
+			t.Logf("%d of the %d burst jobs started before the other tenant's single job", before, n)
 			if fair {
-				require.LessOrEqual(t, before, fairshare.DefaultWindow,
+				// The queue holds the burst's window, then the single job. The worker
+				// takes tasks on depth (2) goroutines that race to the node, so a task
+				// taken just after the single job may reach the node first: the bound
+				// is the window plus the depth.
+				require.LessOrEqual(t, before, fairshare.DefaultWindow+simDepth,
 					"the single job waits behind the burst tenant's window, not its backlog")
 			} else {
 				require.Equal(t, n, before, "without fair sharing the queue is first in, first out")
