@@ -49,9 +49,9 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, spec job.Spec) e
 		}
 		spec.IdempotencyKey = key
 	}
-	done, err := s.admit(r, &spec)
-	if err != nil {
-		return err
+	done, admitErr := s.admit(r, &spec)
+	if admitErr != nil {
+		return admitErr
 	}
 	jobID := ""
 	defer func() { done(jobID) }()

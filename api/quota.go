@@ -24,7 +24,7 @@ const (
 // the key allows, and counts against the key's quotas. It returns done, to be called
 // with the new job's id once it is enqueued, or with "" when the submission failed:
 // the in-flight place is then given back.
-func (s *Server) admit(r *http.Request, spec *job.Spec) (done func(jobID string), err error) {
+func (s *Server) admit(r *http.Request, spec *job.Spec) (func(jobID string), error) {
 	noop := func(string) {}
 	spec.Tenant = ownerOf(r)
 	if err := spec.Normalize(); err != nil {

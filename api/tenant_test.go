@@ -92,10 +92,10 @@ func TestTenantsSeeOnlyTheirOwnWork(t *testing.T) {
 
 	// Listing: each tenant its own; an admin all, or one tenant's.
 	ids := func(key, query string) []string {
-		r := b.do(t, "GET", "/v1/jobs"+query, key, nil)
-		require.Equal(t, http.StatusOK, r.status, "body: %s", r.body)
+		resp := b.do(t, "GET", "/v1/jobs"+query, key, nil)
+		require.Equal(t, http.StatusOK, resp.status, "body: %s", resp.body)
 		var l api.JobList
-		r.json(t, &l)
+		resp.json(t, &l)
 		var out []string
 		for _, j := range l.Jobs {
 			out = append(out, j.ID)
