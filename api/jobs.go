@@ -60,6 +60,9 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, spec job.Spec) e
 	if maxS := int(job.MaxTimeout / time.Second); spec.TimeoutS > maxS {
 		return &job.SpecError{Code: CodeInvalidRequest, Field: "timeout_s", Message: fmt.Sprintf("timeout_s must be between 1 and %d", maxS)}
 	}
+	if err := s.checkInputKeys(r, spec.Images); err != nil {
+		return err
+	}
 	if err := s.checkImages(r.Context(), spec.Images); err != nil {
 		return err
 	}

@@ -2,7 +2,11 @@ package api
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
+	"sort"
+	"strings"
 
 	"github.com/comfyq/comfyq/apikey"
 	"github.com/comfyq/comfyq/job"
@@ -70,4 +74,34 @@ func (s *Server) jobFor(r *http.Request, id string) (*job.Job, error) {
 		return nil, job.ErrNotFound
 	}
 	return j, nil
+}
+
+// checkInputKeys refuses, for a user key, an input key that names another tenant's
+// output (a key whose first job-id segment is a job the key does not see), with the
+// answer of a key that names no object: outputs may be fed to later jobs, but only to
+// their own tenant's.
+func (s *Server) checkInputKeys(r *http.Request, images map[string]job.ImageSource) error {
+	if tenantOf(r) == "" {
+		return nil
+	}
+	targets := make([]string, 0, len(images))
+	for t := range images {
+		targets = append(targets, t)
+	}
+	sort.Strings(targets)
+	for _, t := range targets {
+		key := images[t].Key
+		for _, seg := range strings.Split(key, "/") {
+			if !job.ValidID(seg) {
+				continue
+			}
+			if _, err := s.jobFor(r, seg); errors.Is(err, job.ErrNotFound) {
+				return &job.SpecError{Code: CodeInvalidRequest, Field: "images." + t, Message: fmt.Sprintf("no object with key %q in storage", key)}
+			} else if err != nil {
+				return err
+			}
+			break
+		}
+	}
+	return nil
 }

@@ -89,6 +89,12 @@ func TestTenantsSeeOnlyTheirOwnWork(t *testing.T) {
 	require.Equal(t, noFile.apiError(t), notYours.apiError(t))
 	st, _ = fetch(t, b.ctx, fileURL, adminKey)
 	require.Equal(t, http.StatusOK, st, "an admin key reads every tenant's files")
+	// Nor can another tenant feed the output to a job of its own.
+	feed := map[string]any{"workflow": jsonRaw(loadImageWorkflow), "images": map[string]any{"1.inputs.image": map[string]any{"key": j.Outputs[0].Key}}}
+	notYours = b.do(t, "POST", "/v1/jobs", globex, feed)
+	require.Equal(t, http.StatusBadRequest, notYours.status, "body: %s", notYours.body)
+	require.Contains(t, notYours.apiError(t).Message, "no object with key")
+	require.Equal(t, http.StatusAccepted, b.do(t, "POST", "/v1/jobs", acme, feed).status, "the owner may")
 
 	// Listing: each tenant its own; an admin all, or one tenant's.
 	ids := func(key, query string) []string {
@@ -235,6 +241,13 @@ func TestQuotasHoldUnderABurst(t *testing.T) {
 	n, err := b.rdb.LLen(b.ctx, "asynq:{comfyq_webhooks}:pending").Result()
 	require.NoError(t, err)
 	require.Zero(t, n, "nothing was enqueued into the webhook queue")
+
+	// The refusals are counted by tenant and reason.
+	m := string(b.do(t, "GET", "/metrics", adminKey, nil).body)
+	require.Contains(t, m, `comfyq_tenant_submissions_refused_total{reason="rate",tenant="rated"}`)
+	require.Contains(t, m, `comfyq_tenant_submissions_refused_total{reason="in_flight",tenant="capped"}`)
+	require.Contains(t, m, `comfyq_tenant_submissions_refused_total{reason="queue",tenant="fenced"}`)
+	require.Contains(t, m, `comfyq_tenant_jobs_submitted_total{queue="batch",tenant="fenced"} 1`)
 
 	// Every job accepted above is in its tenant's listing (capped: 3, then one more after a cancel), and no refused one.
 	for key, want := range map[string]int{rated: 5, capped: 4, fenced: 1} {
