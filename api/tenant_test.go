@@ -1,9 +1,12 @@
 package api_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -267,7 +270,12 @@ func TestQuotasHoldUnderABurst(t *testing.T) {
 func TestFairShareServesTenantsInTurn(t *testing.T) {
 	const simDepth = 2 // startWorker's node: worker.Config.Depth's default
 	t.Parallel()
-	const n = 40
+	// COMFYQ_TEST_FAIR_BURST sizes the burst (default 40); docs/operations.md quotes a
+	// run with 1000.
+	n := 40
+	if v, err := strconv.Atoi(os.Getenv("COMFYQ_TEST_FAIR_BURST")); err == nil && v > 0 {
+		n = v
+	}
 	for _, fair := range []bool{true, false} {
 		t.Run(fmt.Sprintf("fair=%v", fair), func(t *testing.T) {
 			t.Parallel()
@@ -296,15 +304,17 @@ func TestFairShareServesTenantsInTurn(t *testing.T) {
 
 			startWorker(t, b, comfysim.Options{})
 			lc, hc := b.client(t, light), b.client(t, heavy)
-			lj, err := lc.Wait(b.ctx, single.ID)
+			// Bounded by go test's -timeout: without fair sharing, a large burst
+			// runs whole before the single job.
+			lj, err := lc.Wait(context.Background(), single.ID)
 			require.NoError(t, err)
 			require.Equal(t, job.StatusSucceeded, lj.Status)
+			// A burst job that has not started yet starts after the single job.
 			before := 0
 			for id := range ids {
-				hj, err := hc.Wait(b.ctx, id)
+				hj, err := hc.Get(context.Background(), id)
 				require.NoError(t, err)
-				require.Equal(t, job.StatusSucceeded, hj.Status)
-				if hj.StartedAt.Before(*lj.StartedAt) {
+				if hj.StartedAt != nil && hj.StartedAt.Before(*lj.StartedAt) {
 					before++
 				}
 			}

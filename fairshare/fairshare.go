@@ -13,7 +13,12 @@
 //
 //	comfyq:fair:{QUEUE}:TENANT:window   sorted set: the tenant's tasks let into the queue
 //	comfyq:fair:{QUEUE}:TENANT:parked   list: the tenant's parked job ids, oldest first
-//	comfyq:fair:active                  set: "QUEUE\x00TENANT" pairs with parked jobs
+//	comfyq:fair:{QUEUE}:active          set: the queue's tenants with parked jobs
+//	comfyq:fair:queues                  set: the queues that ever had parked jobs
+//
+// The keys of one queue share asynq's hash tag ({QUEUE}), so the script, which also
+// reads the state of asynq's task hashes (asynq:{QUEUE}:t:ID, asynq v0.26's layout),
+// touches one Redis Cluster slot.
 //
 // Turns are taken in one Lua script (atomic across API replicas and workers): a window
 // member whose task is no longer pending (a worker took it, it was canceled, it
@@ -79,11 +84,13 @@ func New(rdb redis.UniversalClient, cfg Config) *Gate {
 // ParkUntil is the time to enqueue a parked task for (asynq.ProcessAt).
 func (g *Gate) ParkUntil() time.Time { return time.Now().Add(g.cfg.ParkFor) }
 
-const activeKey = "comfyq:fair:active"
+const queuesKey = "comfyq:fair:queues"
+
+func activeKey(queue string) string { return "comfyq:fair:{" + queue + "}:active" }
 
 func keys(queue, tenant string) []string {
 	p := "comfyq:fair:{" + queue + "}:" + tenant + ":"
-	return []string{p + "window", p + "parked", activeKey, "asynq:{" + queue + "}:t:"}
+	return []string{p + "window", p + "parked", activeKey(queue), "asynq:{" + queue + "}:t:"}
 }
 
 // turnScript takes turns in one queue for one tenant. KEYS: window, parked, active set,
@@ -128,7 +135,7 @@ return out
 
 func (g *Gate) turn(ctx context.Context, queue, tenant, park, drop string) error {
 	ids, err := turnScript.Run(ctx, g.rdb, keys(queue, tenant), g.cfg.Window, park, drop,
-		time.Now().UnixMilli(), queue+"\x00"+tenant).StringSlice()
+		time.Now().UnixMilli(), tenant).StringSlice()
 	if err != nil {
 		return fmt.Errorf("fairshare: %w", err)
 	}
@@ -146,6 +153,9 @@ func (g *Gate) turn(ctx context.Context, queue, tenant, park, drop string) error
 // ParkUntil: it is let into the queue now if the tenant's window has room, else parked
 // behind the tenant's earlier jobs.
 func (g *Gate) Admit(ctx context.Context, queue, tenant, id string) error {
+	if err := g.rdb.SAdd(ctx, queuesKey, queue).Err(); err != nil {
+		return fmt.Errorf("fairshare: %w", err)
+	}
 	return g.turn(ctx, queue, tenant, id, "")
 }
 
@@ -164,23 +174,29 @@ func (g *Gate) Sweep(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		pairs, err := g.rdb.SMembers(ctx, activeKey).Result()
-		if err != nil && ctx.Err() == nil {
-			g.cfg.Logger.Debug("fair share sweep", "err", err)
-		}
-		for _, p := range pairs {
-			queue, tenant, ok := strings.Cut(p, "\x00")
-			if !ok {
-				continue
-			}
-			if err := g.turn(ctx, queue, tenant, "", ""); err != nil && ctx.Err() == nil {
-				g.cfg.Logger.Debug("fair share sweep", "queue", queue, "tenant", tenant, "err", err)
-			}
-		}
+		g.sweep(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+func (g *Gate) sweep(ctx context.Context) {
+	queues, err := g.rdb.SMembers(ctx, queuesKey).Result()
+	if err != nil && ctx.Err() == nil {
+		g.cfg.Logger.Debug("fair share sweep", "err", err)
+	}
+	for _, queue := range queues {
+		tenants, err := g.rdb.SMembers(ctx, activeKey(queue)).Result()
+		if err != nil && ctx.Err() == nil {
+			g.cfg.Logger.Debug("fair share sweep", "queue", queue, "err", err)
+		}
+		for _, tenant := range tenants {
+			if err := g.turn(ctx, queue, tenant, "", ""); err != nil && ctx.Err() == nil {
+				g.cfg.Logger.Debug("fair share sweep", "queue", queue, "tenant", tenant, "err", err)
+			}
 		}
 	}
 }
