@@ -28,14 +28,14 @@ func TestSweepTakesAMissedTurn(t *testing.T) {
 	var ids []string
 	for i := 0; i < 4; i++ {
 		id := fmt.Sprintf("task-%d", i)
-		_, err := client.EnqueueContext(ctx, asynq.NewTask("t", nil, asynq.TaskID(id), asynq.ProcessAt(g.ParkUntil())))
-		require.NoError(t, err)
+		_, enqErr := client.EnqueueContext(ctx, asynq.NewTask("t", nil, asynq.TaskID(id), asynq.ProcessAt(g.ParkUntil())))
+		require.NoError(t, enqErr)
 		require.NoError(t, g.Admit(ctx, "default", "acme", id))
 		ids = append(ids, id)
 	}
 	state := func(id string) asynq.TaskState {
-		info, err := insp.GetTaskInfo("default", id)
-		require.NoError(t, err)
+		info, infoErr := insp.GetTaskInfo("default", id)
+		require.NoError(t, infoErr)
 		return info.State
 	}
 	require.Equal(t, []asynq.TaskState{asynq.TaskStatePending, asynq.TaskStatePending, asynq.TaskStateScheduled, asynq.TaskStateScheduled},

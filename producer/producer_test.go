@@ -151,8 +151,8 @@ func TestFairShareParksATenantsBurst(t *testing.T) {
 	other, err := p.Enqueue(ctx, job.Spec{Workflow: wf, Tenant: "light"})
 	require.NoError(t, err)
 	state := func(id string) asynq.TaskState {
-		info, err := insp.GetTaskInfo("default", id)
-		require.NoError(t, err)
+		info, infoErr := insp.GetTaskInfo("default", id)
+		require.NoError(t, infoErr)
 		return info.State
 	}
 	for i, j := range burst {
@@ -174,8 +174,8 @@ func TestFairShareParksATenantsBurst(t *testing.T) {
 	for i := 0; i < fairshare.DefaultWindow+2; i++ {
 		j, err := plain.Enqueue(ctx, job.Spec{Workflow: wf, Tenant: "heavy"})
 		require.NoError(t, err)
-		info, err := insp2.GetTaskInfo("default", j.ID)
-		require.NoError(t, err)
+		info, infoErr := insp2.GetTaskInfo("default", j.ID)
+		require.NoError(t, infoErr)
 		require.Equal(t, asynq.TaskStatePending, info.State)
 	}
 }
