@@ -53,7 +53,9 @@ func TestLayout(t *testing.T) {
 		// templatestore. Never the producer.
 		{pkg: "template", ours: []string{"comfy", "job", "internal/retry"}},
 		// The HTTP API's Go client links neither the server nor Redis.
-		{pkg: "api/apiclient", ours: []string{"comfy", "job", "template", "internal/retry"}},
+		{pkg: "api/apiclient", ours: []string{"comfy", "job", "template", "internal/retry", "apikey"}},
+		// The API key contract: the key store (Redis) is keystore.
+		{pkg: "apikey", ours: []string{"job"}},
 	}
 	for _, rule := range rules {
 		t.Run(rule.pkg, func(t *testing.T) {

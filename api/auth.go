@@ -1,12 +1,16 @@
 package api
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/comfyq/comfyq/apikey"
+	"github.com/comfyq/comfyq/keystore"
 )
 
 // role is what a key may do. Each role includes the ones below it.
@@ -15,7 +19,7 @@ type role int
 const (
 	rolePublic role = iota // no key needed
 	roleUser               // jobs, reading templates, files, metrics
-	roleAdmin              // template management, the dashboard
+	roleAdmin              // template and key management, the dashboard, every tenant
 )
 
 func (r role) String() string {
@@ -28,21 +32,33 @@ func (r role) String() string {
 	return "public"
 }
 
-// authenticator checks API keys. Keys are kept as SHA-256 digests and every presented
-// key is compared with all of them in constant time, so neither the comparison nor the
-// keys' lengths leak through timing.
+func roleOf(k *apikey.Key) role {
+	if k.Admin() {
+		return roleAdmin
+	}
+	return roleUser
+}
+
+// authenticator checks API keys: the static ones of the configuration, kept as
+// SHA-256 digests and compared with the presented key's digest in constant time (all of
+// them, whatever the result), then the managed keys of the key store, looked up by the
+// same digest.
 type authenticator struct {
 	noAuth bool
-	keys   []keyDigest
+	static []staticKey
+	store  *keystore.Store
 }
 
-type keyDigest struct {
-	sum  [sha256.Size]byte
-	role role
+type staticKey struct {
+	sum [sha256.Size]byte
+	key *apikey.Key
 }
 
-func newAuthenticator(userKeys, adminKeys []string, noAuth bool) (*authenticator, error) {
-	a := &authenticator{noAuth: noAuth}
+// openKey is the caller of a server without authentication: an admin of no tenant.
+var openKey = &apikey.Key{ID: "none", Name: "no authentication", Role: apikey.RoleAdmin}
+
+func newAuthenticator(userKeys, adminKeys []string, noAuth bool, store *keystore.Store) (*authenticator, error) {
+	a := &authenticator{noAuth: noAuth, store: store}
 	if noAuth {
 		return a, nil
 	}
@@ -50,39 +66,52 @@ func newAuthenticator(userKeys, adminKeys []string, noAuth bool) (*authenticator
 		return nil, errors.New("api: no API keys: set COMFYQ_API_KEYS and COMFYQ_ADMIN_KEYS (comma-separated), " +
 			"or run without authentication explicitly with --no-auth")
 	}
-	add := func(keys []string, r role, what string) error {
-		for i, k := range keys {
-			k = strings.TrimSpace(k)
-			if len(k) < minKeyLen {
-				return fmt.Errorf("api: %s key #%d is shorter than %d characters; use long random keys (openssl rand -hex 24)", what, i+1, minKeyLen)
+	add := func(keys []string, r string) error {
+		for i, raw := range keys {
+			k, digest, err := apikey.ParseStatic(raw, r, i+1)
+			if err != nil {
+				return err
 			}
-			if strings.ContainsAny(k, " \t\r\n,") {
-				return fmt.Errorf("api: %s key #%d contains a space or comma", what, i+1)
-			}
-			a.keys = append(a.keys, keyDigest{sum: sha256.Sum256([]byte(k)), role: r})
+			var sum [sha256.Size]byte
+			_, _ = hex.Decode(sum[:], []byte(digest))
+			a.static = append(a.static, staticKey{sum: sum, key: k})
 		}
 		return nil
 	}
-	if err := add(userKeys, roleUser, "API"); err != nil {
+	if err := add(userKeys, apikey.RoleUser); err != nil {
 		return nil, err
 	}
-	if err := add(adminKeys, roleAdmin, "admin"); err != nil {
+	if err := add(adminKeys, apikey.RoleAdmin); err != nil {
 		return nil, err
 	}
 	return a, nil
 }
 
-// lookup returns the role of key, or rolePublic for an unknown key. It looks at every
-// key whatever the result.
-func (a *authenticator) lookup(key string) role {
-	sum := sha256.Sum256([]byte(key))
-	found := rolePublic
-	for _, k := range a.keys {
-		if subtle.ConstantTimeCompare(sum[:], k.sum[:]) == 1 && k.role > found {
-			found = k.role
+// errUnknownKey: no static or managed key has this secret.
+var errUnknownKey = errors.New("api: unknown key")
+
+// lookup returns the record of the key with this secret, or errUnknownKey. Static keys
+// are compared first, every one of them; a key found twice (user and admin) is an
+// admin key.
+func (a *authenticator) lookup(ctx context.Context, secret string) (*apikey.Key, error) {
+	sum := sha256.Sum256([]byte(secret))
+	var found *apikey.Key
+	for _, k := range a.static {
+		if subtle.ConstantTimeCompare(sum[:], k.sum[:]) == 1 && (found == nil || k.key.Admin()) {
+			found = k.key
 		}
 	}
-	return found
+	if found != nil {
+		return found, nil
+	}
+	if a.store == nil {
+		return nil, errUnknownKey
+	}
+	k, err := a.store.Lookup(ctx, hex.EncodeToString(sum[:]))
+	if errors.Is(err, keystore.ErrNotFound) {
+		return nil, errUnknownKey
+	}
+	return k, err
 }
 
 // presentedKey reads the key of a request: "Authorization: Bearer KEY", or, where
@@ -102,24 +131,34 @@ func presentedKey(r *http.Request, basic bool) (string, bool) {
 	return "", false
 }
 
-// authorize checks that the request may use a route needing need. It returns nil, or
-// the 401/403 error to answer.
-func (a *authenticator) authorize(r *http.Request, need role, basic bool) *httpError {
-	if need == rolePublic || a.noAuth {
-		return nil
+// authorize checks that the request may use a route needing need. It returns the
+// caller's key record (openKey without authentication, nil on a public route without
+// a key), or the 401/403/503 error to answer.
+func (a *authenticator) authorize(r *http.Request, need role, basic bool) (*apikey.Key, *httpError) {
+	if a.noAuth {
+		return openKey, nil
 	}
-	key, ok := presentedKey(r, basic)
+	secret, ok := presentedKey(r, basic)
 	if !ok {
-		return unauthorized(basic, "an API key is required: send \"Authorization: Bearer KEY\"")
+		if need == rolePublic {
+			return nil, nil
+		}
+		return nil, unauthorized(basic, "an API key is required: send \"Authorization: Bearer KEY\"")
 	}
-	got := a.lookup(key)
-	if got == rolePublic {
-		return unauthorized(basic, "the API key is not valid")
+	if need == rolePublic {
+		return nil, nil
 	}
-	if got < need {
-		return errorf(http.StatusForbidden, CodeForbidden, "this route needs an admin key")
+	k, err := a.lookup(r.Context(), secret)
+	if errors.Is(err, errUnknownKey) {
+		return nil, unauthorized(basic, "the API key is not valid")
 	}
-	return nil
+	if err != nil {
+		return nil, errorf(http.StatusServiceUnavailable, CodeUnavailable, "cannot check the API key: the key store (Redis) is unreachable")
+	}
+	if roleOf(k) < need {
+		return nil, errorf(http.StatusForbidden, CodeForbidden, "this route needs an admin key")
+	}
+	return k, nil
 }
 
 func unauthorized(basic bool, msg string) *httpError {

@@ -25,6 +25,13 @@ type Whoami struct {
 	Role string `json:"role"`
 	// Auth is false when the server runs without authentication.
 	Auth bool `json:"auth"`
+	// Tenant is the key's tenant: the jobs it submits belong to it, and a user key sees
+	// only its jobs. Empty without authentication.
+	Tenant string `json:"tenant,omitempty"`
+	// KeyID and KeyName name the presented key (a managed key's id, or "static_…" for
+	// a key given by flag or environment).
+	KeyID   string `json:"key_id,omitempty"`
+	KeyName string `json:"key_name,omitempty"`
 }
 
 // NodeList is the body of GET /v1/nodes.
@@ -53,9 +60,8 @@ func (s *Server) serveConsole(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) whoami(w http.ResponseWriter, r *http.Request) error {
 	out := Whoami{Role: roleAdmin.String(), Auth: !s.cfg.NoAuth}
-	if !s.cfg.NoAuth {
-		key, _ := presentedKey(r, false)
-		out.Role = s.auth.lookup(key).String()
+	if k := callerOf(r); k != nil && !s.cfg.NoAuth {
+		out.Role, out.Tenant, out.KeyID, out.KeyName = roleOf(k).String(), k.Tenant, k.ID, k.Name
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -80,7 +86,7 @@ func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) error {
 // task of a job that succeeded, and then there is no workflow to show.
 func (s *Server) jobWorkflow(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	j, err := s.store.Get(r.Context(), id)
+	j, err := s.jobFor(r, id)
 	if err != nil {
 		return err
 	}

@@ -43,8 +43,11 @@ func addConsoleOperations(paths, schemas obj, security []any) {
 
 	dateTime := obj{"type": "string", "format": "date-time"}
 	schemas["Whoami"] = object("The role of the presented key.", obj{
-		"role": obj{"type": "string", "enum": []string{"user", "admin"}, "description": "admin when the server runs without authentication"},
-		"auth": typed("boolean", "false when the server runs without authentication"),
+		"role":     obj{"type": "string", "enum": []string{"user", "admin"}, "description": "admin when the server runs without authentication"},
+		"auth":     typed("boolean", "false when the server runs without authentication"),
+		"tenant":   typed("string", "the key's tenant: its jobs belong to it, and a user key sees only them"),
+		"key_id":   typed("string", "the key's id (static_… for a key given by flag or environment)"),
+		"key_name": typed("string", "the key's name"),
 	}, "role", "auth")
 	schemas["NodeList"] = object("", obj{"nodes": arrayOf(ref("NodeStatus"), "")}, "nodes")
 	schemas["NodeStatus"] = object("A ComfyUI node as its worker last reported it.", obj{

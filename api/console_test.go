@@ -62,13 +62,18 @@ func TestWhoami(t *testing.T) {
 	b := setup(t, setupOpts{})
 	var w api.Whoami
 	b.do(t, "GET", "/v1/whoami", userKey, nil).json(t, &w)
-	require.Equal(t, api.Whoami{Role: "user", Auth: true}, w)
+	require.Equal(t, "user", w.Role)
+	require.True(t, w.Auth)
+	require.Regexp(t, `^key-[0-9a-f]{8}$`, w.Tenant, "a static key without a TENANT: prefix is its own tenant")
+	require.Equal(t, "static_"+strings.TrimPrefix(w.Tenant, "key-"), w.KeyID)
+	w = api.Whoami{}
 	b.do(t, "GET", "/v1/whoami", adminKey, nil).json(t, &w)
-	require.Equal(t, api.Whoami{Role: "admin", Auth: true}, w)
+	require.Equal(t, "admin", w.Role)
 	require.Equal(t, http.StatusUnauthorized, b.do(t, "GET", "/v1/whoami", "", nil).status)
 	require.Equal(t, http.StatusUnauthorized, b.do(t, "GET", "/v1/whoami", "not-a-key-0123456789", nil).status)
 
 	open := setup(t, setupOpts{config: func(cfg *api.Config) { cfg.APIKeys, cfg.AdminKeys, cfg.NoAuth = nil, nil, true }})
+	w = api.Whoami{}
 	open.do(t, "GET", "/v1/whoami", "", nil).json(t, &w)
 	require.Equal(t, api.Whoami{Role: "admin", Auth: false}, w)
 }

@@ -69,5 +69,17 @@
 //     reason: restart, dead) and comfyq_webhook_deliveries_total, defined in
 //     internal/metrics and fed by the worker and the webhook task in the
 //     processes that run them;
+//   - comfyq_tenant_jobs_submitted_total{tenant,queue},
+//     comfyq_tenant_jobs_finished_total{tenant,status} and
+//     comfyq_tenant_submissions_refused_total{tenant,reason}: per tenant, fed by the
+//     replica that accepted or refused the submission (finished: as above);
 //   - comfyq_redis_up, and the Go and process collectors.
+//
+// # Tenants
+//
+// Every key belongs to a tenant (tenant.go): handlers read the caller with callerOf,
+// the tenant a request is confined to with tenantOf ("" for admin keys), and fetch a
+// job through jobFor, which answers another tenant's job as job.ErrNotFound. A
+// submission passes admit (quota.go) before anything is stored: the job takes the key's
+// tenant, the key's queues and quotas are checked.
 package api

@@ -41,7 +41,7 @@ const (
 func errorCodes() []job.Code {
 	codes := []job.Code{CodeInvalidRequest, CodeInvalidWorkflow, CodeInvalidParams, CodeUnauthorized,
 		CodeForbidden, CodeNotFound, CodeMethodNotAllowed, CodeConflict, CodeTooLarge, CodeUnsupportedMedia,
-		CodeInternal, CodeUnavailable}
+		CodeInternal, CodeUnavailable, CodeRateLimited, CodeTooManyInFlight, CodeQueueForbidden}
 	for _, c := range job.SpecCodes() {
 		if !slices.Contains(codes, c) {
 			codes = append(codes, c)
@@ -133,7 +133,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	he, ok := toHTTPError(err)
 	if !ok {
 		id := requestID(r)
-		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "request_id", id, "err", err)
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "request_id", id, "tenant", ownerOf(r), "err", err)
 		he = errorf(http.StatusInternalServerError, CodeInternal, "internal error (request id %s)", id)
 	}
 	for k, v := range he.header {

@@ -28,8 +28,8 @@ const sseWriteTimeout = 30 * time.Second
 func (s *Server) jobEvents(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	id := r.PathValue("id")
-	if !job.ValidID(id) {
-		return job.ErrNotFound
+	if _, err := s.jobFor(r, id); err != nil {
+		return err
 	}
 	// The store's Watch is the one follower of a job: it subscribes through the
 	// process's hub before reading the record, drops events older than what it sent,

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/storage"
 )
 
@@ -19,6 +20,9 @@ import (
 func (s *Server) getFile(w http.ResponseWriter, r *http.Request) error {
 	key := r.PathValue("key")
 	if err := storage.ValidateKey(key); err != nil {
+		return errorf(http.StatusNotFound, CodeNotFound, "no such file")
+	}
+	if !s.fileVisible(r, key) {
 		return errorf(http.StatusNotFound, CodeNotFound, "no such file")
 	}
 	body, obj, err := s.storage.Get(r.Context(), key)
@@ -59,6 +63,23 @@ func (s *Server) getFile(w http.ResponseWriter, r *http.Request) error {
 	dw := &deadlineWriter{w: w, rc: http.NewResponseController(w)}
 	_, _ = io.Copy(dw, body) // a failure here is the client's: the status is sent
 	return nil
+}
+
+// fileVisible reports whether the request may read the object key. An admin key reads
+// any; a user key only the outputs of its tenant's jobs: keys the worker writes as
+// PREFIX/JOB_ID/NODE/NAME, whose first segment that is a job id names a job the key
+// sees. Any other object (an input, a key of no job) is an admin's.
+func (s *Server) fileVisible(r *http.Request, key string) bool {
+	if tenantOf(r) == "" {
+		return true
+	}
+	for _, seg := range strings.Split(key, "/") {
+		if job.ValidID(seg) {
+			_, err := s.jobFor(r, seg)
+			return err == nil
+		}
+	}
+	return false
 }
 
 // deadlineWriter sets a write deadline before each write.

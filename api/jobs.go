@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/comfyq/comfyq/api/apiclient"
+	"github.com/comfyq/comfyq/internal/metrics"
 	"github.com/comfyq/comfyq/internal/netguard"
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/storage"
@@ -48,10 +49,19 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, spec job.Spec) e
 		}
 		spec.IdempotencyKey = key
 	}
+	done, admitErr := s.admit(r, &spec)
+	if admitErr != nil {
+		return admitErr
+	}
+	jobID := ""
+	defer func() { done(jobID) }()
 	// Checked here too because job.Spec.Normalize compares after converting to a
 	// time.Duration, which wraps around for values near 2^63 ns.
 	if maxS := int(job.MaxTimeout / time.Second); spec.TimeoutS > maxS {
 		return &job.SpecError{Code: CodeInvalidRequest, Field: "timeout_s", Message: fmt.Sprintf("timeout_s must be between 1 and %d", maxS)}
+	}
+	if err := s.checkInputKeys(r, spec.Images); err != nil {
+		return err
 	}
 	if err := s.checkImages(r.Context(), spec.Images); err != nil {
 		return err
@@ -65,6 +75,9 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, spec job.Spec) e
 	if err != nil {
 		return err
 	}
+	jobID = j.ID
+	metrics.TenantJobsSubmitted.WithLabelValues(j.Tenant, j.Queue).Inc()
+	s.log.Debug("job submitted", "job_id", j.ID, "tenant", j.Tenant, "queue", j.Queue, "key_id", callerOf(r).ID)
 	base := s.baseURL(r)
 	acc := Accepted{
 		ID:        j.ID,
@@ -148,8 +161,7 @@ func tooLargeImage(field string, limit int64) error {
 }
 
 func (s *Server) getJob(w http.ResponseWriter, r *http.Request) error {
-	id := r.PathValue("id")
-	j, err := s.store.Get(r.Context(), id)
+	j, err := s.jobFor(r, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -158,18 +170,25 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-var listQuery = map[string]bool{"status": true, "queue": true, "limit": true, "cursor": true, "template": true}
+var listQuery = map[string]bool{"status": true, "queue": true, "limit": true, "cursor": true, "template": true, "tenant": true}
 
 func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	for k := range q {
 		if !listQuery[k] {
-			return &job.SpecError{Code: CodeInvalidRequest, Field: k, Message: "unknown query parameter (known: status, queue, template, limit, cursor)"}
+			return &job.SpecError{Code: CodeInvalidRequest, Field: k, Message: "unknown query parameter (known: status, queue, template, tenant, limit, cursor)"}
 		}
 	}
 	// Every combination of filters is one sorted set of the store: a page costs the
 	// same whatever the number of jobs.
-	opts := job.ListOptions{Queue: q.Get("queue"), Template: q.Get("template"), Cursor: q.Get("cursor")}
+	opts := job.ListOptions{Queue: q.Get("queue"), Template: q.Get("template"), Cursor: q.Get("cursor"), Tenant: tenantOf(r)}
+	if t := q.Get("tenant"); t != "" {
+		// An admin key lists any tenant's jobs; a user key only its own.
+		if opts.Tenant != "" && t != opts.Tenant {
+			return errorf(http.StatusForbidden, CodeForbidden, "a user key lists only its own tenant's jobs")
+		}
+		opts.Tenant = t
+	}
 	if st := q.Get("status"); st != "" {
 		opts.Status = job.Status(st)
 		if !opts.Status.Valid() {
@@ -199,8 +218,8 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	if !job.ValidID(id) {
-		return job.ErrNotFound
+	if _, err := s.jobFor(r, id); err != nil {
+		return err
 	}
 	j, err := s.producer.Cancel(r.Context(), id)
 	if errors.Is(err, job.ErrTerminal) && j != nil {

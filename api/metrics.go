@@ -64,6 +64,7 @@ func (s *Server) observeTerminal(j *job.Job) {
 func observeJob(j *job.Job) {
 	status := string(j.Status)
 	metrics.JobsFinished.WithLabelValues(j.Queue, status).Inc()
+	metrics.TenantJobsFinished.WithLabelValues(j.Tenant, status).Inc()
 	t := j.Timings
 	if t == nil {
 		if j.FinishedAt != nil {

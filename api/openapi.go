@@ -271,10 +271,21 @@ func (s *Server) openAPI(r *http.Request, templates []*template.Template) obj {
 	tags = append(tags,
 		obj{"name": "jobs", "description": "Submit, follow, list and cancel jobs."},
 		obj{"name": "templates", "description": "Workflows registered as typed endpoints."},
+		obj{"name": "keys", "description": "API keys of tenants, their queues and quotas (admin)."},
 	)
 	tags = append(tags, templateOperations(templates, schemas, paths, security)...)
 	tags = append(tags, obj{"name": "operations", "description": "Health, metrics, documentation and the dashboard."})
 	addConsoleOperations(paths, schemas, security)
+
+	components := obj{
+		"schemas":   schemas,
+		"responses": errorComponents(),
+		"securitySchemes": obj{
+			"bearerAuth": obj{"type": "http", "scheme": "bearer", "description": "an API key: managed (comfyq keys create), or given by COMFYQ_API_KEYS / COMFYQ_ADMIN_KEYS"},
+			"basicAuth":  obj{"type": "http", "scheme": "basic", "description": "for the dashboard in a browser: any user name, an admin key as the password"},
+		},
+	}
+	addTenantOperations(paths, components, admin)
 
 	doc := obj{
 		"openapi": "3.1.0",
@@ -284,20 +295,15 @@ func (s *Server) openAPI(r *http.Request, templates []*template.Template) obj {
 			"description": "comfyq turns ComfyUI workflows into a durable job-queue API: submit a workflow or a " +
 				"registered template, follow the job by polling or Server-Sent Events, and find the outputs in storage.\n\n" +
 				"Authentication: \"Authorization: Bearer KEY\". Template management and the dashboard need an admin key. " +
+				"A key belongs to a tenant: a user key sees, cancels and downloads only its tenant's jobs (another tenant's " +
+				"job answers 404, as a missing one), an admin key everyone's. " +
 				"Errors are {\"error\": {\"code\", \"message\", \"field\", \"details\"}} with a 4xx or 5xx status.",
 		},
-		"servers":  []any{obj{"url": cmp.Or(s.baseURL(r), "/")}},
-		"tags":     tags,
-		"security": security,
-		"paths":    paths,
-		"components": obj{
-			"schemas":   schemas,
-			"responses": errorComponents(),
-			"securitySchemes": obj{
-				"bearerAuth": obj{"type": "http", "scheme": "bearer", "description": "an API key (COMFYQ_API_KEYS) or an admin key (COMFYQ_ADMIN_KEYS)"},
-				"basicAuth":  obj{"type": "http", "scheme": "basic", "description": "for the dashboard in a browser: any user name, an admin key as the password"},
-			},
-		},
+		"servers":    []any{obj{"url": cmp.Or(s.baseURL(r), "/")}},
+		"tags":       tags,
+		"security":   security,
+		"paths":      paths,
+		"components": components,
 	}
 	return doc
 }

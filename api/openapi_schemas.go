@@ -10,6 +10,7 @@ import (
 	"github.com/invopop/jsonschema"
 
 	"github.com/comfyq/comfyq/api/apiclient"
+	"github.com/comfyq/comfyq/apikey"
 	"github.com/comfyq/comfyq/comfy"
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/template"
@@ -23,6 +24,7 @@ var schemaRoots = []any{
 	&apiclient.TemplateInfo{}, &apiclient.TemplateList{}, &apiclient.TemplateJobRequest{},
 	&template.Definition{},
 	&ErrorBody{}, &Health{},
+	&apiclient.KeyRequest{}, &apiclient.NewKey{}, &apiclient.KeyList{},
 }
 
 // schemaNames are the component names of the types whose Go names would be ambiguous
@@ -33,6 +35,8 @@ var schemaNames = map[reflect.Type]string{
 	reflect.TypeFor[job.Spec]():            "JobSpec",
 	reflect.TypeFor[template.Definition](): "TemplateDefinition",
 	reflect.TypeFor[ErrorBody]():           "Error",
+	reflect.TypeFor[apikey.Key]():          "APIKey",
+	reflect.TypeFor[apikey.Quota]():        "KeyQuota",
 }
 
 // schemaOptional are the properties a type's custom MarshalJSON leaves out, although
@@ -71,32 +75,47 @@ var submissionOptionDocs = map[string]obj{
 // types produce (TestSchemaDocsNameRealFields). Enums come from the lists next to
 // the constants (job.Statuses, job.Codes, errorCodes, …), never written here.
 var schemaDocs = map[string]obj{
-	"Job":                  {"description": "A job's status record (the Job JSON). Absent fields are omitted, never null."},
-	"Job.id":               {"format": "uuid", "description": "the job id, a UUIDv7; also the ComfyUI prompt_id"},
-	"Job.template":         {"description": "the template the job came from"},
-	"Job.template_version": {"description": "the template's version when the job was submitted"},
-	"Job.attempt":          {"description": "the current attempt, from 1"},
-	"Job.node":             {"description": "the ComfyUI node's URL"},
-	"Job.node_name":        {"description": "the ComfyUI node's name"},
-	"Job.metadata":         {"additionalProperties": true, "description": "the submission's metadata, returned as is"},
-	"Job.webhooks":         {"description": "the delivery log of the job's webhook events"},
-	"Job.cancel_requested": {"description": "a cancel was asked while the job ran; it moves to canceled"},
-	"Progress":             {"description": "How far a running job is."},
-	"Progress.fraction":    {"minimum": 0, "maximum": 1},
-	"Progress.node":        {"description": "the executing node's id"},
-	"Progress.step":        {"description": "the sampler step"},
-	"Output":               {"description": "One output: a file copied to storage, or a text."},
-	"Output.kind":          {"enum": job.Kinds()},
-	"Output.bucket":        {"description": "the S3 bucket holding the object; absent for the file store"},
-	"Output.key":           {"description": "the object's key in the bucket, the storage URL's prefix included (any S3 client opens it), or its path under the file store's root"},
-	"Output.url":           {"format": "uri", "description": "a presigned or served URL, fresh on every response"},
-	"JobError":             {"description": "Why a job failed."},
-	"JobError.code":        {"enum": enumOf(job.Codes()), "description": "a stable code; codes are added, never renamed"},
-	"JobError.node_errors": {"description": "ComfyUI's node_errors, as it sent them"},
-	"Timings":              {"description": "Durations of the job's phases in milliseconds."},
-	"Delivery":             {"description": "One webhook event's delivery."},
-	"WebhookSpec":          {"description": "A job's webhook: Standard Webhooks signed POSTs of its events."},
-	"WebhookSpec.url":      {"format": "uri"},
+	"Job":                    {"description": "A job's status record (the Job JSON). Absent fields are omitted, never null."},
+	"Job.id":                 {"format": "uuid", "description": "the job id, a UUIDv7; also the ComfyUI prompt_id"},
+	"Job.template":           {"description": "the template the job came from"},
+	"Job.template_version":   {"description": "the template's version when the job was submitted"},
+	"Job.attempt":            {"description": "the current attempt, from 1"},
+	"Job.node":               {"description": "the ComfyUI node's URL"},
+	"Job.node_name":          {"description": "the ComfyUI node's name"},
+	"Job.metadata":           {"additionalProperties": true, "description": "the submission's metadata, returned as is"},
+	"Job.webhooks":           {"description": "the delivery log of the job's webhook events"},
+	"Job.cancel_requested":   {"description": "a cancel was asked while the job ran; it moves to canceled"},
+	"Job.tenant":             {"description": "the tenant of the key that submitted the job: only its keys (and admin keys) see the job"},
+	"APIKey":                 {"description": "An API key's record; never its secret."},
+	"APIKey.role":            {"enum": []string{"user", "admin"}},
+	"APIKey.hint":            {"description": "the start of the secret, to tell keys apart"},
+	"APIKey.static":          {"description": "a key given by flag or environment: not stored, not revocable here"},
+	"KeyQuota":               {"description": "What one key may submit; absent or 0 is no limit."},
+	"KeyQuota.max_in_flight": {"minimum": 0, "description": "jobs of the key that have not ended (queued or running); more answer 429 too_many_jobs"},
+	"KeyQuota.rate":          {"minimum": 0, "description": "submissions per second, sustained (a token bucket); more answer 429 rate_limited with Retry-After"},
+	"KeyQuota.burst":         {"minimum": 0, "description": "submissions at once (the bucket's size; default: rate rounded up)"},
+	"KeyRequest":             {"description": "A new managed API key."},
+	"KeyRequest.role":        {"enum": []string{"user", "admin"}, "description": "user (default) or admin"},
+	"KeyRequest.queues":      {"description": "the queues the key may submit to; absent: any (never the internal comfyq_* queues)"},
+	"NewKey":                 {"description": "A new key and its secret, shown this once."},
+	"NewKey.secret":          {"description": "the secret to send as \"Authorization: Bearer SECRET\"; the server keeps only its SHA-256"},
+	"KeyList":                {"description": "The API keys: managed first, then static."},
+	"Progress":               {"description": "How far a running job is."},
+	"Progress.fraction":      {"minimum": 0, "maximum": 1},
+	"Progress.node":          {"description": "the executing node's id"},
+	"Progress.step":          {"description": "the sampler step"},
+	"Output":                 {"description": "One output: a file copied to storage, or a text."},
+	"Output.kind":            {"enum": job.Kinds()},
+	"Output.bucket":          {"description": "the S3 bucket holding the object; absent for the file store"},
+	"Output.key":             {"description": "the object's key in the bucket, the storage URL's prefix included (any S3 client opens it), or its path under the file store's root"},
+	"Output.url":             {"format": "uri", "description": "a presigned or served URL, fresh on every response"},
+	"JobError":               {"description": "Why a job failed."},
+	"JobError.code":          {"enum": enumOf(job.Codes()), "description": "a stable code; codes are added, never renamed"},
+	"JobError.node_errors":   {"description": "ComfyUI's node_errors, as it sent them"},
+	"Timings":                {"description": "Durations of the job's phases in milliseconds."},
+	"Delivery":               {"description": "One webhook event's delivery."},
+	"WebhookSpec":            {"description": "A job's webhook: Standard Webhooks signed POSTs of its events."},
+	"WebhookSpec.url":        {"format": "uri"},
 	"WebhookSpec.events": {"description": "the events to send (default: all but job.progress)",
 		"items": obj{"type": "string", "enum": job.WebhookEvents()}},
 	"JobSpec":          {"description": "A submission: exactly one of workflow or template."},

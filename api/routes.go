@@ -48,6 +48,11 @@ func (s *Server) buildRoutes() []route {
 		{method: "DELETE", pattern: "/v1/templates/{name}", role: roleAdmin, handler: s.deleteTemplate},
 		{method: "POST", pattern: "/v1/templates/{name}/jobs", role: roleUser, body: true, handler: s.createTemplateJob},
 
+		{method: "GET", pattern: "/v1/keys", role: roleAdmin, handler: s.listKeys},
+		{method: "POST", pattern: "/v1/keys", role: roleAdmin, body: true, handler: s.createKey},
+		{method: "GET", pattern: "/v1/keys/{id}", role: roleAdmin, handler: s.getKey},
+		{method: "DELETE", pattern: "/v1/keys/{id}", role: roleAdmin, handler: s.revokeKey},
+
 		{method: "GET", pattern: "/v1/whoami", role: roleUser, handler: s.whoami},
 		{method: "GET", pattern: "/v1/nodes", role: roleUser, handler: s.listNodes},
 		{method: "GET", pattern: "/v1/jobs/{id}/workflow", role: roleUser, handler: s.jobWorkflow},
@@ -90,10 +95,12 @@ func (s *Server) buildHandler() http.Handler {
 // wrap applies a route's authentication and body rules, and writes its error.
 func (s *Server) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if he := s.auth.authorize(r, rt.role, rt.basic); he != nil {
+		caller, he := s.auth.authorize(r, rt.role, rt.basic)
+		if he != nil {
 			s.writeError(w, r, he)
 			return
 		}
+		r = withCaller(r, caller)
 		if rt.body {
 			if err := checkJSONContentType(r); err != nil {
 				s.writeError(w, r, err)

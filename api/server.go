@@ -27,7 +27,9 @@ import (
 	"github.com/comfyq/comfyq/internal/netguard"
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/jobstore"
+	"github.com/comfyq/comfyq/keystore"
 	"github.com/comfyq/comfyq/producer"
+	"github.com/comfyq/comfyq/quota"
 	"github.com/comfyq/comfyq/storage"
 	"github.com/comfyq/comfyq/templatestore"
 )
@@ -112,6 +114,9 @@ type Config struct {
 	MonitoringWritable bool
 	// ShutdownTimeout bounds Run's graceful shutdown (default 10s).
 	ShutdownTimeout time.Duration
+	// NoFairShare enqueues every job straight into its queue in arrival order, instead
+	// of serving the tenants of a queue in turn (producer.Config.NoFairShare).
+	NoFairShare bool
 	// Retention is how long job records are kept (default jobstore.DefaultRetention).
 	Retention time.Duration
 
@@ -154,10 +159,14 @@ type Server struct {
 	metricsHTTP http.Handler
 	urls        *urlCache
 	urlPolicy   netguard.Policy
+	keys        *keystore.Store
+	limiter     *quota.Limiter
+	inFlight    *quota.InFlight
 	routes      []route
 
 	closing   chan struct{} // closed when the server starts shutting down
 	closeOnce sync.Once
+	sweeping  chan struct{} // closed when the fair-share sweep has stopped
 }
 
 // New checks the configuration and builds a Server. It does no network I/O; the live
@@ -173,7 +182,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	auth, err := newAuthenticator(cfg.APIKeys, cfg.AdminKeys, cfg.NoAuth)
+	keys := keystore.New(cfg.Redis)
+	auth, err := newAuthenticator(cfg.APIKeys, cfg.AdminKeys, cfg.NoAuth, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -248,6 +258,8 @@ func New(cfg Config) (*Server, error) {
 		Limits:               cfg.Limits,
 		Templates:            tmpl,
 		Logger:               cfg.Logger,
+
+		NoFairShare: cfg.NoFairShare,
 	}
 	if cfg.Webhooks != nil {
 		pcfg.Notifier = cfg.Webhooks
@@ -277,6 +289,9 @@ func New(cfg Config) (*Server, error) {
 		closing:   make(chan struct{}),
 		urls:      newURLCache(cfg.URLTTL / 4),
 		urlPolicy: netguard.Policy{AllowPrivate: cfg.AllowPrivateURLs},
+		keys:      keys,
+		limiter:   quota.NewLimiter(cfg.Redis),
+		inFlight:  quota.NewInFlight(cfg.Redis, jobstore.KeyPrefix+"job:"),
 	}
 	if err := metrics.Register(reg); err != nil {
 		return fail(fmt.Errorf("api: register metrics: %w", err))
@@ -286,6 +301,14 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.metricsHTTP = promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 	self.Store(s)
+	s.sweeping = make(chan struct{})
+	if gate := prod.FairShare(); gate != nil {
+		ctx, stop := context.WithCancel(context.Background())
+		go func() { <-s.closing; stop() }()
+		go func() { defer close(s.sweeping); gate.Sweep(ctx, 0) }()
+	} else {
+		close(s.sweeping)
+	}
 	s.routes = s.buildRoutes()
 	s.handler = s.buildHandler()
 	if cfg.NoAuth {
@@ -302,6 +325,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closing)
+		<-s.sweeping
 		s.hub.Close()
 	})
 	return nil

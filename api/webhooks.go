@@ -18,15 +18,12 @@ type Webhooks interface {
 // replayWebhooks re-sends a finished job's terminal webhook event.
 func (s *Server) replayWebhooks(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	if !job.ValidID(id) {
-		return job.ErrNotFound
+	j, err := s.jobFor(r, id)
+	if err != nil {
+		return err
 	}
 	if s.cfg.Webhooks == nil {
 		return errorf(http.StatusNotImplemented, "not_implemented", "webhooks are not configured on this server")
-	}
-	j, err := s.producer.Get(r.Context(), id)
-	if err != nil {
-		return err
 	}
 	deliveries, err := s.cfg.Webhooks.Replay(r.Context(), j)
 	switch {

@@ -40,6 +40,11 @@ type Spec struct {
 	// RandomizeSeeds gives every constant seed a new random value, so that an otherwise
 	// identical prompt is not a full cache hit on the node.
 	RandomizeSeeds bool `json:"randomize_seeds,omitempty"`
+	// Tenant is the tenant the job belongs to (Job.Tenant). It is never read from JSON:
+	// the HTTP API sets it from the API key, a Go program that submits with the
+	// producer library sets it itself. Empty: no tenant (visible to admin keys only
+	// when the API has authentication on).
+	Tenant string `json:"-"`
 }
 
 // ImageSource is a file given in a submission: exactly one of URL, Base64 or Key.
@@ -70,6 +75,24 @@ const (
 
 var queueName = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
 
+// ReservedQueuePrefix starts the names of comfyq's internal queues (the webhook
+// deliveries' "comfyq_webhooks"): no job is submitted into one, as no worker runs jobs
+// from it.
+const ReservedQueuePrefix = "comfyq_"
+
+// ReservedQueue reports whether q is an internal queue's name, refused for jobs. The
+// test ignores case: asynq's names are case-sensitive, but "Comfyq_webhooks" next to
+// "comfyq_webhooks" only confuses an operator.
+func ReservedQueue(q string) bool {
+	return len(q) >= len(ReservedQueuePrefix) && strings.EqualFold(q[:len(ReservedQueuePrefix)], ReservedQueuePrefix)
+}
+
+var tenantName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+
+// ValidTenant reports whether t is a valid tenant name: 1-64 letters, digits, '_', '-'
+// or '.', starting with a letter or digit.
+func ValidTenant(t string) bool { return tenantName.MatchString(t) }
+
 // Normalize fills defaults and checks the fields that need no outside knowledge (not the
 // workflow itself, nor template parameters). It returns a *SpecError.
 func (s *Spec) Normalize() error {
@@ -90,6 +113,12 @@ func (s *Spec) Normalize() error {
 	}
 	if !queueName.MatchString(s.Queue) {
 		return &SpecError{Code: CodeInvalidRequest, Field: "queue", Message: "queue names are 1-64 letters, digits, '_', '-', '.' or ':'"}
+	}
+	if ReservedQueue(s.Queue) {
+		return &SpecError{Code: CodeInvalidRequest, Field: "queue", Message: fmt.Sprintf("queue names starting with %q are reserved for comfyq's internal queues", ReservedQueuePrefix)}
+	}
+	if s.Tenant != "" && !ValidTenant(s.Tenant) {
+		return &SpecError{Code: CodeInvalidRequest, Field: "tenant", Message: "tenant names are 1-64 letters, digits, '_', '-' or '.', starting with a letter or digit"}
 	}
 	if s.TimeoutS < 0 || s.TimeoutS > int(MaxTimeout/time.Second) {
 		return &SpecError{Code: CodeInvalidRequest, Field: "timeout_s", Message: fmt.Sprintf("timeout_s must be between 1 and %d", int(MaxTimeout/time.Second))}

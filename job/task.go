@@ -20,6 +20,9 @@ const PayloadVersion = 1
 type Payload struct {
 	V     int    `json:"v"`
 	JobID string `json:"job_id"`
+	// Tenant is the job's tenant (Job.Tenant): the worker hands its turn in the
+	// queue's fair share on when it takes the task.
+	Tenant string `json:"tenant,omitempty"`
 	// Prompt is the API-format workflow to submit.
 	Prompt json.RawMessage `json:"prompt"`
 	// Images maps an input path ("10.inputs.image") to the file to upload there.

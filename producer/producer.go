@@ -27,6 +27,7 @@ import (
 
 	"github.com/comfyq/comfyq/comfy"
 	"github.com/comfyq/comfyq/comfy/validate"
+	"github.com/comfyq/comfyq/fairshare"
 	"github.com/comfyq/comfyq/internal/nodeinfo"
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/jobstore"
@@ -68,6 +69,11 @@ type Config struct {
 	Templates job.TemplateResolver
 	// Notifier is told when Cancel ends a job that no worker held (webhooks).
 	Notifier Notifier
+	// NoFairShare enqueues every job straight into its queue, in arrival order. By
+	// default the jobs of tenants (job.Spec.Tenant) share each queue in turn (package
+	// fairshare): a tenant's burst waits behind a few of its own tasks, not in front
+	// of everyone else's. Jobs without a tenant are never held back.
+	NoFairShare bool
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -84,6 +90,7 @@ type Client struct {
 	store     *jobstore.Store
 	asynq     *asynq.Client
 	inspector *asynq.Inspector
+	gate      *fairshare.Gate // nil with NoFairShare
 	cfg       Config
 	log       *slog.Logger
 }
@@ -114,6 +121,9 @@ func New(cfg Config) (*Client, error) {
 		cfg:       cfg,
 		log:       cfg.Logger,
 	}
+	if !cfg.NoFairShare {
+		c.gate = fairshare.New(rdb, fairshare.Config{Logger: cfg.Logger})
+	}
 	return c, nil
 }
 
@@ -134,6 +144,10 @@ func OpenRedis(rawURL string) (redis.UniversalClient, error) {
 }
 
 var _ job.Client = (*Client)(nil)
+
+// FairShare returns the gate that shares queues among tenants, nil with NoFairShare.
+// A process that submits jobs runs its Sweep (the API server does).
+func (c *Client) FairShare() *fairshare.Gate { return c.gate }
 
 // Store returns the job store the client uses.
 func (c *Client) Store() *jobstore.Store { return c.store }
@@ -167,6 +181,7 @@ func (c *Client) Enqueue(ctx context.Context, spec job.Spec) (*job.Job, error) {
 		return nil, fmt.Errorf("producer: new id: %w", err)
 	}
 	payload.JobID = id
+	payload.Tenant = spec.Tenant
 	data, err := job.EncodePayload(payload)
 	if err != nil {
 		return nil, fmt.Errorf("producer: encode payload: %w", err)
@@ -175,6 +190,7 @@ func (c *Client) Enqueue(ctx context.Context, spec job.Spec) (*job.Job, error) {
 		ID:              id,
 		Status:          job.StatusQueued,
 		Queue:           spec.Queue,
+		Tenant:          spec.Tenant,
 		Template:        spec.Template,
 		TemplateVersion: version,
 		Attempt:         1,
@@ -184,7 +200,13 @@ func (c *Client) Enqueue(ctx context.Context, spec job.Spec) (*job.Job, error) {
 		CreatedAt:       time.Now().UTC(),
 		SubmissionHash:  hash,
 	}
-	got, created, err := c.store.Create(ctx, j, spec.IdempotencyKey)
+	idem := spec.IdempotencyKey
+	if idem != "" && spec.Tenant != "" {
+		// Each tenant has its own idempotency keys: another tenant's same key names
+		// another job, never this one.
+		idem = "tenant:" + spec.Tenant + ":" + idem
+	}
+	got, created, err := c.store.Create(ctx, j, idem)
 	if err != nil {
 		return nil, err
 	}
@@ -208,15 +230,29 @@ func (c *Client) Enqueue(ctx context.Context, spec job.Spec) (*job.Job, error) {
 		}
 		return got, nil
 	}
-	if err := c.enqueueTask(ctx, j, data); err != nil {
+	fair := c.gate != nil && j.Tenant != ""
+	var opts []asynq.Option
+	if fair {
+		opts = append(opts, asynq.ProcessAt(c.gate.ParkUntil()))
+	}
+	if err := c.enqueueTask(ctx, j, data, opts...); err != nil {
 		// Leave nothing behind that claims to be queued.
 		c.rdb.Del(context.WithoutCancel(ctx), jobstore.KeyPrefix+"job:"+id)
-		if spec.IdempotencyKey != "" {
-			c.rdb.Del(context.WithoutCancel(ctx), jobstore.KeyPrefix+"idem:"+spec.IdempotencyKey)
+		if idem != "" {
+			c.rdb.Del(context.WithoutCancel(ctx), jobstore.KeyPrefix+"idem:"+idem)
 		}
 		return nil, fmt.Errorf("producer: enqueue: %w", err)
 	}
-	c.log.Debug("job enqueued", "job_id", id, "queue", spec.Queue, "template", spec.Template)
+	if fair {
+		if err := c.gate.Admit(ctx, j.Queue, j.Tenant, id); err != nil {
+			// Not parked: into the queue now, in arrival order, rather than never.
+			c.log.Warn("fair share: admitting the job straight into its queue", "job_id", id, "tenant", j.Tenant, "err", err)
+			if rerr := c.inspector.RunTask(j.Queue, id); rerr != nil {
+				c.log.Error("fair share: the job's task waits until its park time", "job_id", id, "err", rerr)
+			}
+		}
+	}
+	c.log.Debug("job enqueued", "job_id", id, "queue", spec.Queue, "tenant", spec.Tenant, "template", spec.Template)
 	return j, nil
 }
 
@@ -250,7 +286,7 @@ func submissionHash(spec job.Spec) (string, error) {
 // input uploads, queueing on the node and output uploads.
 const TaskTimeout = 2 * time.Hour
 
-func (c *Client) enqueueTask(ctx context.Context, j *job.Job, payload []byte) error {
+func (c *Client) enqueueTask(ctx context.Context, j *job.Job, payload []byte, opts ...asynq.Option) error {
 	var p job.Payload
 	_ = json.Unmarshal(payload, &p)
 	task := asynq.NewTask(job.TypeJob, payload,
@@ -262,7 +298,7 @@ func (c *Client) enqueueTask(ctx context.Context, j *job.Job, payload []byte) er
 		asynq.MaxRetry(j.MaxAttempts),
 		asynq.Timeout(time.Duration(p.TimeoutS)*time.Second+TaskTimeout),
 	)
-	_, err := c.asynq.EnqueueContext(ctx, task)
+	_, err := c.asynq.EnqueueContext(ctx, task, opts...)
 	if errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
 		return nil
 	}
@@ -472,6 +508,11 @@ func (c *Client) Cancel(ctx context.Context, id string) (*job.Job, error) {
 	// A job an earlier attempt put on a node keeps its task: the worker that takes it
 	// stops that prompt first, and records canceled once the node confirms.
 	if j.Node == "" && c.inspector.DeleteTask(j.Queue, id) == nil {
+		if c.gate != nil && j.Tenant != "" {
+			if gerr := c.gate.Release(context.WithoutCancel(ctx), j.Queue, j.Tenant, id); gerr != nil {
+				c.log.Warn("fair share: release after cancel", "job_id", id, "err", gerr)
+			}
+		}
 		canceled, err := c.markCanceled(ctx, id, "canceled while queued")
 		if err == nil && c.cfg.Notifier != nil {
 			c.cfg.Notifier.Notify(context.WithoutCancel(ctx), job.WebhookCanceled, canceled)

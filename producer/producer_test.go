@@ -11,6 +11,7 @@ import (
 
 	"github.com/comfyq/comfyq/comfy"
 	"github.com/comfyq/comfyq/comfy/validate"
+	"github.com/comfyq/comfyq/fairshare"
 	"github.com/comfyq/comfyq/internal/fixtures"
 	"github.com/comfyq/comfyq/internal/testenv"
 	"github.com/comfyq/comfyq/job"
@@ -82,6 +83,8 @@ func TestEnqueueRefusesBadInput(t *testing.T) {
 		"image bad target": {Workflow: good, Images: map[string]job.ImageSource{"7.inputs.image": {URL: "https://example.com/a.png"}}},
 		"template":         {Template: "nope"},
 		"ui without info":  {Workflow: fixture(t, "workflows/default_graph.ui.json")},
+		"reserved queue":   {Workflow: good, Queue: "comfyq_webhooks"},
+		"bad tenant":       {Workflow: good, Tenant: "not a tenant"},
 	} {
 		_, err := p.Enqueue(ctx, spec)
 		var se *job.SpecError
@@ -181,4 +184,51 @@ func TestEnqueueValidatesThePrompt(t *testing.T) {
 		tasks += qi.Size
 	}
 	require.Equal(t, 1, tasks, "only the accepted submission is enqueued")
+}
+
+// TestFairShareParksATenantsBurst enqueues more jobs of one tenant than its window: the
+// window's tasks are pending, the rest wait scheduled, and a job of another tenant goes
+// straight into the queue; canceling a pending job lets the next parked one in.
+func TestFairShareParksATenantsBurst(t *testing.T) {
+	t.Parallel()
+	p, insp := setup(t, producer.Config{})
+	ctx := context.Background()
+	wf := json.RawMessage(`{"1":{"class_type":"EmptyImage","inputs":{}},"2":{"class_type":"SaveImage","inputs":{"images":["1",0]}}}`)
+	var burst []*job.Job
+	for i := 0; i < fairshare.DefaultWindow+3; i++ {
+		j, err := p.Enqueue(ctx, job.Spec{Workflow: wf, Tenant: "heavy"})
+		require.NoError(t, err)
+		require.Equal(t, "heavy", j.Tenant)
+		burst = append(burst, j)
+	}
+	other, err := p.Enqueue(ctx, job.Spec{Workflow: wf, Tenant: "light"})
+	require.NoError(t, err)
+	state := func(id string) asynq.TaskState {
+		info, infoErr := insp.GetTaskInfo("default", id)
+		require.NoError(t, infoErr)
+		return info.State
+	}
+	for i, j := range burst {
+		want := asynq.TaskStatePending
+		if i >= fairshare.DefaultWindow {
+			want = asynq.TaskStateScheduled
+		}
+		require.Equal(t, want, state(j.ID), "burst job %d", i)
+	}
+	require.Equal(t, asynq.TaskStatePending, state(other.ID), "another tenant is not held back")
+
+	_, err = p.Cancel(ctx, burst[0].ID)
+	require.NoError(t, err)
+	require.Equal(t, asynq.TaskStatePending, state(burst[fairshare.DefaultWindow].ID), "the next parked job took the place")
+	require.Equal(t, asynq.TaskStateScheduled, state(burst[fairshare.DefaultWindow+1].ID))
+
+	// Without fair sharing, every job goes straight in.
+	plain, insp2 := setup(t, producer.Config{NoFairShare: true})
+	for i := 0; i < fairshare.DefaultWindow+2; i++ {
+		j, err := plain.Enqueue(ctx, job.Spec{Workflow: wf, Tenant: "heavy"})
+		require.NoError(t, err)
+		info, infoErr := insp2.GetTaskInfo("default", j.ID)
+		require.NoError(t, infoErr)
+		require.Equal(t, asynq.TaskStatePending, info.State)
+	}
 }

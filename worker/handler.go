@@ -70,6 +70,15 @@ func (n *node) handle(ctx context.Context, t *asynq.Task) error {
 		n.log.Error("dropping a task whose payload cannot be read", "err", err)
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
+	if p.Tenant != "" {
+		// The task left the queue: the tenant's next parked job takes its place.
+		queue, _ := asynq.GetQueueName(ctx)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		if err := n.w.fair.Release(rctx, queue, p.Tenant, p.JobID); err != nil {
+			n.log.Warn("fair share: release", "job_id", p.JobID, "tenant", p.Tenant, "err", err)
+		}
+		cancel()
+	}
 	release, err := n.w.own(ctx, p.JobID)
 	if err != nil {
 		n.log.Debug("not running the task", "job_id", p.JobID, "err", err)

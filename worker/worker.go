@@ -13,6 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/comfyq/comfyq/comfy"
+	"github.com/comfyq/comfyq/fairshare"
 	"github.com/comfyq/comfyq/internal/flight"
 	"github.com/comfyq/comfyq/internal/metrics"
 	"github.com/comfyq/comfyq/internal/netguard"
@@ -33,6 +34,8 @@ type Worker struct {
 	inputs netguard.Policy // cfg.Inputs
 	log    *slog.Logger
 	nodes  []*node
+	// fair hands a tenant's turn in its queue on when this worker takes its task.
+	fair *fairshare.Gate
 
 	draining chan struct{} // closed when a drain starts
 	drainMu  sync.Once
@@ -49,6 +52,7 @@ func New(cfg Config) (*Worker, error) {
 		store:    jobstore.New(cfg.Redis, jobstore.Config{Retention: cfg.Retention}),
 		inputs:   cfg.Inputs.guard(),
 		log:      cfg.Logger,
+		fair:     fairshare.New(cfg.Redis, fairshare.Config{Logger: cfg.Logger}),
 		draining: make(chan struct{}),
 	}
 	w.rec.flight = flight.New(cfg.Redis, 0)

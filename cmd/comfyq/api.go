@@ -41,6 +41,11 @@ manage templates and open the dashboard (a browser asks for it: any user name, t
 as password). Keys are at least 16 characters (openssl rand -hex 24). The server
 refuses to start without keys unless --no-auth is given.
 
+Every key belongs to a tenant and a user key sees only its tenant's jobs. A key given
+here is its own tenant ("key-" and 8 hex digits of its SHA-256), or the tenant a
+TENANT: prefix names: --api-keys acme:KEY1,acme:KEY2. Keys made with 'comfyq keys
+create' (kept hashed in Redis, with queues and quotas) work beside these.
+
 --object-info (a saved object_info JSON file, or a ComfyUI node's URL) lets the API
 convert UI-format workflows ("Save" in ComfyUI) and type template parameters.
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -123,6 +124,24 @@ func TestAPICommands(t *testing.T) {
 	code, _, stderr = run(t, ctx, "template", "rm", "txt2img", "--redis", redisURL)
 	require.Equal(t, 4, code)
 	require.Contains(t, stderr, "not found")
+
+	// Keys through the API: an admin creates one; its tenant does not see the user
+	// key's job.
+	code, _, stderr = run(t, ctx, "keys", "create", "--name", "x", "--tenant", "acme", "--api", apiURL, "--api-key", cliUserKey)
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "forbidden")
+	code, out, stderr = run(t, ctx, "keys", "create", "--name", "acme-app", "--tenant", "acme", "--api", apiURL, "--api-key", cliAdminKey)
+	require.Equal(t, 0, code, "stderr: %s", stderr)
+	secret := regexp.MustCompile(`secret: (\S+)`).FindStringSubmatch(out)
+	require.NotNil(t, secret, out)
+	code, _, stderr = run(t, ctx, "status", j.ID, "--api", apiURL, "--api-key", secret[1])
+	require.NotEqual(t, 0, code, "another tenant's job is not found")
+	require.Contains(t, stderr, "not found")
+	code, out, _ = run(t, ctx, "keys", "list", "--api", apiURL, "--api-key", cliAdminKey)
+	require.Equal(t, 0, code)
+	require.Contains(t, out, "acme-app")
+	require.Contains(t, out, "(flag or environment)", "the static keys are listed, without secrets")
+	require.NotContains(t, out, cliUserKey)
 }
 
 func TestAPIRefusesToStartWithoutKeys(t *testing.T) {

@@ -53,6 +53,7 @@ func commandList(b base) []*cli.Command {
 		benchCommand(b),
 		cancelCommand(b),
 		devCommand(b),
+		keysCommand(b),
 		simCommand(b),
 		statusCommand(b),
 		submitCommand(b),

@@ -138,7 +138,7 @@ func Collectors() []prometheus.Collector {
 		NodeUp, NodeJobsInFlight, NodeDepth, NodeInfo, JobsTakenOver,
 		WebhookDeliveries, WebhookDeliveryDuration,
 		JobsFinished, JobQueuedDuration, JobExecutionDuration, JobUploadDuration, JobTotalDuration,
-	}, WebhookCollectors()...)
+	}, append(WebhookCollectors(), TenantCollectors()...)...)
 }
 
 // Register registers every collector of this package with reg. Collectors already
