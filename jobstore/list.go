@@ -22,10 +22,6 @@ func (s *Store) List(ctx context.Context, opts job.ListOptions) ([]*job.Job, str
 	if opts.Limit > 500 {
 		opts.Limit = 500
 	}
-	key := listKey(opts)
-	if key != indexKey {
-		s.ensureIndexed(ctx)
-	}
 	upper := "+inf"
 	skipUntil := ""
 	if opts.Cursor != "" {
@@ -34,6 +30,10 @@ func (s *Store) List(ctx context.Context, opts job.ListOptions) ([]*job.Job, str
 			return nil, "", &job.SpecError{Code: job.CodeInvalidRequest, Field: "cursor", Message: "malformed cursor"}
 		}
 		upper, skipUntil = score, id
+	}
+	key := listKey(opts)
+	if key != indexKey {
+		s.ensureIndexed(ctx)
 	}
 	var out []*job.Job
 	batch := int64(min(opts.Limit+1, 200))
