@@ -40,6 +40,9 @@ type Spec struct {
 	// RandomizeSeeds gives every constant seed a new random value, so that an otherwise
 	// identical prompt is not a full cache hit on the node.
 	RandomizeSeeds bool `json:"randomize_seeds,omitempty"`
+	// SealedExtraData is copied to Payload.SealedExtraData: extra_data fields sealed by
+	// the API (never read from a /v1 body).
+	SealedExtraData string `json:"-"`
 }
 
 // ImageSource is a file given in a submission: exactly one of URL, Base64 or Key.

@@ -30,7 +30,14 @@ type Payload struct {
 	Webhook *WebhookSpec `json:"webhook,omitempty"`
 	// ExtraPNGInfo is passed to ComfyUI as extra_data.extra_pnginfo (e.g. the UI workflow).
 	ExtraPNGInfo map[string]json.RawMessage `json:"extra_pnginfo,omitempty"`
+	// SealedExtraData is a JSON object of extra_data fields for the prompt (a Comfy API
+	// v2 submission's api_key_comfy_org), encrypted with the deployment's seal key
+	// (package internal/seal, context SealContext): secrets never sit in Redis readable.
+	SealedExtraData string `json:"sealed_extra_data,omitempty"`
 }
+
+// SealContext is the authenticated context of Payload.SealedExtraData.
+const SealContext = "comfyq:extra_data"
 
 // EncodePayload encodes a task payload.
 func EncodePayload(p *Payload) ([]byte, error) {

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"mime"
 	"path"
@@ -44,9 +45,24 @@ func (r *run) collect(ctx context.Context, entry *comfy.HistoryEntry) ([]job.Out
 				return nil, 0, err
 			}
 			outputs = append(outputs, o)
+			r.commitOutputs(ctx, outputs)
 		}
 	}
 	return outputs, time.Since(start).Milliseconds(), nil
+}
+
+// commitOutputs records the outputs copied so far in the job record, so that a client
+// polling the job (or the Comfy API v2 event stream) sees each output as soon as it
+// is in storage, not only when the job ends. A failed write is only logged: the final
+// record of succeed carries them all.
+func (r *run) commitOutputs(ctx context.Context, outputs []job.Output) {
+	_, err := r.w.store.Update(ctx, r.id, func(j *job.Job) error {
+		j.Outputs = append([]job.Output(nil), outputs...)
+		return nil
+	})
+	if err != nil && !errors.Is(err, job.ErrTerminal) {
+		r.log.Warn("could not record an output before the end of the job", "err", err)
+	}
 }
 
 // upload copies one output file, retrying with backoff while storage fails.

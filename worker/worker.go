@@ -15,6 +15,7 @@ import (
 	"github.com/comfyq/comfyq/comfy"
 	"github.com/comfyq/comfyq/internal/metrics"
 	"github.com/comfyq/comfyq/internal/netguard"
+	"github.com/comfyq/comfyq/internal/seal"
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/jobstore"
 )
@@ -32,6 +33,7 @@ type Worker struct {
 	inputs netguard.Policy // cfg.Inputs
 	log    *slog.Logger
 	nodes  []*node
+	sealer *seal.Sealer // nil without Config.SealKey
 
 	draining chan struct{} // closed when a drain starts
 	drainMu  sync.Once
@@ -48,6 +50,13 @@ func New(cfg Config) (*Worker, error) {
 		inputs:   cfg.Inputs.guard(),
 		log:      cfg.Logger,
 		draining: make(chan struct{}),
+	}
+	if len(cfg.SealKey) > 0 {
+		sl, err := seal.New(cfg.SealKey)
+		if err != nil {
+			return nil, fmt.Errorf("worker: seal key: %w", err)
+		}
+		w.sealer = sl
 	}
 	for _, nc := range cfg.Nodes {
 		client, err := comfy.New(comfy.Config{BaseURL: nc.URL, Header: nc.Header, ClientID: nc.ClientID, Logger: cfg.Logger.With("node", nc.Name)})
