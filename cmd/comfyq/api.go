@@ -64,6 +64,9 @@ Example:
 			intFlag(&o.MaxImage, "max-image", "COMFYQ_MAX_IMAGE", api.DefaultMaxImageBytes, "largest inline (base64) image in bytes, decoded"),
 			durationFlag(&o.URLTTL, "url-ttl", "COMFYQ_URL_TTL", api.DefaultURLTTL, "lifetime of presigned output URLs"),
 			durationFlag(&o.Retention, "retention", "COMFYQ_RETENTION", jobstore.DefaultRetention, "how long job records are kept"),
+			intFlag(&o.MaxQueueDepth, "max-queue-depth", "COMFYQ_MAX_QUEUE_DEPTH", api.DefaultMaxQueueDepth, "jobs waiting in the default queue at which POST /api/v2/jobs answers 429 queue_full (negative: no bound)"),
+			intFlag(&o.MaxAsset, "max-asset", "COMFYQ_MAX_ASSET", api.DefaultMaxAssetBytes, "largest asset uploaded to POST /api/v2/assets, in bytes"),
+			o.seal.flag(),
 		}, o.webhooks.flags(), o.log.flags()),
 		Action: action(o, nil),
 	}
@@ -76,7 +79,9 @@ type apiOptions struct {
 	APIKeys, AdminKeys, CORSOrigins                         []string
 	NoAuth, MonitoringWritable, AllowPrivate, PublicMetrics bool
 	MaxBody, MaxImage                                       int
+	MaxQueueDepth, MaxAsset                                 int
 	URLTTL, Retention                                       time.Duration
+	seal                                                    sealOptions
 	webhooks                                                webhookOptions
 	log                                                     logOptions
 }
@@ -91,6 +96,12 @@ func (o *apiOptions) Validate() error {
 	o.APIKeys, o.AdminKeys, o.CORSOrigins = nonEmpty(o.APIKeys), nonEmpty(o.AdminKeys), nonEmpty(o.CORSOrigins)
 	if o.MaxBody <= 0 || o.MaxImage <= 0 {
 		return usagef("--max-body and --max-image must be positive")
+	}
+	if o.MaxAsset <= 0 {
+		return usagef("--max-asset must be positive")
+	}
+	if err := o.seal.Validate(); err != nil {
+		return err
 	}
 	if err := o.webhooks.Validate(); err != nil {
 		return err
@@ -120,6 +131,7 @@ func (o *apiOptions) Run(ctx context.Context) error {
 		AllowPrivateURLs: o.AllowPrivate, PublicURL: o.PublicURL, CORSOrigins: o.CORSOrigins, MonitoringWritable: o.MonitoringWritable,
 		MaxBodyBytes: int64(o.MaxBody), MaxImageBytes: int64(o.MaxImage), URLTTL: o.URLTTL, Retention: o.Retention,
 		Version: version, Logger: log,
+		SealKey: o.seal.key, MaxQueueDepth: o.MaxQueueDepth, MaxAssetBytes: int64(o.MaxAsset),
 	}
 	if o.ObjectInfo != "" {
 		cfg.ObjectInfo = cachedObjectInfo(o.ObjectInfo)

@@ -1,0 +1,605 @@
+package api_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"log/slog"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+	"lukechampine.com/blake3"
+
+	"github.com/comfyq/comfyq/api"
+	"github.com/comfyq/comfyq/comfy/comfysim"
+	"github.com/comfyq/comfyq/comfy/comfysim/simtest"
+	"github.com/comfyq/comfyq/storage"
+	"github.com/comfyq/comfyq/worker"
+)
+
+const otherKey = "other-key-0123456789abcdef"
+
+func txt2img(t testing.TB) json.RawMessage {
+	t.Helper()
+	data, err := os.ReadFile("../cmd/comfyq/examples/txt2img.json")
+	require.NoError(t, err)
+	return data
+}
+
+// lockedBuffer collects logs from several goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// promptRecorder sits between the worker and the simulated node and keeps every
+// POST /prompt body, to see what the node received.
+type promptRecorder struct {
+	mu      sync.Mutex
+	prompts [][]byte
+}
+
+func (p *promptRecorder) bodies() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return string(bytes.Join(p.prompts, []byte("\n")))
+}
+
+func recordingProxy(t testing.TB, target string) (string, *promptRecorder) {
+	u, err := url.Parse(target)
+	require.NoError(t, err)
+	rec := &promptRecorder{}
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/prompt" {
+			body, _ := io.ReadAll(r.Body)
+			rec.mu.Lock()
+			rec.prompts = append(rec.prompts, body)
+			rec.mu.Unlock()
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	return ts.URL, rec
+}
+
+// v2Stack is an API with the v2 seal key and a worker on a simulated node behind a
+// recording proxy, all logging into one buffer.
+type v2Stack struct {
+	*bundle
+	logs    *lockedBuffer
+	prompts *promptRecorder
+}
+
+func newV2Stack(t *testing.T, s3 bool, sim comfysim.Options) *v2Stack {
+	t.Helper()
+	logs := &lockedBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	sealKey := make([]byte, 32)
+	_, _ = rand.Read(sealKey)
+	b := setup(t, setupOpts{s3: s3, logger: logger, config: func(c *api.Config) {
+		c.SealKey = sealKey
+		c.APIKeys = append(c.APIKeys, otherKey)
+	}})
+	if sim.Models == nil {
+		sim.Models = []string{simModel, "sim-v1-5.safetensors"}
+	}
+	_, simURL := simtest.NewServer(t, sim)
+	proxyURL, prompts := recordingProxy(t, simURL)
+	w, err := worker.New(worker.Config{
+		Redis: b.rdb, Storage: b.store, Nodes: []worker.NodeConfig{{URL: proxyURL, Name: "sim"}},
+		HealthInterval: 100 * time.Millisecond, StallTimeout: 2 * time.Second, ShutdownGrace: 5 * time.Second,
+		SealKey: sealKey, Logger: logger,
+	})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx, nil) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(30 * time.Second):
+			t.Error("worker did not stop within 30s")
+		}
+	})
+	return &v2Stack{bundle: b, logs: logs, prompts: prompts}
+}
+
+// v2Job decodes a Job answer, checking that every required field of the contract is
+// there (null where it may be).
+func v2Job(t testing.TB, r response) map[string]any {
+	t.Helper()
+	var m map[string]any
+	r.json(t, &m)
+	for _, k := range []string{"id", "status", "created_at", "started_at", "completed_at", "expires_at",
+		"queue_position", "progress", "outputs", "error", "urls"} {
+		require.Contains(t, m, k, "Job has %s: %s", k, r.body)
+	}
+	require.NotNil(t, m["outputs"], "outputs is an array, never null")
+	return m
+}
+
+func (b *bundle) waitV2(t testing.TB, id string) map[string]any {
+	t.Helper()
+	for {
+		m := v2Job(t, b.do(t, "GET", "/api/v2/jobs/"+id, userKey, nil))
+		switch m["status"] {
+		case "succeeded", "failed", "canceled", "expired":
+			return m
+		}
+		select {
+		case <-b.ctx.Done():
+			t.Fatalf("job %s did not end: %v", id, m["status"])
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// redisDump returns every key and value of the Redis database, whatever their type.
+func redisDump(t testing.TB, ctx context.Context, rdb redis.UniversalClient) string {
+	t.Helper()
+	var b strings.Builder
+	iter := rdb.Scan(ctx, 0, "*", 1000).Iterator()
+	for iter.Next(ctx) {
+		k := iter.Val()
+		b.WriteString(k + "\n")
+		typ, err := rdb.Type(ctx, k).Result()
+		require.NoError(t, err)
+		var v any
+		switch typ {
+		case "string":
+			v, err = rdb.Get(ctx, k).Result()
+		case "hash":
+			v, err = rdb.HGetAll(ctx, k).Result()
+		case "list":
+			v, err = rdb.LRange(ctx, k, 0, -1).Result()
+		case "set":
+			v, err = rdb.SMembers(ctx, k).Result()
+		case "zset":
+			v, err = rdb.ZRangeWithScores(ctx, k, 0, -1).Result()
+		case "stream":
+			v, err = rdb.XRange(ctx, k, "-", "+").Result()
+		case "none":
+			continue
+		default:
+			t.Fatalf("key %s has a type the dump does not read: %s", k, typ)
+		}
+		if err != nil && err != redis.Nil {
+			require.NoError(t, err)
+		}
+		fmt.Fprintf(&b, "%v\n", v)
+	}
+	require.NoError(t, iter.Err())
+	return b.String()
+}
+
+func TestV2JobLifecycle(t *testing.T) {
+	t.Parallel()
+	st := newV2Stack(t, true, comfysim.Options{StepDelay: 10 * time.Millisecond})
+	partnerKey := "comfyui-partner-" + hex.EncodeToString(randBytes(12))
+	body := map[string]any{"workflow": txt2img(t), "extra_data": map[string]any{"api_key_comfy_org": partnerKey}}
+	idem := withHeader("Idempotency-Key", "lifecycle-"+hex.EncodeToString(randBytes(4)))
+
+	r := st.do(t, "POST", "/api/v2/jobs", userKey, body, idem)
+	require.Equal(t, http.StatusCreated, r.status, "body: %s", r.body)
+	created := v2Job(t, r)
+	id := created["id"].(string)
+	require.Empty(t, r.header.Get("Idempotency-Replayed"))
+	require.Contains(t, []any{"queued", "running"}, created["status"])
+	urls := created["urls"].(map[string]any)
+	require.Equal(t, st.url+"/api/v2/jobs/"+id+"/events", urls["events"])
+
+	// Same key, same body: the same job, replayed. Same key, another body: refused.
+	r = st.do(t, "POST", "/api/v2/jobs", userKey, body, idem)
+	require.Equal(t, http.StatusCreated, r.status, "body: %s", r.body)
+	require.Equal(t, "true", r.header.Get("Idempotency-Replayed"))
+	require.Equal(t, id, v2Job(t, r)["id"])
+	other := map[string]any{"workflow": txt2img(t)}
+	r = st.do(t, "POST", "/api/v2/jobs", userKey, other, idem)
+	require.Equal(t, http.StatusUnprocessableEntity, r.status, "body: %s", r.body)
+	require.Equal(t, "idempotency_key_reuse", r.apiError(t).Code)
+
+	// Live events to the terminal status.
+	events := st.readEvents(t, id)
+	require.NotEmpty(t, events)
+	require.Equal(t, "status", events[0].kind, "the stream starts with the status")
+	lastEv := events[len(events)-1]
+	require.Equal(t, "status", lastEv.kind)
+	require.Equal(t, "succeeded", lastEv.data["status"], "events: %v", events)
+	kinds := map[string]int{}
+	for _, e := range events {
+		kinds[e.kind]++
+	}
+	require.Positive(t, kinds["output"], "an output event: %v", events)
+
+	done := st.waitV2(t, id)
+	require.Equal(t, "succeeded", done["status"])
+	require.NotNil(t, done["completed_at"])
+	require.NotNil(t, done["started_at"])
+	require.Nil(t, done["error"])
+	outs := done["outputs"].([]any)
+	require.Len(t, outs, 1)
+	out := outs[0].(map[string]any)
+	require.Equal(t, "9", out["node_id"])
+	require.Equal(t, "image", out["type"])
+	require.Equal(t, "image/png", out["content_type"])
+	assetID := out["id"].(string)
+
+	// The same job through /v1.
+	v1 := st.getJob(t, id)
+	require.Equal(t, id, v1.ID)
+	require.Len(t, v1.Outputs, 1)
+
+	// The output is an asset: metadata, then a redirect to a presigned URL on S3.
+	r = st.do(t, "GET", "/api/v2/assets/"+assetID, userKey, nil)
+	require.Equal(t, http.StatusOK, r.status, "body: %s", r.body)
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ := http.NewRequestWithContext(st.ctx, "GET", st.url+"/api/v2/assets/"+assetID+"/content", nil)
+	req.Header.Set("Authorization", "Bearer "+userKey)
+	resp, err := noRedirect.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusFound, resp.StatusCode)
+	status, data := fetch(t, st.ctx, resp.Header.Get("Location"), "")
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, st.output(t, v1.Outputs[0]), data, "the asset is the output's bytes")
+
+	r = st.do(t, "GET", "/api/v2/jobs/"+id+"/workflow", userKey, nil)
+	require.Equal(t, http.StatusOK, r.status, "body: %s", r.body)
+	var wf api.V2JobWorkflow
+	r.json(t, &wf)
+	require.Equal(t, "api", wf.Format)
+	require.Contains(t, string(wf.Workflow), "KSampler")
+
+	// Cancel is idempotent on a finished job: the terminal state.
+	r = st.do(t, "POST", "/api/v2/jobs/"+id+"/cancel", userKey, nil)
+	require.Equal(t, http.StatusOK, r.status, "body: %s", r.body)
+	require.Equal(t, "succeeded", v2Job(t, r)["status"])
+
+	// The partner key reached the node's extra_data, and nowhere else.
+	require.Contains(t, st.prompts.bodies(), `"api_key_comfy_org":"`+partnerKey+`"`)
+	require.NotContains(t, redisDump(t, st.ctx, st.rdb), partnerKey, "the partner key is in Redis")
+	require.NotContains(t, st.logs.String(), partnerKey, "the partner key is in the logs")
+	require.NotContains(t, string(r.body), partnerKey)
+}
+
+func randBytes(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return b
+}
+
+type v2Event struct {
+	kind string
+	data map[string]any
+}
+
+// readEvents follows a job's v2 event stream until the server ends it.
+func (b *bundle) readEvents(t testing.TB, id string) []v2Event {
+	t.Helper()
+	req, err := http.NewRequestWithContext(b.ctx, "GET", b.url+"/api/v2/jobs/"+id+"/events", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+userKey)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
+	var out []v2Event
+	var kind string
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "event: "):
+			kind = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "data: "):
+			var m map[string]any
+			require.NoError(t, json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &m))
+			out = append(out, v2Event{kind: kind, data: m})
+		case strings.HasPrefix(line, "id:"):
+			t.Fatalf("v2 events carry no id: %s", line)
+		}
+	}
+	return out
+}
+
+func TestV2CancelRunning(t *testing.T) {
+	t.Parallel()
+	st := newV2Stack(t, false, comfysim.Options{StepDelay: 200 * time.Millisecond})
+	r := st.do(t, "POST", "/api/v2/jobs", userKey, map[string]any{"workflow": txt2img(t)})
+	require.Equal(t, http.StatusCreated, r.status, "body: %s", r.body)
+	id := v2Job(t, r)["id"].(string)
+	for {
+		m := v2Job(t, st.do(t, "GET", "/api/v2/jobs/"+id, userKey, nil))
+		if m["status"] == "running" {
+			break
+		}
+		require.Equal(t, "queued", m["status"])
+		time.Sleep(20 * time.Millisecond)
+	}
+	r = st.do(t, "POST", "/api/v2/jobs/"+id+"/cancel", userKey, nil)
+	require.Equal(t, http.StatusOK, r.status, "body: %s", r.body)
+	require.Contains(t, []any{"canceling", "canceled"}, v2Job(t, r)["status"])
+	r = st.do(t, "POST", "/api/v2/jobs/"+id+"/cancel", userKey, nil)
+	require.Equal(t, http.StatusOK, r.status, "cancel again: %s", r.body)
+	done := st.waitV2(t, id)
+	require.Equal(t, "canceled", done["status"])
+	require.Equal(t, "canceled", done["error"].(map[string]any)["code"])
+}
+
+func TestV2SubmitRefusals(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{config: func(c *api.Config) { c.MaxQueueDepth = 1 }})
+	wf := txt2img(t)
+	cases := []struct {
+		name   string
+		body   any
+		status int
+		code   string
+	}{
+		{"no workflow", map[string]any{}, 400, "invalid_request"},
+		{"workflow not an object", map[string]any{"workflow": []int{1}}, 400, "invalid_request"},
+		{"reserved field", map[string]any{"workflow": wf, "webhook_url": "https://x"}, 400, "invalid_request"},
+		{"extra_data of another shape", map[string]any{"workflow": wf, "extra_data": map[string]any{"other": 1}}, 400, "invalid_request"},
+		{"partner key without a seal key", map[string]any{"workflow": wf, "extra_data": map[string]any{"api_key_comfy_org": "k"}}, 400, "invalid_request"},
+		{"UI format", map[string]any{"workflow": json.RawMessage(readFixture(t, "default_graph.ui.json"))}, 422, "workflow_format_ui"},
+		{"link to a missing node", map[string]any{"workflow": json.RawMessage(`{"1": {"class_type": "SaveImage", "inputs": {"images": ["7", 0], "filename_prefix": "x"}}}`)}, 422, "invalid_workflow"},
+		{"unknown class", map[string]any{"workflow": json.RawMessage(`{"1": {"class_type": "NoSuchNode", "inputs": {}}}`)}, 422, "invalid_workflow"},
+		{"missing asset", map[string]any{"workflow": json.RawMessage(`{"1": {"class_type": "LoadImage", "inputs": {"image": {"__type": "core/ASSET", "info": {"id": "0190a5a4-0000-7000-8000-000000000000"}}}}}`)}, 422, "missing_asset"},
+	}
+	for _, c := range cases {
+		r := b.do(t, "POST", "/api/v2/jobs", userKey, c.body)
+		require.Equal(t, c.status, r.status, "%s: %s", c.name, r.body)
+		e := r.apiError(t)
+		require.Equal(t, c.code, e.Code, "%s: %s", c.name, r.body)
+		if c.code == "invalid_workflow" {
+			ne := e.Details.(map[string]any)["node_errors"].(map[string]any)
+			require.Contains(t, ne, "1", "%s: per-node details: %s", c.name, r.body)
+		}
+	}
+	r := b.do(t, "POST", "/api/v2/jobs", userKey, "{}", withHeader("Content-Type", "text/plain"))
+	require.Equal(t, http.StatusUnsupportedMediaType, r.status)
+	r = b.do(t, "GET", "/api/v2/jobs/"+"0190a5a4-0000-7000-8000-000000000000", userKey, nil)
+	require.Equal(t, http.StatusNotFound, r.status)
+	require.Equal(t, "not_found", r.apiError(t).Code)
+	r = b.do(t, "GET", "/api/v2/jobs/x", "", nil)
+	require.Equal(t, http.StatusUnauthorized, r.status)
+	require.Equal(t, "unauthorized", r.apiError(t).Code)
+	r = b.do(t, "GET", "/api/v2/jobs/x/events", userKey, nil)
+	require.Equal(t, http.StatusNotFound, r.status)
+
+	// No worker: the first job waits, the queue is at its bound of 1.
+	r = b.do(t, "POST", "/api/v2/jobs", userKey, map[string]any{"workflow": wf})
+	require.Equal(t, http.StatusCreated, r.status, "body: %s", r.body)
+	first := v2Job(t, r)
+	require.Equal(t, json.Number("0"), first["queue_position"], "next in line")
+	r = b.do(t, "POST", "/api/v2/jobs", userKey, map[string]any{"workflow": wf}, withHeader("Idempotency-Key", "full"))
+	require.Equal(t, http.StatusTooManyRequests, r.status, "body: %s", r.body)
+	require.Equal(t, "queue_full", r.apiError(t).Code)
+	require.NotEmpty(t, r.header.Get("Retry-After"))
+	// A queued job cancels at once, which frees the queue.
+	id := first["id"].(string)
+	r = b.do(t, "POST", "/api/v2/jobs/"+id+"/cancel", userKey, nil)
+	require.Equal(t, http.StatusOK, r.status, "body: %s", r.body)
+	require.Equal(t, "canceled", v2Job(t, r)["status"])
+	// A refused request leaves its key free: the retry is not a replay.
+	r = b.do(t, "POST", "/api/v2/jobs", userKey, map[string]any{"workflow": wf}, withHeader("Idempotency-Key", "full"))
+	require.Equal(t, http.StatusCreated, r.status, "body: %s", r.body)
+	require.Empty(t, r.header.Get("Idempotency-Replayed"))
+}
+
+func pngBytes(t testing.TB, seed uint8) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, 8, 8))
+	for i := range img.Pix {
+		img.Pix[i] = seed + uint8(i)
+	}
+	img.Set(0, 0, color.RGBA{R: seed, A: 255})
+	var buf bytes.Buffer
+	require.NoError(t, png.Encode(&buf, img))
+	return buf.Bytes()
+}
+
+func blakeOf(data []byte) string {
+	sum := blake3.Sum256(data)
+	return "blake3:" + hex.EncodeToString(sum[:])
+}
+
+// upload posts a multipart asset.
+func (b *bundle) upload(t testing.TB, key string, data []byte, fields map[string]string) response {
+	t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	for _, k := range []string{"content_type", "file_path", "expected_hash", "tags"} {
+		if v, ok := fields[k]; ok {
+			require.NoError(t, mw.WriteField(k, v))
+		}
+	}
+	fw, err := mw.CreateFormFile("file", "upload.png")
+	require.NoError(t, err)
+	_, _ = fw.Write(data)
+	require.NoError(t, mw.Close())
+	return b.do(t, "POST", "/api/v2/assets", key, body.Bytes(), withHeader("Content-Type", mw.FormDataContentType()))
+}
+
+func countObjects(t testing.TB, dir string) int {
+	t.Helper()
+	n := 0
+	entries, err := os.ReadDir(dir)
+	if os.IsNotExist(err) {
+		return 0
+	}
+	require.NoError(t, err)
+	for _, e := range entries {
+		if !e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+			n++
+		}
+	}
+	return n
+}
+
+func TestV2Assets(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	b := setup(t, setupOpts{store: openFileStore(t, dir), config: func(c *api.Config) {
+		c.APIKeys = append(c.APIKeys, otherKey)
+		c.MaxAssetBytes = 4096
+	}})
+	data := pngBytes(t, 3)
+	hash := blakeOf(data)
+	fields := map[string]string{"content_type": "image/png", "file_path": "photo.png", "expected_hash": hash, "tags": "input"}
+
+	r := b.upload(t, userKey, data, fields)
+	require.Equal(t, http.StatusCreated, r.status, "body: %s", r.body)
+	var a api.V2Asset
+	r.json(t, &a)
+	require.Equal(t, hash, *a.Hash)
+	require.True(t, *a.CreatedNew)
+	require.EqualValues(t, len(data), a.SizeBytes)
+	require.Equal(t, b.url+"/api/v2/assets/"+a.ID+"/content", a.URL, "a store without URLs: the API serves the bytes")
+	require.Equal(t, 1, countObjects(t, dir+"/assets"))
+
+	// The same bytes again, by another tenant: a new asset over the same blob.
+	r = b.upload(t, otherKey, data, fields)
+	require.Equal(t, http.StatusOK, r.status, "body: %s", r.body)
+	var again api.V2Asset
+	r.json(t, &again)
+	require.False(t, *again.CreatedNew)
+	require.NotEqual(t, a.ID, again.ID)
+	require.Equal(t, 1, countObjects(t, dir+"/assets"), "stored once")
+
+	// A wrong expected_hash stores nothing; too large is 413.
+	r = b.upload(t, userKey, pngBytes(t, 9), fields)
+	require.Equal(t, http.StatusConflict, r.status, "body: %s", r.body)
+	require.Equal(t, "hash_mismatch", r.apiError(t).Code)
+	require.Equal(t, 1, countObjects(t, dir+"/assets"), "nothing stored on a mismatch")
+	r = b.upload(t, userKey, bytes.Repeat([]byte{1}, 5000), map[string]string{"content_type": "image/png", "file_path": "big.png"})
+	require.Equal(t, http.StatusRequestEntityTooLarge, r.status, "body: %s", r.body)
+	require.Equal(t, "too_large", r.apiError(t).Code)
+	require.Equal(t, 1, countObjects(t, dir+"/assets"))
+	r = b.upload(t, userKey, data, map[string]string{"file_path": "x.png"})
+	require.Equal(t, http.StatusBadRequest, r.status)
+	require.Equal(t, "invalid_request", r.apiError(t).Code)
+
+	// By hash: a tenant that never uploaded the bytes sees nothing.
+	const thirdKey = adminKey
+	r = b.do(t, "HEAD", "/api/v2/assets/by-hash/"+hash, userKey, nil)
+	require.Equal(t, http.StatusOK, r.status)
+	r = b.do(t, "HEAD", "/api/v2/assets/by-hash/blake3:"+strings.Repeat("0", 64), userKey, nil)
+	require.Equal(t, http.StatusNotFound, r.status)
+	r = b.do(t, "POST", "/api/v2/assets/from-hash", userKey, map[string]any{"hash": hash, "file_path": "again.png"})
+	require.Equal(t, http.StatusCreated, r.status, "body: %s", r.body)
+	var minted api.V2Asset
+	r.json(t, &minted)
+	require.Equal(t, "again.png", *minted.FilePath)
+	r = b.do(t, "POST", "/api/v2/assets/from-hash", userKey, map[string]any{"hash": "sha256:x"})
+	require.Equal(t, http.StatusBadRequest, r.status)
+
+	// Another tenant's asset is a 404 like a missing one.
+	r = b.do(t, "GET", "/api/v2/assets/"+a.ID, otherKey, nil)
+	require.Equal(t, http.StatusNotFound, r.status)
+	require.Equal(t, "not_found", r.apiError(t).Code)
+	r = b.do(t, "GET", "/api/v2/assets/"+a.ID, thirdKey, nil)
+	require.Equal(t, http.StatusOK, r.status, "an admin key sees every asset")
+
+	// Content: whole, a range, a range outside.
+	r = b.do(t, "GET", "/api/v2/assets/"+a.ID+"/content", userKey, nil)
+	require.Equal(t, http.StatusOK, r.status)
+	require.Equal(t, data, r.body)
+	r = b.do(t, "GET", "/api/v2/assets/"+a.ID+"/content", userKey, nil, withHeader("Range", "bytes=2-9"))
+	require.Equal(t, http.StatusPartialContent, r.status)
+	require.Equal(t, data[2:10], r.body)
+	require.Equal(t, fmt.Sprintf("bytes 2-9/%d", len(data)), r.header.Get("Content-Range"))
+	r = b.do(t, "GET", "/api/v2/assets/"+a.ID+"/content", userKey, nil, withHeader("Range", "bytes=-4"))
+	require.Equal(t, http.StatusPartialContent, r.status)
+	require.Equal(t, data[len(data)-4:], r.body)
+	r = b.do(t, "GET", "/api/v2/assets/"+a.ID+"/content", userKey, nil, withHeader("Range", "bytes=99999-"))
+	require.Equal(t, http.StatusRequestedRangeNotSatisfiable, r.status)
+	require.Equal(t, "range_not_satisfiable", r.apiError(t).Code)
+
+	// Delete: the blob stays while another asset uses it, and goes with the last.
+	for _, del := range []struct{ key, id string }{{userKey, a.ID}, {userKey, minted.ID}} {
+		r = b.do(t, "DELETE", "/api/v2/assets/"+del.id, del.key, nil)
+		require.Equal(t, http.StatusNoContent, r.status, "body: %s", r.body)
+	}
+	r = b.do(t, "GET", "/api/v2/assets/"+a.ID, userKey, nil)
+	require.Equal(t, http.StatusNotFound, r.status)
+	r = b.do(t, "HEAD", "/api/v2/assets/by-hash/"+hash, userKey, nil)
+	require.Equal(t, http.StatusNotFound, r.status, "the tenant has no asset over the blob any more")
+	require.Equal(t, 1, countObjects(t, dir+"/assets"), "the other tenant's asset keeps the blob")
+	r = b.do(t, "DELETE", "/api/v2/assets/"+again.ID, otherKey, nil)
+	require.Equal(t, http.StatusNoContent, r.status)
+	require.Equal(t, 0, countObjects(t, dir+"/assets"), "the blob goes with its last asset")
+}
+
+func TestV2AssetIntoLoadImage(t *testing.T) {
+	t.Parallel()
+	st := newV2Stack(t, false, comfysim.Options{})
+	data := pngBytes(t, 42)
+	r := st.upload(t, userKey, data, map[string]string{"content_type": "image/png", "file_path": "in.png"})
+	require.Equal(t, http.StatusCreated, r.status, "body: %s", r.body)
+	var a api.V2Asset
+	r.json(t, &a)
+	wf := fmt.Sprintf(`{
+	  "1": {"class_type": "LoadImage", "inputs": {"image": {"__type": "core/ASSET", "info": {"id": %q, "file_path": "in.png"}}}},
+	  "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
+	  "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "inv"}}}`, a.ID)
+	r = st.do(t, "POST", "/api/v2/jobs", userKey, map[string]any{"workflow": json.RawMessage(wf)})
+	require.Equal(t, http.StatusCreated, r.status, "body: %s", r.body)
+	id := v2Job(t, r)["id"].(string)
+	done := st.waitV2(t, id)
+	require.Equal(t, "succeeded", done["status"], "job: %v", done)
+	out := done["outputs"].([]any)[0].(map[string]any)
+	r = st.do(t, "GET", "/api/v2/assets/"+out["id"].(string)+"/content", userKey, nil)
+	require.Equal(t, http.StatusOK, r.status)
+	img, err := png.Decode(bytes.NewReader(r.body))
+	require.NoError(t, err)
+	require.Equal(t, 8, img.Bounds().Dx(), "the node loaded the uploaded image")
+
+	// Another tenant cannot use the asset.
+	r = st.do(t, "POST", "/api/v2/jobs", otherKey, map[string]any{"workflow": json.RawMessage(wf)})
+	require.Equal(t, http.StatusUnprocessableEntity, r.status, "body: %s", r.body)
+	require.Equal(t, "missing_asset", r.apiError(t).Code)
+}
+
+func openFileStore(t testing.TB, dir string) storage.Store {
+	t.Helper()
+	s, err := storage.Open(t.Context(), "file://"+dir)
+	require.NoError(t, err)
+	return s
+}
