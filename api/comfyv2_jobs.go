@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"sort"
 	"strings"
@@ -164,11 +165,16 @@ func (s *Server) v2Submit(ctx context.Context, id identity, data []byte, partner
 	if err != nil {
 		return nil, invalidWorkflow(err)
 	}
+	// Every problem at once: the structure's and the classes'.
+	byNode := map[string][]nodeError{}
 	if err := wf.Validate(); err != nil {
-		return nil, invalidWorkflow(err)
+		maps.Copy(byNode, problemsByNode(err))
 	}
-	if err := s.checkClasses(ctx, wf); err != nil {
-		return nil, err
+	for id, errs := range s.checkClasses(ctx, wf) {
+		byNode[id] = append(byNode[id], errs...)
+	}
+	if len(byNode) > 0 {
+		return nil, nodeErrors(byNode)
 	}
 	images, err := s.resolveAssetRefs(ctx, id, wf)
 	if err != nil {
@@ -214,7 +220,9 @@ type nodeError struct {
 // invalidWorkflow is the 422 of a workflow that cannot run, with its problems by node:
 // details.node_errors maps a node id to its problems; problems of the whole graph
 // are under the id "".
-func invalidWorkflow(err error) error {
+func invalidWorkflow(err error) error { return nodeErrors(problemsByNode(err)) }
+
+func problemsByNode(err error) map[string][]nodeError {
 	byNode := map[string][]nodeError{}
 	var we *comfy.WorkflowError
 	if errors.As(err, &we) {
@@ -228,7 +236,7 @@ func invalidWorkflow(err error) error {
 	} else {
 		byNode[""] = []nodeError{{Reason: "invalid_graph", Message: strings.TrimPrefix(err.Error(), "comfy: ")}}
 	}
-	return nodeErrors(byNode)
+	return byNode
 }
 
 func nodeErrors(byNode map[string][]nodeError) error {
@@ -253,10 +261,10 @@ func nodeErrors(byNode map[string][]nodeError) error {
 	return e
 }
 
-// checkClasses refuses nodes whose class no node offers and required inputs left out,
+// checkClasses finds nodes whose class no node offers and required inputs left out,
 // by object_info. Without object_info (or when it cannot be read now) the node's
 // own validation reports them when the job runs.
-func (s *Server) checkClasses(ctx context.Context, wf comfy.Workflow) error {
+func (s *Server) checkClasses(ctx context.Context, wf comfy.Workflow) map[string][]nodeError {
 	if s.cfg.ObjectInfo == nil {
 		return nil
 	}
@@ -280,13 +288,10 @@ func (s *Server) checkClasses(ctx context.Context, wf comfy.Workflow) error {
 			}
 		}
 	}
-	if len(byNode) == 0 {
-		return nil
-	}
 	for id := range byNode {
 		sort.Slice(byNode[id], func(a, b int) bool { return byNode[id][a].Field < byNode[id][b].Field })
 	}
-	return nodeErrors(byNode)
+	return byNode
 }
 
 // checkQueueDepth answers 429 queue_full when the default queue holds
