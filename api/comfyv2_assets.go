@@ -90,17 +90,18 @@ func assetKey(id string) string         { return jobstore.KeyPrefix + "v2:asset:
 func blobKey(hexHash string) string     { return jobstore.KeyPrefix + "v2:blob:" + hexHash }
 func blobRefsKey(hexHash string) string { return jobstore.KeyPrefix + "v2:blobrefs:" + hexHash }
 func grantKey(owner string) string      { return jobstore.KeyPrefix + "v2:grant:" + owner }
+func newAssetID() (string, error)       { return job.NewID() }
+
+// hexOf returns the hex digits of a "blake3:<hex>" hash.
 func hexOf(hash string) (string, bool) {
 	m := blakeHash.FindStringSubmatch(hash)
-	return at(m, 1), m != nil
-}
-func at(m []string, i int) string {
-	if len(m) > i {
-		return m[i]
+	if m == nil {
+		return "", false
 	}
-	return ""
+	return m[1], true
 }
-func newAssetID() (string, error) { return job.NewID() }
+
+// outputAssetID is the asset id of a job's output: the same whenever it is shown.
 func outputAssetID(jobID, key string) string {
 	return uuid.NewSHA1(outputNamespace, []byte(jobID+"\x00"+key)).String()
 }
@@ -443,12 +444,14 @@ func (s *Server) v2AssetContent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if u, err := s.storage.URL(ctx, rec.Key, s.cfg.URLTTL); err == nil {
+	u, urlErr := s.storage.URL(ctx, rec.Key, s.cfg.URLTTL)
+	switch {
+	case urlErr == nil:
 		w.Header().Set("Location", u)
 		w.WriteHeader(http.StatusFound)
 		return nil
-	} else if !errors.Is(err, storage.ErrNoURL) {
-		return err
+	case !errors.Is(urlErr, storage.ErrNoURL):
+		return urlErr
 	}
 	body, obj, err := s.storage.Get(ctx, rec.Key)
 	if err != nil {
@@ -504,28 +507,26 @@ func parseRange(h string, size int64) (start, end int64, partial bool, err error
 	if !ok {
 		return 0, 0, false, unsat
 	}
-	switch {
-	case a == "":
+	if a == "" {
 		n, perr := strconv.ParseInt(b, 10, 64)
 		if perr != nil || n <= 0 || size == 0 {
 			return 0, 0, false, unsat
 		}
 		return max(size-n, 0), size, true, nil
-	default:
-		first, perr := strconv.ParseInt(a, 10, 64)
-		if perr != nil || first < 0 || first >= size {
+	}
+	first, perr := strconv.ParseInt(a, 10, 64)
+	if perr != nil || first < 0 || first >= size {
+		return 0, 0, false, unsat
+	}
+	last := size - 1
+	if b != "" {
+		l, perr := strconv.ParseInt(b, 10, 64)
+		if perr != nil || l < first {
 			return 0, 0, false, unsat
 		}
-		last := size - 1
-		if b != "" {
-			l, perr := strconv.ParseInt(b, 10, 64)
-			if perr != nil || l < first {
-				return 0, 0, false, unsat
-			}
-			last = min(l, size-1)
-		}
-		return first, last + 1, true, nil
+		last = min(l, size-1)
 	}
+	return first, last + 1, true, nil
 }
 
 // v2DeleteAsset removes an asset record; the blob goes with its last asset. An

@@ -96,15 +96,15 @@ func (s *Server) v2CreateJob(w http.ResponseWriter, r *http.Request) error {
 	var canon any
 	dec := json.NewDecoder(bytes.NewReader(wfData))
 	dec.UseNumber()
-	if err := dec.Decode(&canon); err != nil {
+	if dec.Decode(&canon) != nil {
 		return &job.SpecError{Code: CodeInvalidRequest, Field: "workflow", Message: "workflow is not valid JSON"}
 	}
 	claim, err := s.claimIdempotency(ctx, r, id.owner, map[string]any{"workflow": canon, "api_key_comfy_org": partnerKey})
 	var replay *errIdemReplay
 	if errors.As(err, &replay) {
-		j, err := s.store.Get(ctx, replay.jobID)
-		if err != nil {
-			return err
+		j, getErr := s.store.Get(ctx, replay.jobID)
+		if getErr != nil {
+			return getErr
 		}
 		w.Header().Set("Idempotency-Replayed", "true")
 		w.Header().Set("Location", s.baseURL(r)+v2Prefix+"/jobs/"+j.ID)
@@ -167,8 +167,8 @@ func (s *Server) v2Submit(ctx context.Context, id identity, data []byte, partner
 	}
 	// Every problem at once: the structure's and the classes'.
 	byNode := map[string][]nodeError{}
-	if err := wf.Validate(); err != nil {
-		maps.Copy(byNode, problemsByNode(err))
+	if verr := wf.Validate(); verr != nil {
+		maps.Copy(byNode, problemsByNode(verr))
 	}
 	for id, errs := range s.checkClasses(ctx, wf) {
 		byNode[id] = append(byNode[id], errs...)
@@ -180,8 +180,8 @@ func (s *Server) v2Submit(ctx context.Context, id identity, data []byte, partner
 	if err != nil {
 		return nil, err
 	}
-	if err := s.checkQueueDepth(ctx); err != nil {
-		return nil, err
+	if qerr := s.checkQueueDepth(ctx); qerr != nil {
+		return nil, qerr
 	}
 	prompt, err := json.Marshal(wf)
 	if err != nil {
@@ -356,7 +356,7 @@ func (s *Server) v2CancelJob(w http.ResponseWriter, r *http.Request) error {
 		return job.ErrNotFound
 	}
 	j, err := s.producer.Cancel(ctx, id)
-	if err != nil && !(errors.Is(err, job.ErrTerminal) && j != nil) {
+	if err != nil && (!errors.Is(err, job.ErrTerminal) || j == nil) {
 		return err
 	}
 	writeJSON(w, http.StatusOK, s.presentV2(ctx, r, j))
