@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"time"
@@ -12,9 +13,10 @@ import (
 )
 
 // The event stream of the Comfy API v2, GET /api/v2/jobs/{id}/events: live push, no
-// replay (no ids). On connect: the current status and the latest progress; then a
+// replay (no ids). On connect: the latest preview, progress and the current status; then a
 // status on every transition (and on each change of queue_position while queued),
-// progress at most every v2ProgressEvery, an output as each output is committed,
+// progress at most every v2ProgressEvery, the latest preview image while running (the
+// worker keeps one a second, jobstore.Preview), an output as each output is committed,
 // log lines for what a user wants to see in a console (the node a job runs on, the
 // error it failed with), and the terminal status last. It follows the same
 // jobstore Watch as /v1's stream: any API replica serves any job.
@@ -26,7 +28,7 @@ const (
 	v2EventProgress   = "progress"
 	v2EventOutput     = "output"
 	v2EventLog        = "log"
-	v2EventPreview    = "preview" // the contract's; comfyq has no previews to push yet
+	v2EventPreview    = "preview"
 	v2LogInfo, v2LogE = "info", "error"
 )
 
@@ -54,6 +56,14 @@ type v2Follower struct {
 	// pending is a progress snapshot held back by the throttle.
 	pending      *V2Progress
 	lastProgress time.Time
+	previewAt    time.Time // of the latest preview sent
+}
+
+// V2PreviewEvent is the data of a preview event.
+type V2PreviewEvent struct {
+	NodeID      string `json:"node_id"`
+	ContentType string `json:"content_type"`
+	DataBase64  string `json:"data_base64"`
 }
 
 func (s *Server) v2JobEvents(w http.ResponseWriter, r *http.Request) error {
@@ -146,9 +156,20 @@ func (s *Server) v2JobEvents(w http.ResponseWriter, r *http.Request) error {
 func (f *v2Follower) apply(ctx context.Context, j *job.Job, connect bool) bool {
 	v := f.s.presentV2(ctx, f.r, j)
 	terminal := j.Status.Terminal()
+	if connect && !terminal {
+		// The snapshot, in the contract's order: status, progress, preview.
+		f.status, f.qpos, f.node = v.Status, v.QueuePosition, j.Node
+		if !f.send(v2EventStatus, V2StatusEvent{Status: v.Status, QueuePosition: v.QueuePosition}) {
+			return false
+		}
+		if v.Progress != nil && !f.sendProgress(v.Progress) {
+			return false
+		}
+		return f.sendPreview(ctx, j.ID)
+	}
 	if j.Node != "" && j.Node != f.node && j.NodeName != "" {
 		f.node = j.Node
-		if !connect && !f.send(v2EventLog, V2LogEvent{Level: v2LogInfo, Message: "job " + j.ID + " is on node " + j.NodeName}) {
+		if !f.send(v2EventLog, V2LogEvent{Level: v2LogInfo, Message: "job " + j.ID + " is on node " + j.NodeName}) {
 			return false
 		}
 	}
@@ -161,9 +182,12 @@ func (f *v2Follower) apply(ctx context.Context, j *job.Job, connect bool) bool {
 			return false
 		}
 	}
+	if j.Status == job.StatusRunning && !f.sendPreview(ctx, j.ID) {
+		return false
+	}
 	if v.Progress != nil && !terminal {
 		switch {
-		case connect || time.Since(f.lastProgress) >= v2ProgressEvery:
+		case time.Since(f.lastProgress) >= v2ProgressEvery:
 			if !f.sendProgress(v.Progress) {
 				return false
 			}
@@ -181,13 +205,23 @@ func (f *v2Follower) apply(ctx context.Context, j *job.Job, connect bool) bool {
 			}
 		}
 	}
-	if connect || v.Status != f.status || !sameInt(v.QueuePosition, f.qpos) {
+	if terminal || v.Status != f.status || !sameInt(v.QueuePosition, f.qpos) {
 		f.status, f.qpos = v.Status, v.QueuePosition
 		if !f.send(v2EventStatus, V2StatusEvent{Status: v.Status, QueuePosition: v.QueuePosition}) {
 			return false
 		}
 	}
 	return true
+}
+
+// sendPreview sends the job's latest preview if it is newer than the last sent.
+func (f *v2Follower) sendPreview(ctx context.Context, id string) bool {
+	p, err := f.s.store.Preview(ctx, id)
+	if err != nil || p == nil || !p.At.After(f.previewAt) {
+		return true
+	}
+	f.previewAt = p.At
+	return f.send(v2EventPreview, V2PreviewEvent{NodeID: p.NodeID, ContentType: p.ContentType, DataBase64: base64.StdEncoding.EncodeToString(p.Data)})
 }
 
 func (f *v2Follower) sendProgress(p *V2Progress) bool {

@@ -12,7 +12,7 @@ import (
 // v2SchemaRoots are the Go types of the Comfy API v2 bodies; their schemas are
 // generated, as /v1's are (openapi_schemas.go).
 var v2SchemaRoots = []any{
-	&V2Job{}, &V2Asset{}, &V2StatusEvent{}, &V2LogEvent{}, &V2JobWorkflow{}, &v2JobRequest{}, &fromHashRequest{},
+	&V2Job{}, &V2Asset{}, &V2StatusEvent{}, &V2LogEvent{}, &V2PreviewEvent{}, &V2JobWorkflow{}, &v2JobRequest{}, &fromHashRequest{},
 }
 
 var v2SchemaNames = map[reflect.Type]string{
@@ -151,13 +151,13 @@ func addComfyV2Operations(paths, schemas obj, security []any) {
 	}}
 	paths[v2Prefix+"/jobs/{id}/events"] = obj{"get": obj{
 		"operationId": "v2GetJobEvents", "tags": tags, "summary": "Live events (SSE)",
-		"description": "On connect: status and the latest progress. Then status on each transition (and queue_position change), " +
-			"progress about twice a second, output as each output is committed, log lines; the stream ends after the terminal status. " +
+		"description": "On connect: the latest preview, progress and the status. Then status on each transition (and queue_position change), " +
+			"progress about twice a second, the latest preview (base64, about one a second while running), output as each output is committed, log lines; the stream ends after the terminal status. " +
 			"Events carry no id (no replay). Any API replica serves any job.",
 		"security": security, "parameters": []any{jobID},
 		"x-sse-events": obj{
 			v2EventStatus: ref("V2StatusEvent"), v2EventProgress: ref("V2Progress"), v2EventOutput: ref("V2Output"),
-			v2EventLog: ref("V2LogEvent"), v2EventPreview: obj{"description": "reserved: comfyq sends no previews yet"},
+			v2EventLog: ref("V2LogEvent"), v2EventPreview: ref("V2PreviewEvent"),
 		},
 		"responses": v2Errors(merge(obj{"200": obj{"description": "the event stream",
 			"content": obj{"text/event-stream": obj{"schema": obj{"type": "string"}}}}}, notFound)),

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -208,7 +209,7 @@ func redisDump(t testing.TB, ctx context.Context, rdb redis.UniversalClient) str
 
 func TestV2JobLifecycle(t *testing.T) {
 	t.Parallel()
-	st := newV2Stack(t, true, comfysim.Options{StepDelay: 10 * time.Millisecond})
+	st := newV2Stack(t, true, comfysim.Options{StepDelay: 30 * time.Millisecond, PreviewMethod: "auto"})
 	partnerKey := "comfyui-partner-" + hex.EncodeToString(randBytes(12))
 	body := map[string]any{"workflow": txt2img(t), "extra_data": map[string]any{"api_key_comfy_org": partnerKey}}
 	idem := withHeader("Idempotency-Key", "lifecycle-"+hex.EncodeToString(randBytes(4)))
@@ -244,6 +245,17 @@ func TestV2JobLifecycle(t *testing.T) {
 		kinds[e.kind]++
 	}
 	require.Positive(t, kinds["output"], "an output event: %v", events)
+	require.Positive(t, kinds["progress"], "a progress event: %v", events)
+	require.Positive(t, kinds["preview"], "a preview event: %v", kinds)
+	for _, e := range events {
+		if e.kind == "preview" {
+			require.Equal(t, "image/jpeg", e.data["content_type"])
+			require.Equal(t, "3", e.data["node_id"], "the KSampler's preview")
+			img, err := base64.StdEncoding.DecodeString(e.data["data_base64"].(string))
+			require.NoError(t, err)
+			require.Equal(t, []byte{0xff, 0xd8}, img[:2], "a JPEG")
+		}
+	}
 
 	done := st.waitV2(t, id)
 	require.Equal(t, "succeeded", done["status"])

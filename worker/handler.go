@@ -39,6 +39,7 @@ type run struct {
 	nodeStart, nodeEnd time.Time
 	progress           *progressTracker
 	lastWrite          time.Time
+	lastPreview        time.Time
 }
 
 // Reasons the worker stops following a prompt.
