@@ -538,7 +538,7 @@ func (s *Server) v2DeleteAsset(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if rec.JobID != "" {
-		rec.Deleted = true
+		rec.Deleted = true // and its hash is no blob of the asset index: nothing to count down
 		data, _ := json.Marshal(rec)
 		if err := s.rdb.Set(ctx, assetKey(rec.ID), data, redis.KeepTTL).Err(); err != nil {
 			return err
@@ -595,7 +595,11 @@ func (s *Server) v2Outputs(ctx context.Context, r *http.Request, j *job.Job) []V
 		if ctype == "" {
 			ctype = storage.TypeByKey(key)
 		}
-		rec := assetRecord{ID: id, Owner: owner, Size: o.Size, ContentType: ctype, FilePath: o.Filename, Key: key,
+		hash := ""
+		if o.BLAKE3 != "" {
+			hash = "blake3:" + o.BLAKE3
+		}
+		rec := assetRecord{ID: id, Owner: owner, Hash: hash, Size: o.Size, ContentType: ctype, FilePath: o.Filename, Key: key,
 			JobID: j.ID, CreatedAt: j.CreatedAt, Tags: []string{"output"}}
 		data, _ := json.Marshal(rec)
 		pipe.SetNX(ctx, assetKey(id), data, ttl)
@@ -605,7 +609,7 @@ func (s *Server) v2Outputs(ctx context.Context, r *http.Request, j *job.Job) []V
 			kind = job.KindFile
 		}
 		outs = append(outs, V2Output{NodeID: o.NodeID, Name: o.Filename, Type: kind, ContentType: ctype, SizeBytes: o.Size,
-			ID: id, URL: u, URLExpiresAt: exp, JobID: j.ID})
+			ID: id, Hash: strPtr(hash), URL: u, URLExpiresAt: exp, JobID: j.ID})
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		s.log.Warn("could not record the output assets of a job", "job_id", j.ID, "err", err)

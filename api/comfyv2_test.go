@@ -288,6 +288,7 @@ func TestV2JobLifecycle(t *testing.T) {
 	status, data := fetch(t, st.ctx, resp.Header.Get("Location"), "")
 	require.Equal(t, http.StatusOK, status)
 	require.Equal(t, st.output(t, v1.Outputs[0]), data, "the asset is the output's bytes")
+	require.Equal(t, blakeOf(data), out["hash"], "outputs carry their blake3")
 
 	r = st.do(t, "GET", "/api/v2/jobs/"+id+"/workflow", userKey, nil)
 	require.Equal(t, http.StatusOK, r.status, "body: %s", r.body)

@@ -2,13 +2,17 @@ package worker
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"path"
 	"sort"
 	"strings"
 	"time"
+
+	"lukechampine.com/blake3"
 
 	"github.com/comfyq/comfyq/comfy"
 	"github.com/comfyq/comfyq/internal/retry"
@@ -108,7 +112,8 @@ func (r *run) copyOnce(ctx context.Context, nodeID string, f comfy.OutputFile, k
 	}
 	defer file.Body.Close()
 	ctype := contentType(f.Filename, file.ContentType)
-	obj, err := r.w.cfg.Storage.Put(ctx, key, file.Body, storage.PutOptions{ContentType: ctype, Size: file.Size})
+	h := blake3.New(32, nil)
+	obj, err := r.w.cfg.Storage.Put(ctx, key, io.TeeReader(file.Body, h), storage.PutOptions{ContentType: ctype, Size: file.Size})
 	if err != nil {
 		return job.Output{}, err
 	}
@@ -119,7 +124,7 @@ func (r *run) copyOnce(ctx context.Context, nodeID string, f comfy.OutputFile, k
 	// maps it back with storage.Unlocate.
 	loc := storage.Locate(r.w.cfg.Storage, key)
 	o := job.Output{NodeID: nodeID, Kind: outputKind(f, ctype), Filename: f.Filename, Bucket: loc.Bucket, Key: loc.Key,
-		Size: obj.Size, SHA256: obj.SHA256, ContentType: ctype, Type: f.Type, Animated: f.Animated, Format: f.Format}
+		Size: obj.Size, SHA256: obj.SHA256, BLAKE3: hex.EncodeToString(h.Sum(nil)), ContentType: ctype, Type: f.Type, Animated: f.Animated, Format: f.Format}
 	if u, err := r.w.cfg.Storage.URL(ctx, key, r.w.cfg.URLTTL); err == nil {
 		o.URL = u
 	}
