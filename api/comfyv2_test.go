@@ -320,33 +320,51 @@ type v2Event struct {
 	data map[string]any
 }
 
-// readEvents follows a job's v2 event stream until the server ends it.
-func (b *bundle) readEvents(t testing.TB, id string) []v2Event {
+// streamEvents follows a job's v2 event stream, sending each event until the server
+// ends the stream (then it closes the channel).
+func (b *bundle) streamEvents(t testing.TB, id string) <-chan v2Event {
 	t.Helper()
 	req, err := http.NewRequestWithContext(b.ctx, "GET", b.url+"/api/v2/jobs/"+id+"/events", nil)
 	require.NoError(t, err)
 	req.Header.Set("Authorization", "Bearer "+userKey)
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
-	defer resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
-	var out []v2Event
-	var kind string
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case strings.HasPrefix(line, "event: "):
-			kind = strings.TrimPrefix(line, "event: ")
-		case strings.HasPrefix(line, "data: "):
-			var m map[string]any
-			require.NoError(t, json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &m))
-			out = append(out, v2Event{kind: kind, data: m})
-		case strings.HasPrefix(line, "id:"):
-			t.Fatalf("v2 events carry no id: %s", line)
+	out := make(chan v2Event, 64)
+	go func() {
+		defer close(out)
+		defer resp.Body.Close()
+		var kind string
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case strings.HasPrefix(line, "event: "):
+				kind = strings.TrimPrefix(line, "event: ")
+			case strings.HasPrefix(line, "data: "):
+				var m map[string]any
+				if json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &m) != nil {
+					m = map[string]any{"malformed": line}
+				}
+				out <- v2Event{kind: kind, data: m}
+			case strings.HasPrefix(line, "id:"):
+				out <- v2Event{kind: "id-line", data: map[string]any{"line": line}}
+			}
 		}
+	}()
+	return out
+}
+
+// readEvents follows a job's v2 event stream until the server ends it.
+func (b *bundle) readEvents(t testing.TB, id string) []v2Event {
+	t.Helper()
+	var out []v2Event
+	for e := range b.streamEvents(t, id) {
+		require.NotEqual(t, "id-line", e.kind, "v2 events carry no id")
+		require.NotContains(t, e.data, "malformed")
+		out = append(out, e)
 	}
 	return out
 }
@@ -615,4 +633,50 @@ func openFileStore(t testing.TB, dir string) storage.Store {
 	s, err := storage.Open(t.Context(), "file://"+dir)
 	require.NoError(t, err)
 	return s
+}
+
+// While a job waits, its stream sends a status each time its queue position changes.
+func TestV2EventsQueuePosition(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{}) // no worker: jobs wait
+	submit := func() string {
+		r := b.do(t, "POST", "/api/v2/jobs", userKey, map[string]any{"workflow": txt2img(t)})
+		require.Equal(t, http.StatusCreated, r.status, "body: %s", r.body)
+		return v2Job(t, r)["id"].(string)
+	}
+	first, second := submit(), submit()
+	events := b.streamEvents(t, second)
+	var statuses []v2Event
+	next := func() v2Event {
+		select {
+		case e, ok := <-events:
+			require.True(t, ok, "the stream ended early: %v", statuses)
+			if e.kind == "status" {
+				statuses = append(statuses, e)
+			}
+			return e
+		case <-b.ctx.Done():
+			t.Fatalf("no event: %v", statuses)
+		}
+		return v2Event{}
+	}
+	e := next()
+	require.Equal(t, "status", e.kind)
+	require.Equal(t, float64(1), e.data["queue_position"], "one job ahead")
+	// The first job leaves the queue: the second is next.
+	r := b.do(t, "POST", "/api/v2/jobs/"+first+"/cancel", userKey, nil)
+	require.Equal(t, http.StatusOK, r.status)
+	e = next()
+	require.Equal(t, "status", e.kind)
+	require.Equal(t, float64(0), e.data["queue_position"], "statuses: %v", statuses)
+	r = b.do(t, "POST", "/api/v2/jobs/"+second+"/cancel", userKey, nil)
+	require.Equal(t, http.StatusOK, r.status)
+	for e := range events {
+		if e.kind == "status" {
+			statuses = append(statuses, e)
+		}
+	}
+	last := statuses[len(statuses)-1]
+	require.Equal(t, "canceled", last.data["status"], "the stream ends with the terminal status")
+	require.Nil(t, last.data["queue_position"])
 }
