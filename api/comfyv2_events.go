@@ -156,9 +156,12 @@ func (s *Server) v2JobEvents(w http.ResponseWriter, r *http.Request) error {
 func (f *v2Follower) apply(ctx context.Context, j *job.Job, connect bool) bool {
 	v := f.s.presentV2(ctx, f.r, j)
 	terminal := j.Status.Terminal()
+	if connect {
+		f.node = j.Node // a snapshot: no log of where the job went
+	}
 	if connect && !terminal {
 		// The snapshot, in the contract's order: status, progress, preview.
-		f.status, f.qpos, f.node = v.Status, v.QueuePosition, j.Node
+		f.status, f.qpos = v.Status, v.QueuePosition
 		if !f.send(v2EventStatus, V2StatusEvent{Status: v.Status, QueuePosition: v.QueuePosition}) {
 			return false
 		}

@@ -156,3 +156,35 @@ test('a partner-node key is nowhere in Redis, the logs or a response', () => wit
   assert.ok(!dump.includes(partnerKey), 'the partner key is in Redis');
   assert.ok(!stack.logs(true).includes(partnerKey), 'the partner key is in a log');
 }));
+
+test('every answer parses with the SDK\'s own schemas of the contract', () => withLogs(async () => {
+  const { ComfyLow, schemas } = await import('@comfyorg/sdk/low');
+  const low = new ComfyLow(stack.base, stack.userKey);
+  const created = await low.postJobs(txt2img(), { idempotencyKey: 'schemas-' + randomBytes(6).toString('hex') });
+  schemas.zJob.parse(created);
+  let job = created;
+  while (!['succeeded', 'failed', 'canceled'].includes(job.status)) {
+    job = await low.getJob(job.urls.self);
+    schemas.zJob.parse(job);
+  }
+  assert.equal(job.status, 'succeeded');
+  assert.ok(job.metrics.execution_ms >= 0);
+  for (const o of job.outputs) schemas.zOutput.parse(o);
+  schemas.zAsset.parse(await low.getAsset(job.outputs[0].id));
+  schemas.zJobWorkflowResponse.parse(await low.getJobWorkflow(job.id));
+  schemas.zJob.parse(await low.cancelJob(job.urls.cancel));
+  const asset = await low.postAssets(new Blob([randomBytes(64)]), 'application/octet-stream', 'noise.bin');
+  schemas.zAsset.parse(asset);
+  schemas.zAsset.parse(await low.assetFromHash(asset.hash, { filePath: 'noise-again.bin' }));
+  assert.equal(await low.headAssetByHash(asset.hash), true);
+  await low.deleteAsset(asset.id);
+  const r = await low.request('GET', '/jobs/' + '0190a5a4-0000-7000-8000-000000000000');
+  assert.equal(r.status, 404);
+  schemas.zErrorEnvelope.parse(await r.json());
+  // A finished job's stream: its last progress, then the terminal status, then the end.
+  const frames = [];
+  for await (const ev of low.getJobEvents(job.urls.events)) frames.push(ev);
+  assert.deepEqual(frames.map((f) => f.event), ['progress', 'status']);
+  schemas.zProgress.parse(frames[0].data);
+  assert.equal(frames[1].data.status, 'succeeded');
+}));
