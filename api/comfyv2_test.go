@@ -680,3 +680,56 @@ func TestV2EventsQueuePosition(t *testing.T) {
 	require.Equal(t, "canceled", last.data["status"], "the stream ends with the terminal status")
 	require.Nil(t, last.data["queue_position"])
 }
+
+// Every /api/v2 route answers bad input with the contract's envelope and code.
+func TestV2ErrorEnvelopes(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	const missing = "0190a5a4-0000-7000-8000-000000000000"
+	routes := []struct{ method, path string }{
+		{"POST", "/api/v2/jobs"}, {"GET", "/api/v2/jobs/" + missing}, {"GET", "/api/v2/jobs/" + missing + "/workflow"},
+		{"POST", "/api/v2/jobs/" + missing + "/cancel"}, {"GET", "/api/v2/jobs/" + missing + "/events"},
+		{"POST", "/api/v2/assets"}, {"POST", "/api/v2/assets/from-hash"}, {"GET", "/api/v2/assets/" + missing},
+		{"GET", "/api/v2/assets/" + missing + "/content"}, {"DELETE", "/api/v2/assets/" + missing},
+	}
+	for _, rt := range routes {
+		r := b.do(t, rt.method, rt.path, "", nil)
+		require.Equal(t, http.StatusUnauthorized, r.status, "%s %s", rt.method, rt.path)
+		require.Equal(t, "unauthorized", r.apiError(t).Code)
+		r = b.do(t, rt.method, rt.path, "not-a-key-0123456789", nil)
+		require.Equal(t, http.StatusUnauthorized, r.status, "%s %s", rt.method, rt.path)
+	}
+	for _, rt := range routes[1:5] {
+		r := b.do(t, rt.method, rt.path, userKey, nil)
+		require.Equal(t, http.StatusNotFound, r.status, "%s %s: %s", rt.method, rt.path, r.body)
+		require.Equal(t, "not_found", r.apiError(t).Code)
+	}
+	for _, rt := range routes[7:] {
+		r := b.do(t, rt.method, rt.path, userKey, nil)
+		require.Equal(t, http.StatusNotFound, r.status, "%s %s: %s", rt.method, rt.path, r.body)
+		require.Equal(t, "not_found", r.apiError(t).Code)
+	}
+	for _, path := range []string{"/api/v2/jobs", "/api/v2/assets/from-hash"} {
+		r := b.do(t, "POST", path, userKey, "{", withHeader("Content-Type", "application/json"))
+		require.Equal(t, http.StatusBadRequest, r.status, "%s: %s", path, r.body)
+		require.Equal(t, "invalid_request", r.apiError(t).Code)
+		r = b.do(t, "POST", path, userKey, "x", withHeader("Content-Type", "text/plain"))
+		require.Equal(t, http.StatusUnsupportedMediaType, r.status)
+		require.Equal(t, "unsupported_media_type", r.apiError(t).Code)
+	}
+	r := b.do(t, "POST", "/api/v2/assets", userKey, "x", withHeader("Content-Type", "text/plain"))
+	require.Equal(t, http.StatusUnsupportedMediaType, r.status)
+	r = b.do(t, "POST", "/api/v2/assets", userKey, "--x--", withHeader("Content-Type", "multipart/form-data; boundary=zz"))
+	require.Equal(t, http.StatusBadRequest, r.status, "body: %s", r.body)
+	require.Equal(t, "invalid_request", r.apiError(t).Code)
+	r = b.do(t, "POST", "/api/v2/assets/from-hash", userKey, map[string]any{"hash": "blake3:" + strings.Repeat("a", 64)})
+	require.Equal(t, http.StatusNotFound, r.status)
+	require.Equal(t, "blob_not_found", r.apiError(t).Code)
+	r = b.do(t, "HEAD", "/api/v2/assets/by-hash/md5:x", userKey, nil)
+	require.Equal(t, http.StatusBadRequest, r.status)
+	r = b.do(t, "GET", "/api/v2/assets/"+missing+"/other", userKey, nil)
+	require.Equal(t, http.StatusNotFound, r.status)
+	r = b.do(t, "POST", "/api/v2/jobs", userKey, map[string]any{"workflow": txt2img(t)}, withHeader("Idempotency-Key", strings.Repeat("k", 300)))
+	require.Equal(t, http.StatusBadRequest, r.status)
+	require.Equal(t, "invalid_request", r.apiError(t).Code)
+}
