@@ -89,18 +89,25 @@ test('upload an asset into a LoadImage and download what the job made of it', ()
 }));
 
 test('iterate live events to the terminal status', () => withLogs(async () => {
-  const job = await client.submit(client.workflows.fromJson(txt2img()));
+  const wf = txt2img();
+  wf['3'].inputs.seed = 1234; // not the first test's prompt: the node samples again (and previews)
+  const job = await client.submit(client.workflows.fromJson(wf));
   const kinds = [];
   let last;
   for await (const ev of job.events()) {
     kinds.push(ev.kind);
     last = ev;
+    if (ev.kind === 'preview') {
+      assert.equal(ev.contentType, 'image/jpeg');
+      assert.deepEqual([...ev.data.subarray(0, 2)], [0xff, 0xd8], 'a JPEG');
+    }
   }
   assert.equal(kinds[0], 'statusChange', 'the stream starts with the status');
   assert.equal(last.kind, 'statusChange');
   assert.equal(last.status, 'succeeded');
   assert.ok(kinds.includes('progress'), 'progress: ' + kinds.join(' '));
   assert.ok(kinds.includes('outputReady'), 'output: ' + kinds.join(' '));
+  assert.ok(kinds.includes('preview'), 'preview: ' + kinds.join(' '));
 }));
 
 test('cancel a running job', () => withLogs(async () => {

@@ -75,7 +75,7 @@ export async function startStack() {
 
   run('redis', 'redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no']);
   // 40 ms a sampler step: a 20-step image takes about a second, long enough to follow.
-  run('sim', bin, ['sim', '--listen', `127.0.0.1:${simPort}`, '--step-delay', '40ms', '--dir', join(dir, 'sim'), '--model', 'sim-v1-5.safetensors']);
+  run('sim', bin, ['sim', '--listen', `127.0.0.1:${simPort}`, '--step-delay', '40ms', '--dir', join(dir, 'sim'), '--model', 'sim-v1-5.safetensors', '--preview-method', 'auto']);
   await until('the simulator', async () => (await fetch(simURL + '/system_stats')).ok);
   run('worker', bin, ['worker', '--comfy', 'sim-1=' + simURL, '--health-interval', '500ms'], common);
   run('api', bin, ['api', '--listen', `127.0.0.1:${apiPort}`, '--object-info', simURL], { ...common, COMFYQ_API_KEYS: userKey });
