@@ -87,8 +87,10 @@ func (s *Server) identity(r *http.Request) identity {
 	return identity{owner: "key:" + hex.EncodeToString(sum[:8]), admin: s.auth.lookup(key) == roleAdmin}
 }
 
-// may reports whether the identity may use something owned by owner.
-func (id identity) may(owner string) bool { return id.admin || owner == id.owner }
+// may reports whether the identity may use something owned by owner. What has no
+// owner (the outputs of a job submitted through /v1, which has no tenants yet) is
+// every key's, as on /v1.
+func (id identity) may(owner string) bool { return id.admin || owner == "" || owner == id.owner }
 
 // V2Job is the Job object of the Comfy API v2. Required fields are always present,
 // null where the contract allows it.

@@ -733,3 +733,19 @@ func TestV2ErrorEnvelopes(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, r.status)
 	require.Equal(t, "invalid_request", r.apiError(t).Code)
 }
+
+// A job submitted through /v1 is readable through /api/v2, its outputs as assets.
+func TestV2ReadsV1Jobs(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{worker: true})
+	acc := b.submit(t, map[string]any{"workflow": json.RawMessage(imageWorkflow)})
+	b.waitJob(t, acc.ID)
+	m := v2Job(t, b.do(t, "GET", "/api/v2/jobs/"+acc.ID, userKey, nil))
+	require.Equal(t, "succeeded", m["status"])
+	out := m["outputs"].([]any)[0].(map[string]any)
+	r := b.do(t, "GET", "/api/v2/assets/"+out["id"].(string)+"/content", userKey, nil)
+	require.Equal(t, http.StatusOK, r.status, "body: %s", r.body)
+	require.Equal(t, blakeOf(r.body), out["hash"])
+	r = b.do(t, "GET", "/api/v2/jobs/"+acc.ID+"/workflow", userKey, nil)
+	require.Equal(t, http.StatusNotFound, r.status, "a /v1 job's workflow is on /v1")
+}
