@@ -133,9 +133,15 @@ func (s *Server) getAsset(ctx context.Context, id identity, assetID string) (*as
 // contentURL is a short-lived URL of a stored object: presigned where the store can,
 // else the asset's content route of this API (which needs the key).
 func (s *Server) contentURL(ctx context.Context, r *http.Request, assetID, key string) (string, time.Time) {
+	// A presigned URL is reused for a quarter of its life, as /v1 does (presigning
+	// costs more than the rest of a job's answer).
+	if u, exp, ok := s.v2.urls.get(key); ok {
+		return u, exp
+	}
 	exp := time.Now().Add(s.cfg.URLTTL).UTC().Truncate(time.Second)
 	u, err := s.storage.URL(ctx, key, s.cfg.URLTTL)
 	if err == nil {
+		s.v2.urls.put(key, u, exp, s.cfg.URLTTL/4)
 		return u, exp
 	}
 	if !errors.Is(err, storage.ErrNoURL) {
@@ -573,15 +579,22 @@ func (s *Server) v2Outputs(ctx context.Context, r *http.Request, j *job.Job) []V
 	if len(j.Outputs) == 0 {
 		return outs
 	}
-	owner := ""
-	if data, err := s.rdb.Get(ctx, v2JobKey(j.ID)).Bytes(); err == nil {
-		var rec v2JobRecord
-		if json.Unmarshal(data, &rec) == nil {
-			owner = rec.Owner
+	owner, ownerRead := "", false
+	readOwner := func() string {
+		if !ownerRead {
+			ownerRead = true
+			if data, err := s.rdb.Get(ctx, v2JobKey(j.ID)).Bytes(); err == nil {
+				var rec v2JobRecord
+				if json.Unmarshal(data, &rec) == nil {
+					owner = rec.Owner
+				}
+			}
 		}
+		return owner
 	}
 	ttl := s.retention()
 	pipe := s.rdb.Pipeline()
+	queued := 0
 	for _, o := range j.Outputs {
 		if o.Key == "" {
 			continue // text outputs are not assets (yet): /v1 has them
@@ -599,10 +612,14 @@ func (s *Server) v2Outputs(ctx context.Context, r *http.Request, j *job.Job) []V
 		if o.BLAKE3 != "" {
 			hash = "blake3:" + o.BLAKE3
 		}
-		rec := assetRecord{ID: id, Owner: owner, Hash: hash, Size: o.Size, ContentType: ctype, FilePath: o.Filename, Key: key,
+		rec := assetRecord{ID: id, Hash: hash, Size: o.Size, ContentType: ctype, FilePath: o.Filename, Key: key,
 			JobID: j.ID, CreatedAt: j.CreatedAt, Tags: []string{"output"}}
-		data, _ := json.Marshal(rec)
-		pipe.SetNX(ctx, assetKey(id), data, ttl)
+		if s.v2.minted.add(id) {
+			rec.Owner = readOwner()
+			data, _ := json.Marshal(rec)
+			pipe.SetNX(ctx, assetKey(id), data, ttl)
+			queued++
+		}
 		u, exp := s.contentURL(ctx, r, id, key)
 		kind := o.Kind
 		if kind == "" {
@@ -611,8 +628,14 @@ func (s *Server) v2Outputs(ctx context.Context, r *http.Request, j *job.Job) []V
 		outs = append(outs, V2Output{NodeID: o.NodeID, Name: o.Filename, Type: kind, ContentType: ctype, SizeBytes: o.Size,
 			ID: id, Hash: strPtr(hash), URL: u, URLExpiresAt: exp, JobID: j.ID})
 	}
+	if queued == 0 {
+		return outs
+	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		s.log.Warn("could not record the output assets of a job", "job_id", j.ID, "err", err)
+		for _, o := range outs {
+			s.v2.minted.forget(o.ID)
+		}
 	}
 	return outs
 }

@@ -32,6 +32,8 @@ const (
 type v2State struct {
 	sealer  *seal.Sealer // nil without Config.SealKey
 	sealKey []byte
+	urls    *expiringURLs // presigned asset URLs
+	minted  *idSet        // output assets minted by this process
 }
 
 func newV2State(cfg *Config) (v2State, error) {
@@ -41,7 +43,7 @@ func newV2State(cfg *Config) (v2State, error) {
 	if cfg.MaxAssetBytes <= 0 {
 		cfg.MaxAssetBytes = DefaultMaxAssetBytes
 	}
-	var st v2State
+	st := v2State{urls: &expiringURLs{}, minted: &idSet{}}
 	if len(cfg.SealKey) > 0 {
 		sl, err := seal.New(cfg.SealKey)
 		if err != nil {
