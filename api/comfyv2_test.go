@@ -749,3 +749,18 @@ func TestV2ReadsV1Jobs(t *testing.T) {
 	r = b.do(t, "GET", "/api/v2/jobs/"+acc.ID+"/workflow", userKey, nil)
 	require.Equal(t, http.StatusNotFound, r.status, "a /v1 job's workflow is on /v1")
 }
+
+// A worker without the seal key fails a job that carries a partner-node key, saying
+// why, rather than run it without its key.
+func TestV2WorkerWithoutSealKey(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{worker: true, config: func(c *api.Config) { c.SealKey = randBytes(32) }})
+	r := b.do(t, "POST", "/api/v2/jobs", userKey, map[string]any{"workflow": json.RawMessage(imageWorkflow),
+		"extra_data": map[string]any{"api_key_comfy_org": "comfyui-partner-key"}})
+	require.Equal(t, http.StatusCreated, r.status, "body: %s", r.body)
+	done := b.waitV2(t, v2Job(t, r)["id"].(string))
+	require.Equal(t, "failed", done["status"])
+	e := done["error"].(map[string]any)
+	require.Equal(t, "invalid_request", e["code"])
+	require.Contains(t, e["message"], "COMFYQ_SEAL_KEY")
+}

@@ -12,8 +12,10 @@ const (
 	TypeWebhook = "comfyq:webhook"
 )
 
-// PayloadVersion is the version of Payload written by this code.
-const PayloadVersion = 1
+// PayloadVersion is the newest version of Payload this code reads and writes: 2 for a
+// payload with SealedExtraData (a worker of version 1 would run it without its sealed
+// fields, so it must hand it back), 1 otherwise.
+const PayloadVersion = 2
 
 // Payload is the body of a comfyq:job task: everything a worker needs to run the job,
 // already resolved (templates applied, UI format converted).
@@ -42,7 +44,10 @@ const SealContext = "comfyq:extra_data"
 // EncodePayload encodes a task payload.
 func EncodePayload(p *Payload) ([]byte, error) {
 	if p.V == 0 {
-		p.V = PayloadVersion
+		p.V = 1
+		if p.SealedExtraData != "" {
+			p.V = 2
+		}
 	}
 	return json.Marshal(p)
 }
