@@ -291,6 +291,21 @@ func (s *Server) storeUpload(ctx context.Context, w http.ResponseWriter, r *http
 		e.info.Details = map[string]any{"expected_hash": expected, "computed_hash": hash}
 		return e
 	}
+	replayID, idemKey, fp, err := s.assetIdempotency(ctx, r, id.owner,
+		map[string]any{"hash": hash, "content_type": rec.ContentType, "file_path": rec.FilePath, "tags": rec.Tags})
+	if err != nil || replayID != "" {
+		_ = s.storage.Delete(context.WithoutCancel(ctx), key)
+		if err != nil {
+			return err
+		}
+		prev, err := s.getAsset(ctx, id, replayID)
+		if err != nil {
+			return err
+		}
+		w.Header().Set("Idempotency-Replayed", "true")
+		writeJSON(w, http.StatusOK, s.presentAsset(ctx, r, prev))
+		return nil
+	}
 	blob := blobRecord{Key: key, Size: obj.Size, ContentType: rec.ContentType}
 	data, _ := json.Marshal(blob)
 	created, err := s.rdb.SetNX(ctx, blobKey(hexHash), data, 0).Result()
@@ -311,6 +326,9 @@ func (s *Server) storeUpload(ctx context.Context, w http.ResponseWriter, r *http
 	rec.CreatedAt = time.Now().UTC().Truncate(time.Millisecond)
 	if err := s.mintAsset(ctx, rec, hexHash); err != nil {
 		return err
+	}
+	if idemKey != "" {
+		s.recordAssetKey(ctx, idemKey, fp, assetID)
 	}
 	status := http.StatusOK
 	if created {

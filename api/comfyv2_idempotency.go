@@ -39,6 +39,7 @@ const (
 type idemRecord struct {
 	Fingerprint string `json:"fingerprint"`
 	JobID       string `json:"job_id,omitempty"`
+	AssetID     string `json:"asset_id,omitempty"` // of POST /api/v2/assets
 }
 
 // idemClaim is an Idempotency-Key being processed by this request.
@@ -128,4 +129,45 @@ func (c *idemClaim) complete(ctx context.Context, rdb redis.UniversalClient, job
 // release frees the key of a request that created nothing.
 func (c *idemClaim) release(ctx context.Context, rdb redis.UniversalClient) {
 	rdb.Del(context.WithoutCancel(ctx), c.key)
+}
+
+// assetIdempotency looks up the Idempotency-Key of an upload once its bytes are hashed
+// (the body is streamed: its fingerprint is known only then): the asset a request with
+// the same key and the same file made before, "" for a new key, or 422
+// idempotency_key_reuse. An upload records its key with recordAssetKey.
+func (s *Server) assetIdempotency(ctx context.Context, r *http.Request, owner string, fp any) (assetID, key, fingerprint string, err error) {
+	k := r.Header.Get(IdempotencyHeader)
+	if k == "" {
+		return "", "", "", nil
+	}
+	if len(k) > maxIdempotencyKey {
+		return "", "", "", errorf(http.StatusBadRequest, CodeInvalidRequest, "an Idempotency-Key is at most %d bytes", maxIdempotencyKey)
+	}
+	if fingerprint, err = s.fingerprint(fp); err != nil {
+		return "", "", "", err
+	}
+	key = v2IdemKey(owner, "asset:"+k)
+	data, err := s.rdb.Get(ctx, key).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return "", key, fingerprint, nil
+	}
+	if err != nil {
+		return "", "", "", fmt.Errorf("api: idempotency key: %w", err)
+	}
+	var prev idemRecord
+	if err := json.Unmarshal(data, &prev); err != nil {
+		return "", "", "", fmt.Errorf("api: idempotency record: %w", err)
+	}
+	if prev.Fingerprint != fingerprint {
+		return "", "", "", errorf(http.StatusUnprocessableEntity, CodeIdempotencyKeyReuse,
+			"this Idempotency-Key was used with another upload; use a new key for a new request")
+	}
+	return prev.AssetID, key, fingerprint, nil
+}
+
+func (s *Server) recordAssetKey(ctx context.Context, key, fingerprint, assetID string) {
+	rec, _ := json.Marshal(idemRecord{Fingerprint: fingerprint, AssetID: assetID})
+	if err := s.rdb.SetNX(context.WithoutCancel(ctx), key, rec, idempotencyTTL).Err(); err != nil {
+		s.log.Warn("could not record an idempotency key", "asset_id", assetID, "err", err)
+	}
 }

@@ -166,7 +166,7 @@ func addComfyV2Operations(paths, schemas obj, security []any) {
 		"operationId": "v2PostAssets", "tags": tags, "summary": "Upload an asset (multipart)",
 		"description": "Fields content_type, file_path, optional expected_hash and tags, then file (last). The file is streamed into " +
 			"storage and hashed (blake3) on the way; bytes already stored are kept once.",
-		"security": security,
+		"security": security, "parameters": []any{idem},
 		"requestBody": obj{"required": true, "content": obj{"multipart/form-data": obj{"schema": obj{"type": "object",
 			"required": []string{"file", "content_type", "file_path"},
 			"properties": obj{"file": obj{"type": "string", "format": "binary"}, "content_type": obj{"type": "string"},
@@ -177,6 +177,7 @@ func addComfyV2Operations(paths, schemas obj, security []any) {
 			"200": jsonResponse("bytes already stored: a new asset over the existing blob", ref("V2Asset")),
 			"400": v2ErrorResponse("invalid_request"),
 			"409": v2ErrorResponse("hash_mismatch: nothing is stored"),
+			"422": v2ErrorResponse("idempotency_key_reuse"),
 			"413": v2ErrorResponse("too_large"),
 			"415": v2ErrorResponse("unsupported_media_type"),
 		}),

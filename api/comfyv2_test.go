@@ -596,6 +596,36 @@ func TestV2Assets(t *testing.T) {
 	r = b.do(t, "DELETE", "/api/v2/assets/"+again.ID, otherKey, nil)
 	require.Equal(t, http.StatusNoContent, r.status)
 	require.Equal(t, 0, countObjects(t, dir+"/assets"), "the blob goes with its last asset")
+
+	// An upload retried with its Idempotency-Key is the same asset.
+	key := withHeader("Idempotency-Key", "upload-1")
+	plain := map[string]string{"content_type": "image/png", "file_path": "k.png"}
+	upload := func(data []byte) response {
+		var body bytes.Buffer
+		mw := multipart.NewWriter(&body)
+		for k, v := range plain {
+			require.NoError(t, mw.WriteField(k, v))
+		}
+		fw, err := mw.CreateFormFile("file", "k.png")
+		require.NoError(t, err)
+		_, _ = fw.Write(data)
+		require.NoError(t, mw.Close())
+		return b.do(t, "POST", "/api/v2/assets", userKey, body.Bytes(), withHeader("Content-Type", mw.FormDataContentType()), key)
+	}
+	r = upload(data)
+	require.Equal(t, http.StatusCreated, r.status, "body: %s", r.body)
+	var first api.V2Asset
+	r.json(t, &first)
+	r = upload(data)
+	require.Equal(t, http.StatusOK, r.status, "body: %s", r.body)
+	require.Equal(t, "true", r.header.Get("Idempotency-Replayed"))
+	var replayed api.V2Asset
+	r.json(t, &replayed)
+	require.Equal(t, first.ID, replayed.ID)
+	r = upload(pngBytes(t, 77))
+	require.Equal(t, http.StatusUnprocessableEntity, r.status, "body: %s", r.body)
+	require.Equal(t, "idempotency_key_reuse", r.apiError(t).Code)
+	require.Equal(t, 1, countObjects(t, dir+"/assets"), "neither the replay nor the refusal stored a copy")
 }
 
 func TestV2AssetIntoLoadImage(t *testing.T) {
