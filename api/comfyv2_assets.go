@@ -298,9 +298,9 @@ func (s *Server) storeUpload(ctx context.Context, w http.ResponseWriter, r *http
 		if err != nil {
 			return err
 		}
-		prev, err := s.getAsset(ctx, id, replayID)
-		if err != nil {
-			return err
+		prev, getErr := s.getAsset(ctx, id, replayID)
+		if getErr != nil {
+			return getErr
 		}
 		w.Header().Set("Idempotency-Replayed", "true")
 		writeJSON(w, http.StatusOK, s.presentAsset(ctx, r, prev))
