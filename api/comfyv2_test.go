@@ -99,6 +99,7 @@ func recordingProxy(t testing.TB, target string) (string, *promptRecorder) {
 // recording proxy, all logging into one buffer.
 type v2Stack struct {
 	*bundle
+	sim     *comfysim.Server
 	logs    *lockedBuffer
 	prompts *promptRecorder
 }
@@ -116,7 +117,7 @@ func newV2Stack(t *testing.T, s3 bool, sim comfysim.Options) *v2Stack {
 	if sim.Models == nil {
 		sim.Models = []string{simModel, "sim-v1-5.safetensors"}
 	}
-	_, simURL := simtest.NewServer(t, sim)
+	simServer, simURL := simtest.NewServer(t, sim)
 	proxyURL, prompts := recordingProxy(t, simURL)
 	w, err := worker.New(worker.Config{
 		Redis: b.rdb, Storage: b.store, Nodes: []worker.NodeConfig{{URL: proxyURL, Name: "sim"}},
@@ -136,7 +137,7 @@ func newV2Stack(t *testing.T, s3 bool, sim comfysim.Options) *v2Stack {
 			t.Error("worker did not stop within 30s")
 		}
 	})
-	return &v2Stack{bundle: b, logs: logs, prompts: prompts}
+	return &v2Stack{bundle: b, sim: simServer, logs: logs, prompts: prompts}
 }
 
 // v2Job decodes a Job answer, checking that every required field of the contract is
@@ -793,4 +794,37 @@ func TestV2WorkerWithoutSealKey(t *testing.T) {
 	e := done["error"].(map[string]any)
 	require.Equal(t, "invalid_request", e["code"])
 	require.Contains(t, e["message"], "COMFYQ_SEAL_KEY")
+}
+
+// outputs fill as each output is committed: with slow downloads from the node, the job
+// shows its first output while it is still running.
+func TestV2OutputsAsCommitted(t *testing.T) {
+	t.Parallel()
+	st := newV2Stack(t, false, comfysim.Options{})
+	st.sim.SetViewFault(comfysim.ViewFault{Delay: 300 * time.Millisecond})
+	wf := `{
+	 "1": {"class_type": "EmptyImage", "inputs": {"width": 16, "height": 16, "batch_size": 3, "color": 255}},
+	 "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "batch"}}}`
+	r := st.do(t, "POST", "/api/v2/jobs", userKey, map[string]any{"workflow": json.RawMessage(wf)})
+	require.Equal(t, http.StatusCreated, r.status, "body: %s", r.body)
+	id := v2Job(t, r)["id"].(string)
+	// Each /view takes 300 ms: polling sees the job running with some outputs.
+	var partial map[string]any
+	for {
+		m := v2Job(t, st.do(t, "GET", "/api/v2/jobs/"+id, userKey, nil))
+		n := len(m["outputs"].([]any))
+		if m["status"] == "running" && n > 0 && n < 3 && partial == nil {
+			partial = m
+		}
+		if m["status"] == "succeeded" {
+			require.Len(t, m["outputs"], 3)
+			break
+		}
+		require.Contains(t, []any{"queued", "running"}, m["status"])
+		time.Sleep(20 * time.Millisecond)
+	}
+	require.NotNil(t, partial, "the job showed its first outputs while running")
+	out := partial["outputs"].([]any)[0].(map[string]any)
+	r = st.do(t, "GET", "/api/v2/assets/"+out["id"].(string)+"/content", userKey, nil)
+	require.Equal(t, http.StatusOK, r.status, "an output committed early is readable")
 }
