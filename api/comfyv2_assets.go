@@ -57,7 +57,8 @@ type assetRecord struct {
 	Size        int64     `json:"size"`
 	ContentType string    `json:"content_type"`
 	FilePath    string    `json:"file_path,omitempty"`
-	Key         string    `json:"key"` // the blob's key in the Server's store
+	Key         string    `json:"key"`            // the blob's key in the Server's store; "" for a text output
+	Text        string    `json:"text,omitempty"` // the bytes of a text output
 	Tags        []string  `json:"tags,omitempty"`
 	JobID       string    `json:"job_id,omitempty"` // outputs: the job that made it
 	CreatedAt   time.Time `json:"created_at"`
@@ -135,10 +136,13 @@ func (s *Server) getAsset(ctx context.Context, id identity, assetID string) (*as
 func (s *Server) contentURL(ctx context.Context, r *http.Request, assetID, key string) (string, time.Time) {
 	// A presigned URL is reused for a quarter of its life, as /v1 does (presigning
 	// costs more than the rest of a job's answer).
+	exp := time.Now().Add(s.cfg.URLTTL).UTC().Truncate(time.Second)
+	if key == "" { // a text output: served from its record
+		return s.baseURL(r) + v2Prefix + "/assets/" + assetID + "/content", exp
+	}
 	if u, exp, ok := s.v2.urls.get(key); ok {
 		return u, exp
 	}
-	exp := time.Now().Add(s.cfg.URLTTL).UTC().Truncate(time.Second)
 	u, err := s.storage.URL(ctx, key, s.cfg.URLTTL)
 	if err == nil {
 		s.v2.urls.put(key, u, exp, s.cfg.URLTTL/4)
@@ -468,6 +472,9 @@ func (s *Server) v2AssetContent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if rec.Key == "" {
+		return serveBytes(w, r, rec, io.NopCloser(strings.NewReader(rec.Text)), int64(len(rec.Text)))
+	}
 	u, urlErr := s.storage.URL(ctx, rec.Key, s.cfg.URLTTL)
 	switch {
 	case urlErr == nil:
@@ -481,10 +488,15 @@ func (s *Server) v2AssetContent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	return serveBytes(w, r, rec, body, obj.Size)
+}
+
+// serveBytes writes an asset's content of size bytes, honouring one Range.
+func serveBytes(w http.ResponseWriter, r *http.Request, rec *assetRecord, body io.ReadCloser, size int64) error {
 	defer body.Close()
-	start, end, partial, err := parseRange(r.Header.Get("Range"), obj.Size)
+	start, end, partial, err := parseRange(r.Header.Get("Range"), size)
 	if err != nil {
-		w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(obj.Size, 10))
+		w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
 		return err
 	}
 	h := w.Header()
@@ -494,7 +506,7 @@ func (s *Server) v2AssetContent(w http.ResponseWriter, r *http.Request) error {
 	h.Set("Content-Length", strconv.FormatInt(end-start, 10))
 	status := http.StatusOK
 	if partial {
-		h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, end-1, obj.Size))
+		h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, end-1, size))
 		status = http.StatusPartialContent
 	}
 	if start > 0 {
@@ -613,25 +625,34 @@ func (s *Server) v2Outputs(ctx context.Context, r *http.Request, j *job.Job) []V
 	ttl := s.retention()
 	pipe := s.rdb.Pipeline()
 	queued := 0
-	for _, o := range j.Outputs {
-		if o.Key == "" {
-			continue // text outputs are not assets (yet): /v1 has them
-		}
-		key, ok := storage.Unlocate(s.storage, storage.Location{Bucket: o.Bucket, Key: o.Key})
-		if !ok {
+	for i, o := range j.Outputs {
+		var rec assetRecord
+		switch {
+		case o.Key != "":
+			key, ok := storage.Unlocate(s.storage, storage.Location{Bucket: o.Bucket, Key: o.Key})
+			if !ok {
+				continue
+			}
+			ctype := o.ContentType
+			if ctype == "" {
+				ctype = storage.TypeByKey(key)
+			}
+			rec = assetRecord{ID: outputAssetID(j.ID, o.Key), Size: o.Size, ContentType: ctype, FilePath: o.Filename, Key: key}
+			if o.BLAKE3 != "" {
+				rec.Hash = "blake3:" + o.BLAKE3
+			}
+		case o.Kind == job.KindText:
+			// A text output (a node's "text" list) is an asset whose bytes are the text,
+			// kept in its record.
+			sum := blake3.Sum256([]byte(o.Text))
+			rec = assetRecord{ID: outputAssetID(j.ID, fmt.Sprintf("text:%d:%s", i, o.NodeID)), Size: int64(len(o.Text)),
+				ContentType: "text/plain; charset=utf-8", FilePath: fmt.Sprintf("%s_%d.txt", storage.SanitizeName(o.NodeID), i),
+				Text: o.Text, Hash: "blake3:" + hex.EncodeToString(sum[:])}
+		default:
 			continue
 		}
-		id := outputAssetID(j.ID, o.Key)
-		ctype := o.ContentType
-		if ctype == "" {
-			ctype = storage.TypeByKey(key)
-		}
-		hash := ""
-		if o.BLAKE3 != "" {
-			hash = "blake3:" + o.BLAKE3
-		}
-		rec := assetRecord{ID: id, Hash: hash, Size: o.Size, ContentType: ctype, FilePath: o.Filename, Key: key,
-			JobID: j.ID, CreatedAt: j.CreatedAt, Tags: []string{"output"}}
+		id, key, ctype, hash := rec.ID, rec.Key, rec.ContentType, rec.Hash
+		rec.JobID, rec.CreatedAt, rec.Tags = j.ID, j.CreatedAt, []string{"output"}
 		if s.v2.minted.add(id) {
 			rec.Owner = readOwner()
 			data, _ := json.Marshal(rec)
@@ -643,7 +664,7 @@ func (s *Server) v2Outputs(ctx context.Context, r *http.Request, j *job.Job) []V
 		if kind == "" {
 			kind = job.KindFile
 		}
-		outs = append(outs, V2Output{NodeID: o.NodeID, Name: o.Filename, Type: kind, ContentType: ctype, SizeBytes: o.Size,
+		outs = append(outs, V2Output{NodeID: o.NodeID, Name: rec.FilePath, Type: kind, ContentType: ctype, SizeBytes: rec.Size,
 			ID: id, Hash: strPtr(hash), URL: u, URLExpiresAt: exp, JobID: j.ID})
 	}
 	if queued == 0 {

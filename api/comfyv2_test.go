@@ -828,3 +828,29 @@ func TestV2OutputsAsCommitted(t *testing.T) {
 	r = st.do(t, "GET", "/api/v2/assets/"+out["id"].(string)+"/content", userKey, nil)
 	require.Equal(t, http.StatusOK, r.status, "an output committed early is readable")
 }
+
+// A text output is an asset too: its bytes are the text.
+func TestV2TextOutput(t *testing.T) {
+	t.Parallel()
+	st := newV2Stack(t, false, comfysim.Options{})
+	wf := `{"3": {"class_type": "PreviewAny", "inputs": {"source": "hello from v2"}}}`
+	r := st.do(t, "POST", "/api/v2/jobs", userKey, map[string]any{"workflow": json.RawMessage(wf)})
+	require.Equal(t, http.StatusCreated, r.status, "body: %s", r.body)
+	done := st.waitV2(t, v2Job(t, r)["id"].(string))
+	require.Equal(t, "succeeded", done["status"], "job: %v", done)
+	var text map[string]any
+	for _, o := range done["outputs"].([]any) {
+		if m := o.(map[string]any); m["type"] == "text" {
+			text = m
+		}
+	}
+	require.NotNil(t, text, "outputs: %v", done["outputs"])
+	require.Equal(t, blakeOf([]byte("hello from v2")), text["hash"])
+	r = st.do(t, "GET", "/api/v2/assets/"+text["id"].(string)+"/content", userKey, nil)
+	require.Equal(t, http.StatusOK, r.status, "body: %s", r.body)
+	require.Equal(t, "hello from v2", string(r.body))
+	require.Equal(t, text["url"], st.url+"/api/v2/assets/"+text["id"].(string)+"/content")
+	r = st.do(t, "GET", "/api/v2/assets/"+text["id"].(string)+"/content", userKey, nil, withHeader("Range", "bytes=0-4"))
+	require.Equal(t, http.StatusPartialContent, r.status)
+	require.Equal(t, "hello", string(r.body))
+}
