@@ -140,8 +140,8 @@ func (s *Server) contentURL(ctx context.Context, r *http.Request, assetID, key s
 	if key == "" { // a text output: served from its record
 		return s.baseURL(r) + v2Prefix + "/assets/" + assetID + "/content", exp
 	}
-	if u, exp, ok := s.v2.urls.get(key); ok {
-		return u, exp
+	if u, cachedExp, ok := s.v2.urls.get(key); ok {
+		return u, cachedExp
 	}
 	u, err := s.storage.URL(ctx, key, s.cfg.URLTTL)
 	if err == nil {
