@@ -10,7 +10,7 @@ func addConsoleOperations(paths, schemas obj, security []any) {
 	if list := dig(paths, "/v1/jobs", "get"); list != nil {
 		params, _ := list["parameters"].([]any)
 		list["parameters"] = append(params, obj{"name": "template", "in": "query", "schema": obj{"type": "string"},
-			"description": "only jobs of this template; a page may then hold fewer jobs than limit, with a next_cursor to go on"})
+			"description": "only jobs of this template"})
 	}
 	paths["/v1/whoami"] = obj{"get": obj{
 		"operationId": "whoami", "tags": []string{"operations"}, "summary": "The role of the presented key",

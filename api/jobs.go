@@ -168,7 +168,9 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) error {
 			return &job.SpecError{Code: CodeInvalidRequest, Field: k, Message: "unknown query parameter (known: status, queue, template, limit, cursor)"}
 		}
 	}
-	opts := job.ListOptions{Queue: q.Get("queue"), Cursor: q.Get("cursor")}
+	// Every combination of filters is one sorted set of the store: a page costs the
+	// same whatever the number of jobs.
+	opts := job.ListOptions{Queue: q.Get("queue"), Template: q.Get("template"), Cursor: q.Get("cursor")}
 	if st := q.Get("status"); st != "" {
 		opts.Status = job.Status(st)
 		if !opts.Status.Valid() {
@@ -181,9 +183,6 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) error {
 			return &job.SpecError{Code: CodeInvalidRequest, Field: "limit", Message: "limit is an integer from 1 to 500"}
 		}
 		opts.Limit = n
-	}
-	if name := q.Get("template"); name != "" {
-		return s.listJobsOfTemplate(w, r, opts, name)
 	}
 	jobs, next, err := s.store.List(r.Context(), opts)
 	if err != nil {

@@ -158,7 +158,7 @@ func (s *Server) openAPI(r *http.Request, templates []*template.Template) obj {
 			},
 			"get": obj{
 				"operationId": "listJobs", "tags": []string{"jobs"}, "summary": "List jobs",
-				"description": "Jobs newest first, filtered by status and queue, in pages: pass next_cursor as cursor for the next page.",
+				"description": "Jobs newest first, filtered by any combination of status, queue and template (each combination has an index of its own: a page costs the same whatever the number of jobs), in pages: pass next_cursor as cursor for the next page.",
 				"security":    security,
 				"parameters": []any{
 					obj{"name": "status", "in": "query", "schema": ref("JobStatus")},

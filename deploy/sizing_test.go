@@ -95,7 +95,7 @@ func measureJobs(b *testing.B, workflow []byte, want job.Status) {
 			task += n
 		case strings.HasPrefix(name, jobstore.KeyPrefix+"job:"):
 			record += n
-		case name == jobstore.KeyPrefix+"jobs":
+		case name == jobstore.KeyPrefix+"jobs", strings.HasPrefix(name, jobstore.KeyPrefix+"jobs?"):
 			index += n
 		case strings.HasSuffix(name, ":pending"), strings.HasSuffix(name, ":archived"):
 			lists += n

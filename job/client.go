@@ -35,8 +35,12 @@ type Client interface {
 
 // ListOptions filters and pages List.
 type ListOptions struct {
-	Status Status
-	Queue  string
+	// Status, Queue, Template and Tenant filter (empty: any); any combination costs
+	// the same whatever the number of jobs.
+	Status   Status
+	Queue    string
+	Template string
+	Tenant   string
 	// Limit is the page size (default 50, at most 500).
 	Limit int
 	// Cursor is the NextCursor of the previous page.

@@ -50,6 +50,7 @@ type Job struct {
 	ID              string         `json:"id"`
 	Status          Status         `json:"status"`
 	Queue           string         `json:"queue"`
+	Tenant          string         `json:"tenant,omitempty"`
 	Template        string         `json:"template,omitempty"`
 	TemplateVersion int            `json:"template_version,omitempty"`
 	Attempt         int            `json:"attempt"`

@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -43,6 +43,13 @@ type Store struct {
 	hubOnce sync.Once
 	hub     *Hub
 	ownsHub bool
+
+	cache   recordCache
+	indexed atomic.Bool // the filter sets are known to hold every job (backfill done)
+
+	backfillOnce sync.Once
+	stopBackfill context.CancelFunc
+	backfillDone chan struct{}
 }
 
 // New returns a Store on rdb.
@@ -68,12 +75,17 @@ func (s *Store) Hub() *Hub {
 	return s.hub
 }
 
-// Close stops the store's own hub, if it started one; a Hub given in Config is the
-// caller's to close. It does not close the Redis client.
+// Close stops the store's own hub, if it started one, and a backfill it runs; a Hub
+// given in Config is the caller's to close. It does not close the Redis client.
 func (s *Store) Close() error {
 	s.hubOnce.Do(func() {}) // no hub starts after Close
 	if s.ownsHub {
 		s.hub.Close()
+	}
+	s.backfillOnce.Do(func() {}) // no backfill starts after Close
+	if s.stopBackfill != nil {
+		s.stopBackfill()
+		<-s.backfillDone
 	}
 	return nil
 }
@@ -85,12 +97,12 @@ func jobKey(id string) string    { return KeyPrefix + "job:" + id }
 func idemKey(k string) string    { return KeyPrefix + "idem:" + k }
 func eventsKey(id string) string { return KeyPrefix + "events:" + id }
 
-const indexKey = KeyPrefix + "jobs"
-
-// createScript writes a new job record atomically, honouring an idempotency key.
-// KEYS: idem key ("" for none), job key, index. ARGV: id, json, ttl seconds, score, and
-// the score below which index entries are past the retention (trimmed on the way).
-// It returns the id of the job the key already names, or the new id.
+// createScript writes a new job record atomically, honouring an idempotency key, lists
+// it in the index and its filter sets and publishes its first event: one round trip.
+// KEYS: idem key ("" for none), job key, index, then the filter sets. ARGV: id, json,
+// ttl seconds, score, the score below which index entries are past the retention
+// (trimmed on the way), the event channel and the event up to its job (see
+// writeScript). It returns the id of the job the key already names, or the new id.
 var createScript = redis.NewScript(`
 if KEYS[1] ~= "" then
   local existing = redis.call('GET', KEYS[1])
@@ -100,8 +112,12 @@ end
 if redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3], 'NX') == false then
   return redis.error_reply('job exists')
 end
-redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[5])
+for i = 3, #KEYS do
+  redis.call('ZADD', KEYS[i], ARGV[4], ARGV[1])
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', ARGV[5])
+  if i > 3 then redis.call('EXPIRE', KEYS[i], ARGV[3]) end
+end
+redis.call('PUBLISH', ARGV[6], ARGV[7] .. ARGV[2] .. '}')
 return ARGV[1]
 `)
 
@@ -115,14 +131,8 @@ func (s *Store) Create(ctx context.Context, j *job.Job, idempotencyKey string) (
 	if err != nil {
 		return nil, false, fmt.Errorf("jobstore: create: %w", err)
 	}
-	ik := ""
-	if idempotencyKey != "" {
-		ik = idemKey(idempotencyKey)
-	}
-	ttl := strconv.FormatInt(int64(s.retention/time.Second), 10)
-	score := strconv.FormatInt(j.CreatedAt.UnixMilli(), 10)
-	cutoff := strconv.FormatInt(j.CreatedAt.Add(-s.retention).UnixMilli(), 10)
-	got, err := createScript.Run(ctx, s.rdb, []string{ik, jobKey(j.ID), indexKey}, j.ID, data, ttl, score, cutoff).Text()
+	keys, args := s.createCall(j, data, idempotencyKey)
+	got, err := createScript.Run(ctx, s.rdb, keys, args...).Text()
 	if err != nil {
 		return nil, false, fmt.Errorf("jobstore: create %s: %w", j.ID, err)
 	}
@@ -133,8 +143,21 @@ func (s *Store) Create(ctx context.Context, j *job.Job, idempotencyKey string) (
 		}
 		return existing, false, nil
 	}
-	s.publish(ctx, job.EventStatus, j)
+	s.cache.put(j.ID, data)
 	return j, true, nil
+}
+
+// createCall returns the keys and arguments of createScript for job j (JSON data).
+func (s *Store) createCall(j *job.Job, data []byte, idempotencyKey string) ([]string, []any) {
+	ik := ""
+	if idempotencyKey != "" {
+		ik = idemKey(idempotencyKey)
+	}
+	ttl := strconv.FormatInt(int64(s.retention/time.Second), 10)
+	score := strconv.FormatInt(j.CreatedAt.UnixMilli(), 10)
+	cutoff := strconv.FormatInt(j.CreatedAt.Add(-s.retention).UnixMilli(), 10)
+	keys := append([]string{ik, jobKey(j.ID), indexKey}, indexKeys(j)...)
+	return keys, []any{j.ID, data, ttl, score, cutoff, eventsKey(j.ID), eventPrefix(job.EventStatus, time.Now())}
 }
 
 // Get returns the job record, or job.ErrNotFound.
@@ -149,224 +172,12 @@ func (s *Store) Get(ctx context.Context, id string) (*job.Job, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jobstore: get %s: %w", id, err)
 	}
-	var j job.Job
-	if err := json.Unmarshal(data, &j); err != nil {
-		return nil, fmt.Errorf("jobstore: decode %s: %w", id, err)
-	}
-	return &j, nil
-}
-
-// UpdateFunc changes a job record in place. Returning ErrSkip leaves the record as it was.
-type UpdateFunc func(j *job.Job) error
-
-// ErrSkip, returned by an UpdateFunc, makes Update write nothing and return no error.
-var ErrSkip = errors.New("jobstore: skip update")
-
-// Update reads the record, applies fn and writes it back atomically (optimistic locking:
-// a concurrent writer makes it retry). A terminal record is never changed: Update returns
-// the record and job.ErrTerminal. The change is published on the job's event channel, as a
-// progress event when only Progress changed, else a status event.
-func (s *Store) Update(ctx context.Context, id string, fn UpdateFunc) (*job.Job, error) {
-	key := jobKey(id)
-	var result *job.Job
-	var kind string
-	txf := func(tx *redis.Tx) error {
-		data, err := tx.Get(ctx, key).Bytes()
-		if errors.Is(err, redis.Nil) {
-			return job.ErrNotFound
-		}
-		if err != nil {
-			return err
-		}
-		var j job.Job
-		if decErr := json.Unmarshal(data, &j); decErr != nil {
-			return fmt.Errorf("jobstore: decode %s: %w", id, decErr)
-		}
-		if j.Status.Terminal() {
-			result = &j
-			return job.ErrTerminal
-		}
-		before := j.Clone()
-		if fnErr := fn(&j); fnErr != nil {
-			result = before
-			return fnErr
-		}
-		if before.Status == job.StatusCanceling && !j.Status.Terminal() {
-			// A canceling job only ends: no write of a worker takes it back.
-			j.Status = job.StatusCanceling
-		}
-		kind = job.EventStatus
-		if j.Status == before.Status && j.Attempt == before.Attempt && len(j.Outputs) == len(before.Outputs) &&
-			j.Error == nil && before.Error == nil && j.CancelRequested == before.CancelRequested {
-			kind = job.EventProgress
-		}
-		out, err := json.Marshal(&j)
-		if err != nil {
-			return err
-		}
-		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			p.Set(ctx, key, out, s.retention)
-			return nil
-		})
-		result = &j
-		return err
-	}
-	for i := 0; i < 50; i++ {
-		err := s.rdb.Watch(ctx, txf, key)
-		switch {
-		case err == nil:
-			s.publish(ctx, kind, result)
-			return result, nil
-		case errors.Is(err, redis.TxFailedErr):
-			continue
-		case errors.Is(err, ErrSkip):
-			return result, nil
-		default:
-			return result, err
-		}
-	}
-	return nil, job.ErrConflict
-}
-
-func (s *Store) publish(ctx context.Context, kind string, j *job.Job) {
-	data, err := json.Marshal(job.Event{Type: kind, At: time.Now().UTC(), Job: j})
+	j, err := decode(id, data)
 	if err != nil {
-		return
+		return nil, err
 	}
-	// Events are hints for live streams; the record is the truth, so a failed publish is
-	// not an error of the update.
-	_ = s.rdb.Publish(ctx, eventsKey(j.ID), data).Err()
-}
-
-// List returns jobs newest first, and the cursor of the next page ("" at the end).
-func (s *Store) List(ctx context.Context, opts job.ListOptions) ([]*job.Job, string, error) {
-	if opts.Limit <= 0 {
-		opts.Limit = 50
-	}
-	if opts.Limit > 500 {
-		opts.Limit = 500
-	}
-	upper := "+inf"
-	skipUntil := ""
-	if opts.Cursor != "" {
-		score, id, ok := strings.Cut(opts.Cursor, "_")
-		if _, err := strconv.ParseInt(score, 10, 64); !ok || err != nil || !job.ValidID(id) {
-			return nil, "", &job.SpecError{Code: job.CodeInvalidRequest, Field: "cursor", Message: "malformed cursor"}
-		}
-		upper, skipUntil = score, id
-	}
-	var out []*job.Job
-	const batch = 200
-	offset := int64(0)
-	for len(out) < opts.Limit {
-		zs, err := s.rdb.ZRevRangeByScoreWithScores(ctx, indexKey, &redis.ZRangeBy{Max: upper, Min: "-inf", Offset: offset, Count: batch}).Result()
-		if err != nil {
-			return nil, "", fmt.Errorf("jobstore: list: %w", err)
-		}
-		if len(zs) == 0 {
-			return out, "", nil
-		}
-		offset += int64(len(zs))
-		ids := make([]string, 0, len(zs))
-		for _, z := range zs {
-			ids = append(ids, z.Member.(string))
-		}
-		keys := make([]string, len(ids))
-		for i, id := range ids {
-			keys[i] = jobKey(id)
-		}
-		vals, err := s.rdb.MGet(ctx, keys...).Result()
-		if err != nil {
-			return nil, "", fmt.Errorf("jobstore: list: %w", err)
-		}
-		var gone []any
-		for i, v := range vals {
-			id := ids[i]
-			if skipUntil != "" {
-				if id == skipUntil {
-					skipUntil = ""
-				}
-				continue
-			}
-			str, ok := v.(string)
-			if !ok {
-				gone = append(gone, id) // expired record
-				continue
-			}
-			var j job.Job
-			if json.Unmarshal([]byte(str), &j) != nil {
-				continue
-			}
-			if (opts.Status != "" && j.Status != opts.Status) || (opts.Queue != "" && j.Queue != opts.Queue) {
-				continue
-			}
-			out = append(out, &j)
-			if len(out) == opts.Limit {
-				next := strconv.FormatInt(int64(zs[i].Score), 10) + "_" + id
-				if len(gone) > 0 {
-					s.rdb.ZRem(ctx, indexKey, gone...)
-				}
-				return out, next, nil
-			}
-		}
-		if len(gone) > 0 {
-			s.rdb.ZRem(ctx, indexKey, gone...)
-		}
-		if skipUntil != "" {
-			// The cursor's own entry was not in this score range any more; start over
-			// strictly below its score.
-			skipUntil = ""
-			score, _, _ := strings.Cut(opts.Cursor, "_")
-			upper = "(" + score
-			offset = 0
-		}
-	}
-	return out, "", nil
-}
-
-// RecordDelivery adds or replaces (by ID) an entry of the job's webhook delivery log.
-// Unlike Update it also writes terminal records: deliveries go on after a job ends. It
-// changes nothing else and publishes no event.
-func (s *Store) RecordDelivery(ctx context.Context, id string, d job.Delivery) error {
-	key := jobKey(id)
-	txf := func(tx *redis.Tx) error {
-		data, err := tx.Get(ctx, key).Bytes()
-		if errors.Is(err, redis.Nil) {
-			return job.ErrNotFound
-		}
-		if err != nil {
-			return err
-		}
-		var j job.Job
-		if decErr := json.Unmarshal(data, &j); decErr != nil {
-			return fmt.Errorf("jobstore: decode %s: %w", id, decErr)
-		}
-		replaced := false
-		for i := range j.Webhooks {
-			if j.Webhooks[i].ID == d.ID {
-				j.Webhooks[i], replaced = d, true
-			}
-		}
-		if !replaced {
-			j.Webhooks = append(j.Webhooks, d)
-		}
-		out, err := json.Marshal(&j)
-		if err != nil {
-			return err
-		}
-		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			p.Set(ctx, key, out, redis.KeepTTL)
-			return nil
-		})
-		return err
-	}
-	for i := 0; i < 50; i++ {
-		err := s.rdb.Watch(ctx, txf, key)
-		if !errors.Is(err, redis.TxFailedErr) {
-			return err
-		}
-	}
-	return job.ErrConflict
+	s.cache.put(id, data)
+	return j, nil
 }
 
 // Ping checks that Redis answers.

@@ -131,16 +131,19 @@ func TestStoreWatch(t *testing.T) {
 	first := <-events
 	require.Equal(t, job.StatusQueued, first.Job.Status, "the current state comes first")
 
+	written := make(chan error, 1)
 	go func() {
 		_, err1 := s.Update(ctx, j.ID, func(j *job.Job) error { j.Status = job.StatusRunning; return nil })
 		_, err2 := s.Update(ctx, j.ID, func(j *job.Job) error { j.Progress = &job.Progress{Fraction: 0.5}; return nil })
 		_, err3 := s.Update(ctx, j.ID, func(j *job.Job) error { j.Status = job.StatusSucceeded; return nil })
-		assert.NoError(t, errors.Join(err1, err2, err3))
+		written <- errors.Join(err1, err2, err3)
 	}()
 	var seen []string
 	for ev := range events {
 		seen = append(seen, ev.Type+":"+string(ev.Job.Status))
 	}
+	// The event is published by the write itself: it may arrive before Update returns.
+	require.NoError(t, <-written)
 	require.Equal(t, []string{"status:running", "progress:running", "status:succeeded"}, seen)
 }
 

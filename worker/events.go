@@ -36,15 +36,23 @@ func (r *run) onEvent(ev comfy.Event) {
 		}
 		r.mu.Unlock()
 		return
-	case *comfy.ExecutionCached, *comfy.Executing, *comfy.Progress, *comfy.ProgressState, *comfy.Executed:
-		// Any of these means execution started, even if execution_start was missed.
-		r.markRunning(context.Background(), now)
 	}
 	r.mu.Lock()
 	if r.progress == nil {
 		r.progress = newProgressTracker(nil)
 	}
 	changed := r.progress.apply(v)
+	switch v.(type) {
+	case *comfy.ExecutionCached, *comfy.Executing, *comfy.Progress, *comfy.ProgressState, *comfy.Executed:
+		// Any of these means execution started, even if execution_start was missed:
+		// the running write carries this first progress (one write, not two).
+		if r.started.IsZero() {
+			first := r.progress.snapshot()
+			r.mu.Unlock()
+			r.markRunningWith(context.Background(), now, &first)
+			return
+		}
+	}
 	due := changed && now.Sub(r.lastWrite) >= r.w.cfg.ProgressInterval
 	var snap job.Progress
 	if due {
@@ -69,8 +77,10 @@ func (r *run) onEvent(ev comfy.Event) {
 // ranOnNode makes the record true for a prompt that finished on the node, whatever the
 // worker saw of it: the node's own execution_start and execution_success timestamps
 // from the history entry, and running, started_at and job.started when no event told
-// of the start (a fast prompt, a prompt found finished after a restart).
-func (r *run) ranOnNode(ctx context.Context, entry *comfy.HistoryEntry) {
+// of the start (a fast prompt, a prompt found finished after a restart). The changes
+// in then (the next state: uploading) ride in the same write when running is written
+// here; it reports whether they did.
+func (r *run) ranOnNode(ctx context.Context, entry *comfy.HistoryEntry, then ...jobstore.UpdateFunc) bool {
 	var start, end time.Time
 	for _, m := range entry.Status.Messages {
 		switch m.Type {
@@ -94,22 +104,30 @@ func (r *run) ranOnNode(ctx context.Context, entry *comfy.HistoryEntry) {
 		at = now.Add(-r.nodeEnd.Sub(r.nodeStart))
 	}
 	r.mu.Unlock()
-	r.markRunning(ctx, at)
+	return r.markRunningWith(ctx, at, nil, then...)
 }
 
 // markRunning records that execution started, once.
 func (r *run) markRunning(ctx context.Context, at time.Time) {
+	r.markRunningWith(ctx, at, nil)
+}
+
+// markRunningWith is markRunning writing the job's first progress (none: empty
+// progress) and the changes in then in the same write, one round trip; it reports
+// whether it wrote (false: running was recorded before, then is not applied).
+func (r *run) markRunningWith(ctx context.Context, at time.Time, first *job.Progress, then ...jobstore.UpdateFunc) bool {
 	r.mu.Lock()
 	if !r.started.IsZero() {
 		r.mu.Unlock()
-		return
+		return false
 	}
 	r.started = at
 	r.lastWrite = at // the running write below carries the first progress
 	close(r.startedCh)
 	r.mu.Unlock()
 	moved := false
-	j, err := r.w.store.Update(ctx, r.id, func(j *job.Job) error {
+	running := func(j *job.Job) error {
+		moved = false // run again on the current record when another writer came first
 		// Only a queued job starts running: a late write never takes an uploading job
 		// back to running.
 		if j.Status != job.StatusQueued {
@@ -121,12 +139,17 @@ func (r *run) markRunning(ctx context.Context, at time.Time) {
 			j.StartedAt = &t
 		}
 		j.Progress = &job.Progress{}
+		if first != nil {
+			j.Progress = first
+		}
 		moved = true
 		return nil
-	})
-	if err == nil && moved {
-		r.notify(ctx, job.WebhookStarted, j)
 	}
+	js, err := r.w.store.UpdateSteps(ctx, r.id, append([]jobstore.UpdateFunc{running}, then...)...)
+	if err == nil && moved {
+		r.notify(ctx, job.WebhookStarted, js[0])
+	}
+	return err == nil
 }
 
 func (r *run) notify(ctx context.Context, event string, j *job.Job) {

@@ -122,8 +122,9 @@ func (r *run) execute(ctx context.Context) error {
 		r.execEnded = time.Now()
 	}
 	r.mu.Unlock()
-	r.ranOnNode(ctx, entry)
-	outputs, uploadMS, err := r.collect(ctx, entry)
+	// Found finished without a start seen: running and uploading are one write.
+	uploading := r.ranOnNode(ctx, entry, toUploading)
+	outputs, uploadMS, err := r.collect(ctx, entry, uploading)
 	if err != nil {
 		return r.fail(ctx, err)
 	}

@@ -20,13 +20,19 @@ import (
 	"github.com/comfyq/comfyq/storage"
 )
 
+// toUploading is the change of a job whose outputs are being collected.
+func toUploading(j *job.Job) error {
+	j.Status = job.StatusUploading
+	return nil
+}
+
 // collect streams every output of the finished prompt from /view into storage and
-// returns the outputs with their keys, sizes and digests, plus the upload time.
-func (r *run) collect(ctx context.Context, entry *comfy.HistoryEntry) ([]job.Output, int64, error) {
-	_, _ = r.w.store.Update(ctx, r.id, func(j *job.Job) error {
-		j.Status = job.StatusUploading
-		return nil
-	})
+// returns the outputs with their keys, sizes and digests, plus the upload time. It
+// records uploading first unless recorded says it was.
+func (r *run) collect(ctx context.Context, entry *comfy.HistoryEntry, recorded bool) ([]job.Output, int64, error) {
+	if !recorded {
+		_, _ = r.w.store.Update(ctx, r.id, toUploading)
+	}
 	start := time.Now()
 	nodeIDs := make([]string, 0, len(entry.Outputs))
 	for id := range entry.Outputs {
