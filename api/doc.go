@@ -23,6 +23,16 @@
 //	GET    /healthz /readyz /metrics /openapi.json /docs
 //	       /monitoring/                 the asynqmon dashboard (admin)
 //
+// # The Comfy API v2
+//
+// Under /api/v2 the server speaks the Comfy API v2, the contract of Comfy Cloud and of
+// the official SDKs (@comfyorg/sdk, comfy-sdk), over the same jobs (comfyv2*.go;
+// docs/comfy-api-v2.md): POST /api/v2/jobs (synchronous validation, Stripe-style
+// Idempotency-Key, a bounded queue), GET /api/v2/jobs/{id}[/workflow|/events], POST
+// /api/v2/jobs/{id}/cancel, and assets over blake3-addressed blobs (POST
+// /api/v2/assets, /from-hash, HEAD /by-hash/{hash}, GET /{id}[/content], DELETE).
+// Partner-node keys are sealed with Config.SealKey on their way to the worker.
+//
 // # Security
 //
 // Every /v1 route needs "Authorization: Bearer KEY" with one of Config.APIKeys or

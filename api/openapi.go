@@ -276,6 +276,8 @@ func (s *Server) openAPI(r *http.Request, templates []*template.Template) obj {
 	tags = append(tags, templateOperations(templates, schemas, paths, security)...)
 	tags = append(tags, obj{"name": "operations", "description": "Health, metrics, documentation and the dashboard."})
 	addConsoleOperations(paths, schemas, security)
+	addComfyV2Operations(paths, schemas, security)
+	tags = append(tags, obj{"name": "comfy-api-v2", "description": "The Comfy API v2 (Comfy Cloud's contract) for the official SDKs; the same jobs as /v1."})
 
 	components := obj{
 		"schemas":   schemas,

@@ -30,7 +30,11 @@ func TestEveryRouteIsDocumented(t *testing.T) {
 	doc := s.openAPI(httptest.NewRequest("GET", "/openapi.json", nil), nil)
 	paths := doc["paths"].(obj)
 	for _, rt := range s.routes {
-		p := strings.ReplaceAll(rt.pattern, "...}", "}")
+		p := rt.pattern
+		if rt.docPath != "" {
+			p = rt.docPath
+		}
+		p = strings.ReplaceAll(p, "...}", "}")
 		p = strings.TrimSuffix(p, "{$}")
 		if p == "" {
 			p = "/"

@@ -16,6 +16,9 @@ import (
 type route struct {
 	method  string // GET, POST, PUT, DELETE; "" for any (the dashboard)
 	pattern string // net/http ServeMux pattern path: /v1/jobs/{id}
+	// docPath is the route's path in the OpenAPI document when pattern is wider (to
+	// avoid a ServeMux conflict); "" when they are the same.
+	docPath string
 	role    role
 	// basic also accepts HTTP Basic auth with the key as password (browser pages).
 	basic bool
@@ -25,7 +28,7 @@ type route struct {
 }
 
 func (s *Server) buildRoutes() []route {
-	return []route{
+	return append([]route{
 		{method: "GET", pattern: "/healthz", role: rolePublic, handler: s.healthz},
 		{method: "GET", pattern: "/readyz", role: rolePublic, handler: s.readyz},
 		{method: "GET", pattern: "/metrics", role: s.metricsRole(), handler: s.serveMetrics},
@@ -59,7 +62,7 @@ func (s *Server) buildRoutes() []route {
 		{method: "GET", pattern: consolePath + "/", role: rolePublic, handler: s.serveConsole},
 
 		{method: "", pattern: monitoringPath + "/", role: roleAdmin, basic: true, handler: s.monitoring()},
-	}
+	}, s.v2Routes()...)
 }
 
 func (s *Server) metricsRole() role {

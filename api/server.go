@@ -136,6 +136,17 @@ type Config struct {
 	// deliveries (POST /v1/jobs/{id}/webhooks/replay). Optional: without it the replay
 	// route answers 501. delivery.Dispatcher implements it.
 	Webhooks Webhooks
+	// SealKey encrypts the partner-node API keys of Comfy API v2 submissions
+	// (extra_data.api_key_comfy_org) in the job's task payload; the workers hold the same
+	// key (COMFYQ_SEAL_KEY, 32 bytes). Without it such submissions are refused.
+	SealKey []byte
+	// MaxQueueDepth bounds the default queue for POST /api/v2/jobs: with this many jobs
+	// waiting, it answers 429 queue_full with Retry-After (default 10000; negative: no
+	// bound).
+	MaxQueueDepth int
+	// MaxAssetBytes bounds one asset uploaded to POST /api/v2/assets (default 512 MiB).
+	MaxAssetBytes int64
+
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -163,6 +174,7 @@ type Server struct {
 	limiter     *quota.Limiter
 	inFlight    *quota.InFlight
 	routes      []route
+	v2          v2State // the Comfy API v2 (comfyv2*.go)
 
 	closing   chan struct{} // closed when the server starts shutting down
 	closeOnce sync.Once
@@ -210,6 +222,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Version == "" {
 		cfg.Version = "dev"
+	}
+	v2, err := newV2State(&cfg)
+	if err != nil {
+		return nil, err
 	}
 	var public *url.URL
 	if cfg.PublicURL != "" {
@@ -292,6 +308,7 @@ func New(cfg Config) (*Server, error) {
 		keys:      keys,
 		limiter:   quota.NewLimiter(cfg.Redis),
 		inFlight:  quota.NewInFlight(cfg.Redis, jobstore.KeyPrefix+"job:"),
+		v2:        v2,
 	}
 	if err := metrics.Register(reg); err != nil {
 		return fail(fmt.Errorf("api: register metrics: %w", err))

@@ -111,10 +111,13 @@ type Output struct {
 	// Key is the object's key as any client of the storage names it: its full
 	// key in Bucket (the storage URL's prefix included), or its path under the
 	// file store's root.
-	Key         string `json:"key,omitempty"`
-	URL         string `json:"url,omitempty"`
-	Size        int64  `json:"size,omitempty"`
-	SHA256      string `json:"sha256,omitempty"`
+	Key    string `json:"key,omitempty"`
+	URL    string `json:"url,omitempty"`
+	Size   int64  `json:"size,omitempty"`
+	SHA256 string `json:"sha256,omitempty"`
+	// BLAKE3 is the lower-case hex blake3 of the file, the hash the Comfy API v2 names
+	// assets by.
+	BLAKE3      string `json:"blake3,omitempty"`
 	ContentType string `json:"content_type,omitempty"`
 	Text        string `json:"text,omitempty"`
 	// Type is where ComfyUI kept the file: "output" for a saved output, "temp" for a

@@ -45,6 +45,9 @@ type Spec struct {
 	// producer library sets it itself. Empty: no tenant (visible to admin keys only
 	// when the API has authentication on).
 	Tenant string `json:"-"`
+	// SealedExtraData is copied to Payload.SealedExtraData: extra_data fields sealed by
+	// the API (never read from a /v1 body).
+	SealedExtraData string `json:"-"`
 }
 
 // ImageSource is a file given in a submission: exactly one of URL, Base64 or Key.

@@ -12,8 +12,10 @@ const (
 	TypeWebhook = "comfyq:webhook"
 )
 
-// PayloadVersion is the version of Payload written by this code.
-const PayloadVersion = 1
+// PayloadVersion is the newest version of Payload this code reads and writes: 2 for a
+// payload with SealedExtraData (a worker of version 1 would run it without its sealed
+// fields, so it must hand it back), 1 otherwise.
+const PayloadVersion = 2
 
 // Payload is the body of a comfyq:job task: everything a worker needs to run the job,
 // already resolved (templates applied, UI format converted).
@@ -33,12 +35,22 @@ type Payload struct {
 	Webhook *WebhookSpec `json:"webhook,omitempty"`
 	// ExtraPNGInfo is passed to ComfyUI as extra_data.extra_pnginfo (e.g. the UI workflow).
 	ExtraPNGInfo map[string]json.RawMessage `json:"extra_pnginfo,omitempty"`
+	// SealedExtraData is a JSON object of extra_data fields for the prompt (a Comfy API
+	// v2 submission's api_key_comfy_org), encrypted with the deployment's seal key
+	// (package internal/seal, context SealContext): secrets never sit in Redis readable.
+	SealedExtraData string `json:"sealed_extra_data,omitempty"`
 }
+
+// SealContext is the authenticated context of Payload.SealedExtraData.
+const SealContext = "comfyq:extra_data"
 
 // EncodePayload encodes a task payload.
 func EncodePayload(p *Payload) ([]byte, error) {
 	if p.V == 0 {
-		p.V = PayloadVersion
+		p.V = 1
+		if p.SealedExtraData != "" {
+			p.V = 2
+		}
 	}
 	return json.Marshal(p)
 }

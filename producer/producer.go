@@ -385,7 +385,8 @@ func (c *Client) resolve(ctx context.Context, spec *job.Spec) (*job.Payload, int
 	if err != nil {
 		return nil, 0, fmt.Errorf("producer: encode workflow: %w", err)
 	}
-	p := &job.Payload{Prompt: prompt, TimeoutS: spec.TimeoutS, Webhook: spec.Webhook, RetryOn: spec.RetryOn}
+	p := &job.Payload{Prompt: prompt, TimeoutS: spec.TimeoutS, Webhook: spec.Webhook, RetryOn: spec.RetryOn,
+		SealedExtraData: spec.SealedExtraData}
 	if len(images) > 0 {
 		p.Images = images
 	}

@@ -9,6 +9,10 @@
 #     posix backend in a temporary directory, with random credentials, unless
 #     COMFYQ_TEST_S3_URL is set.
 #   - gofmt, go vet, then go test -race.
+#   - With no package arguments or with ./api/comfysdk/..., the official Comfy
+#     TypeScript SDK (@comfyorg/sdk from npm, pinned in api/comfysdk/e2e) against a
+#     real stack on this Redis server binary and the S3 service above (node --test;
+#     the SDK asks for Node 22 and runs on 20 with an EBADENGINE warning from npm).
 #   - With no package arguments (the whole suite) or with ./api/console/..., the
 #     console's browser tests after the Go tests: Playwright (npm ci in
 #     api/console/e2e) driving Debian's Chromium (/usr/bin/chromium; it and
@@ -273,6 +277,19 @@ run_browser_tests() {
 	(cd api/console/e2e && COMFYQ_BIN="$tmpdir/comfyq" COMFYQ_CHROMIUM="$chromium" node --test --test-concurrency=1)
 }
 
+# run_sdk_tests runs the Comfy SDK tests (api/comfysdk/e2e) against a stack started
+# from a freshly built binary, with outputs and assets in the S3 service started above.
+run_sdk_tests() {
+	if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+		apt_install nodejs npm
+	fi
+	new_tmpdir
+	log "Comfy SDK tests: building comfyq, npm ci, node --test (api/comfysdk/e2e)"
+	go build -o "$tmpdir/comfyq" ./cmd/comfyq
+	(cd api/comfysdk/e2e && npm ci --no-audit --no-fund --loglevel=error >&2)
+	(cd api/comfysdk/e2e && COMFYQ_BIN="$tmpdir/comfyq" node --test --test-concurrency=1)
+}
+
 # Split the arguments: package patterns select what vet and test check;
 # everything else goes to go test as flags.
 pkgs=()
@@ -328,6 +345,12 @@ go vet "${pkgs[@]}"
 log "go test -race ${flags[*]} ${pkgs[*]}"
 go test -race -count=1 -timeout 20m "${flags[@]}" "${pkgs[@]}"
 
+for p in "${pkgs[@]}"; do
+	if [[ $p == ./... || $p == ./api/comfysdk* ]]; then
+		run_sdk_tests
+		break
+	fi
+done
 for p in "${pkgs[@]}"; do
 	if [[ $p == ./... || $p == ./api/console* ]]; then
 		run_browser_tests

@@ -107,6 +107,10 @@ type Config struct {
 	RetryBackoff time.Duration
 	// Notifier receives job events for webhooks (optional).
 	Notifier Notifier
+	// SealKey opens the sealed extra_data of Comfy API v2 jobs (partner-node API keys;
+	// COMFYQ_SEAL_KEY, the API servers' key). Without it such a job fails with
+	// invalid_request instead of running without its key.
+	SealKey []byte
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }

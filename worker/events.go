@@ -11,6 +11,10 @@ import (
 
 // onEvent turns the prompt's events into status and progress writes.
 func (r *run) onEvent(ev comfy.Event) {
+	if ev.Type == comfy.EventPreviewImage && ev.Binary != nil {
+		r.onPreview(ev.Binary)
+		return
+	}
 	v, err := ev.Decode()
 	if err != nil {
 		return
@@ -152,5 +156,42 @@ func (r *run) markRunningWith(ctx context.Context, at time.Time, first *job.Prog
 func (r *run) notify(ctx context.Context, event string, j *job.Job) {
 	if r.w.cfg.Notifier != nil && j != nil {
 		r.w.cfg.Notifier.Notify(context.WithoutCancel(ctx), event, j)
+	}
+}
+
+// previewEvery is the least time between two previews a job keeps (for the Comfy
+// API v2 event stream): ComfyUI sends one a sampler step.
+const previewEvery = time.Second
+
+// onPreview keeps the latest preview image of the prompt, at most one a second.
+func (r *run) onPreview(f *comfy.BinaryFrame) {
+	now := time.Now()
+	r.mu.Lock()
+	if now.Sub(r.lastPreview) < previewEvery || len(f.Image) == 0 {
+		r.mu.Unlock()
+		return
+	}
+	r.lastPreview = now
+	node := ""
+	if r.progress != nil {
+		node = r.progress.snapshot().Node
+	}
+	r.mu.Unlock()
+	p := jobstore.Preview{NodeID: node, ContentType: "image/jpeg", Data: append([]byte(nil), f.Image...), At: now.UTC()}
+	if f.ImageFormat == comfy.ImageFormatPNG {
+		p.ContentType = "image/png"
+	}
+	if m := f.Metadata; m != nil {
+		if m.NodeID != "" {
+			p.NodeID = m.NodeID
+		}
+		if m.ImageType != "" {
+			p.ContentType = m.ImageType
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := r.w.store.SetPreview(ctx, r.id, p); err != nil {
+		r.log.Debug("could not keep a preview", "err", err)
 	}
 }

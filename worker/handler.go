@@ -44,6 +44,7 @@ type run struct {
 	// turnaround is its slot's time from the previous job's end to this one's task.
 	taken, submitted, execSeen time.Time
 	turnaround                 time.Duration
+	lastPreview                time.Time
 }
 
 // Reasons the worker stops following a prompt.
@@ -131,6 +132,7 @@ func (r *run) execute(ctx context.Context) error {
 		j.NodeName = r.nodeName
 		j.Status = job.StatusQueued
 		j.Progress = nil
+		j.Outputs = nil // those an earlier attempt committed before it failed
 		return nil
 	}); err != nil {
 		return r.storeErr(err)
@@ -226,9 +228,42 @@ func (r *run) prepare(ctx context.Context) (comfy.PromptRequest, error) {
 	if len(r.p.ExtraPNGInfo) > 0 {
 		req.ExtraData = map[string]any{"extra_pnginfo": r.p.ExtraPNGInfo}
 	}
+	if r.p.SealedExtraData != "" {
+		extra, err := r.openExtraData()
+		if err != nil {
+			return comfy.PromptRequest{}, err
+		}
+		if req.ExtraData == nil {
+			req.ExtraData = map[string]any{}
+		}
+		for k, v := range extra {
+			if k != "extra_pnginfo" {
+				req.ExtraData[k] = v
+			}
+		}
+	}
 	r.mu.Lock()
 	r.progress = newProgressTracker(wf)
 	r.submitted = time.Now()
 	r.mu.Unlock()
 	return req, nil
+}
+
+// openExtraData opens the job's sealed extra_data fields (a partner-node API key). The
+// values are never logged: an error names the failure, not the data.
+func (r *run) openExtraData() (map[string]any, error) {
+	if r.w.sealer == nil {
+		return nil, &job.Error{Code: job.CodeInvalidRequest,
+			Message: "the job carries sealed extra_data (a partner-node API key) and this worker has no seal key: set COMFYQ_SEAL_KEY to the API's"}
+	}
+	plain, err := r.w.sealer.Open(r.p.SealedExtraData, job.SealContext)
+	if err != nil {
+		return nil, &job.Error{Code: job.CodeInvalidRequest,
+			Message: "the job's sealed extra_data does not open with this worker's seal key: give the API and the workers the same COMFYQ_SEAL_KEY"}
+	}
+	var extra map[string]any
+	if err := json.Unmarshal(plain, &extra); err != nil {
+		return nil, &job.Error{Code: job.CodeInvalidRequest, Message: "the job's sealed extra_data is not a JSON object"}
+	}
+	return extra, nil
 }

@@ -47,7 +47,7 @@ func (r *run) fail(ctx context.Context, err error) error {
 		}
 	}
 	retry := !r.last && jerr.Code != job.CodeValidationFailed && jerr.Code != job.CodeInvalidWorkflow &&
-		jerr.Code != job.CodeInvalidInput
+		jerr.Code != job.CodeInvalidInput && jerr.Code != job.CodeInvalidRequest
 	if retry && jerr.Code == job.CodeExecutionError {
 		var ee *comfy.ExecutionError
 		if errors.As(err, &ee) && !r.retryableExecution(ee) {

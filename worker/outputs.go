@@ -2,12 +2,17 @@ package worker
 
 import (
 	"context"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"path"
 	"sort"
 	"strings"
 	"time"
+
+	"lukechampine.com/blake3"
 
 	"github.com/comfyq/comfyq/comfy"
 	"github.com/comfyq/comfyq/internal/retry"
@@ -50,9 +55,24 @@ func (r *run) collect(ctx context.Context, entry *comfy.HistoryEntry, recorded b
 				return nil, 0, err
 			}
 			outputs = append(outputs, o)
+			r.commitOutputs(ctx, outputs)
 		}
 	}
 	return outputs, time.Since(start).Milliseconds(), nil
+}
+
+// commitOutputs records the outputs copied so far in the job record, so that a client
+// polling the job (or the Comfy API v2 event stream) sees each output as soon as it
+// is in storage, not only when the job ends. A failed write is only logged: the final
+// record of succeed carries them all.
+func (r *run) commitOutputs(ctx context.Context, outputs []job.Output) {
+	_, err := r.w.store.Update(ctx, r.id, func(j *job.Job) error {
+		j.Outputs = append([]job.Output(nil), outputs...)
+		return nil
+	})
+	if err != nil && !errors.Is(err, job.ErrTerminal) {
+		r.log.Warn("could not record an output before the end of the job", "err", err)
+	}
 }
 
 // upload copies one output file, retrying with backoff while storage fails.
@@ -98,7 +118,8 @@ func (r *run) copyOnce(ctx context.Context, nodeID string, f comfy.OutputFile, k
 	}
 	defer file.Body.Close()
 	ctype := contentType(f.Filename, file.ContentType)
-	obj, err := r.w.cfg.Storage.Put(ctx, key, file.Body, storage.PutOptions{ContentType: ctype, Size: file.Size})
+	h := blake3.New(32, nil)
+	obj, err := r.w.cfg.Storage.Put(ctx, key, io.TeeReader(file.Body, h), storage.PutOptions{ContentType: ctype, Size: file.Size})
 	if err != nil {
 		return job.Output{}, err
 	}
@@ -112,7 +133,7 @@ func (r *run) copyOnce(ctx context.Context, nodeID string, f comfy.OutputFile, k
 	// controls (which can disguise an extension) or "../", and a client may save the
 	// file under it.
 	o := job.Output{NodeID: nodeID, Kind: outputKind(f, ctype), Filename: storage.SanitizeName(f.Filename), Bucket: loc.Bucket, Key: loc.Key,
-		Size: obj.Size, SHA256: obj.SHA256, ContentType: ctype, Type: f.Type, Animated: f.Animated, Format: f.Format}
+		Size: obj.Size, SHA256: obj.SHA256, BLAKE3: hex.EncodeToString(h.Sum(nil)), ContentType: ctype, Type: f.Type, Animated: f.Animated, Format: f.Format}
 	if u, err := r.w.cfg.Storage.URL(ctx, key, r.w.cfg.URLTTL); err == nil {
 		o.URL = u
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/comfyq/comfyq/internal/flight"
 	"github.com/comfyq/comfyq/internal/metrics"
 	"github.com/comfyq/comfyq/internal/netguard"
+	"github.com/comfyq/comfyq/internal/seal"
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/jobstore"
 )
@@ -35,7 +36,8 @@ type Worker struct {
 	log    *slog.Logger
 	nodes  []*node
 	// fair hands a tenant's turn in its queue on when this worker takes its task.
-	fair *fairshare.Gate
+	fair   *fairshare.Gate
+	sealer *seal.Sealer // nil without Config.SealKey
 
 	draining chan struct{} // closed when a drain starts
 	drainMu  sync.Once
@@ -57,6 +59,13 @@ func New(cfg Config) (*Worker, error) {
 	}
 	w.rec.flight = flight.New(cfg.Redis, 0)
 	w.rec.insp = asynq.NewInspectorFromRedisClient(cfg.Redis)
+	if len(cfg.SealKey) > 0 {
+		sl, err := seal.New(cfg.SealKey)
+		if err != nil {
+			return nil, fmt.Errorf("worker: seal key: %w", err)
+		}
+		w.sealer = sl
+	}
 	for _, nc := range cfg.Nodes {
 		client, err := comfy.New(comfy.Config{BaseURL: nc.URL, Header: nc.Header, ClientID: nc.ClientID, Logger: cfg.Logger.With("node", nc.Name)})
 		if err != nil {

@@ -74,6 +74,9 @@ Example:
 			intFlag(&o.Limits.MaxImages, "max-images", "COMFYQ_MAX_IMAGES", validate.DefaultMaxImages, "most input files in one submission (-1: no limit)"),
 			durationFlag(&o.URLTTL, "url-ttl", "COMFYQ_URL_TTL", api.DefaultURLTTL, "lifetime of presigned output URLs"),
 			durationFlag(&o.Retention, "retention", "COMFYQ_RETENTION", jobstore.DefaultRetention, "how long job records are kept"),
+			intFlag(&o.MaxQueueDepth, "max-queue-depth", "COMFYQ_MAX_QUEUE_DEPTH", api.DefaultMaxQueueDepth, "jobs waiting in the default queue at which POST /api/v2/jobs answers 429 queue_full (negative: no bound)"),
+			intFlag(&o.MaxAsset, "max-asset", "COMFYQ_MAX_ASSET", api.DefaultMaxAssetBytes, "largest asset uploaded to POST /api/v2/assets, in bytes"),
+			o.seal.flag(),
 		}, o.webhooks.flags(), o.log.flags()),
 		Action: action(o, nil),
 	}
@@ -87,7 +90,9 @@ type apiOptions struct {
 	NoAuth, MonitoringWritable, AllowPrivate, PublicMetrics bool
 	MaxBody, MaxImage                                       int
 	Limits                                                  validate.Limits
+	MaxQueueDepth, MaxAsset                                 int
 	URLTTL, Retention                                       time.Duration
+	seal                                                    sealOptions
 	webhooks                                                webhookOptions
 	log                                                     logOptions
 }
@@ -110,6 +115,12 @@ func (o *apiOptions) Validate() error {
 		if l.v == 0 || l.v < -1 {
 			return usagef("--%s must be positive, or -1 for no limit", l.flag)
 		}
+	}
+	if o.MaxAsset <= 0 {
+		return usagef("--max-asset must be positive")
+	}
+	if err := o.seal.Validate(); err != nil {
+		return err
 	}
 	if err := o.webhooks.Validate(); err != nil {
 		return err
@@ -139,6 +150,7 @@ func (o *apiOptions) Run(ctx context.Context) error {
 		AllowPrivateURLs: o.AllowPrivate, PublicURL: o.PublicURL, CORSOrigins: o.CORSOrigins, MonitoringWritable: o.MonitoringWritable,
 		MaxBodyBytes: int64(o.MaxBody), MaxImageBytes: int64(o.MaxImage), Limits: o.Limits, URLTTL: o.URLTTL, Retention: o.Retention,
 		Version: version, Logger: log,
+		SealKey: o.seal.key, MaxQueueDepth: o.MaxQueueDepth, MaxAssetBytes: int64(o.MaxAsset),
 	}
 	if o.ObjectInfo != "" {
 		cfg.ObjectInfo = cachedObjectInfo(o.ObjectInfo)

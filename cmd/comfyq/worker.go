@@ -75,6 +75,7 @@ Example:
 			durationFlag(&o.Retention, "retention", "COMFYQ_RETENTION", jobstore.DefaultRetention, "how long job records are kept after their last change (give the API the same)"),
 			stringFlag(&o.MetricsAddr, "metrics-listen", "COMFYQ_METRICS_LISTEN", "", "serve Prometheus /metrics and /healthz on this address (e.g. :9091; off when empty)"),
 			stringFlag(&o.OutputPrefix, "output-prefix", "COMFYQ_OUTPUT_PREFIX", "jobs", "first segment of output keys"),
+			o.seal.flag(),
 		}, o.webhooks.flags(), o.log.flags()),
 		Action: action(o, nil),
 	}
@@ -92,6 +93,7 @@ type workerOptions struct {
 	PollInterval, StallTimeout, ShutdownGrace, HealthInterval time.Duration
 	Retention                                                 time.Duration
 	MetricsAddr, OutputPrefix                                 string
+	seal                                                      sealOptions
 	webhooks                                                  webhookOptions
 	log                                                       logOptions
 
@@ -104,6 +106,9 @@ func (o *workerOptions) Validate() error {
 		return err
 	}
 	if err := required("storage", "COMFYQ_STORAGE_URL", o.StorageURL); err != nil {
+		return err
+	}
+	if err := o.seal.Validate(); err != nil {
 		return err
 	}
 	o.Nodes, o.Headers = nonEmpty(o.Nodes), nonEmpty(o.Headers)
@@ -201,6 +206,7 @@ func (o *workerOptions) Run(ctx context.Context) error {
 		UploadPreviews: o.UploadPreviews, OutputPrefix: o.OutputPrefix, RetryOn: nonEmpty(o.RetryOn),
 		Inputs:   worker.InputPolicy{AllowPrivate: o.AllowPrivate},
 		Notifier: notifier,
+		SealKey:  o.seal.key,
 		Logger:   log,
 	})
 	if err != nil {
