@@ -138,6 +138,7 @@ func startWorker(t testing.TB, b *bundle, simOpts comfysim.Options) {
 		HealthInterval: 100 * time.Millisecond,
 		StallTimeout:   2 * time.Second,
 		ShutdownGrace:  5 * time.Second,
+		Depth:          2, // fixed: tests bound orders by it
 		Logger:         testLogger(),
 	})
 	require.NoError(t, err)

@@ -268,7 +268,7 @@ func TestQuotasHoldUnderABurst(t *testing.T) {
 // order and the single job comes last. Order is read from the jobs' start times, not
 // from durations.
 func TestFairShareServesTenantsInTurn(t *testing.T) {
-	const simDepth = 2 // startWorker's node: worker.Config.Depth's default
+	const simDepth = 2 // startWorker's node holds a fixed 2
 	t.Parallel()
 	// COMFYQ_TEST_FAIR_BURST sizes the burst (default 40); docs/operations.md quotes a
 	// run with 1000.
@@ -327,7 +327,8 @@ func TestFairShareServesTenantsInTurn(t *testing.T) {
 				require.LessOrEqual(t, before, fairshare.DefaultWindow+simDepth,
 					"the single job waits behind the burst tenant's window, not its backlog")
 			} else {
-				require.Equal(t, n, before, "without fair sharing the queue is first in, first out")
+				// First in, first out, up to the same race of the depth's goroutines.
+				require.GreaterOrEqual(t, before, n-simDepth, "without fair sharing the queue is first in, first out")
 			}
 		})
 	}
