@@ -75,8 +75,8 @@ func (n *node) handle(ctx context.Context, t *asynq.Task) error {
 		// The task left the queue: the tenant's next parked job takes its place.
 		queue, _ := asynq.GetQueueName(ctx)
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		if err := n.w.fair.Release(rctx, queue, p.Tenant, p.JobID); err != nil {
-			n.log.Warn("fair share: release", "job_id", p.JobID, "tenant", p.Tenant, "err", err)
+		if relErr := n.w.fair.Release(rctx, queue, p.Tenant, p.JobID); relErr != nil {
+			n.log.Warn("fair share: release", "job_id", p.JobID, "tenant", p.Tenant, "err", relErr)
 		}
 		cancel()
 	}
