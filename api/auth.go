@@ -18,8 +18,8 @@ type role int
 
 const (
 	rolePublic role = iota // no key needed
-	roleUser               // jobs, reading templates, files, metrics
-	roleAdmin              // template and key management, the dashboard, every tenant
+	roleUser               // jobs, reading templates, files
+	roleAdmin              // template and key management, the dashboard, metrics, every tenant
 )
 
 func (r role) String() string {

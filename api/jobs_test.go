@@ -310,7 +310,7 @@ func TestEventStreamFollowsAJobToTheEnd(t *testing.T) {
 
 	// The finished job was observed for the metrics.
 	require.Eventually(t, func() bool {
-		r := b.do(t, "GET", "/metrics", userKey, nil)
+		r := b.do(t, "GET", "/metrics", adminKey, nil)
 		return strings.Contains(string(r.body), `comfyq_jobs_finished_total{queue="default",status="succeeded"}`) &&
 			strings.Contains(string(r.body), "comfyq_job_execution_seconds_bucket")
 	}, 10*time.Second, 50*time.Millisecond)

@@ -51,7 +51,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	metrics.NodeUp.WithLabelValues("gpu-test").Set(1)
 	metrics.WebhookDeliveries.WithLabelValues("job.succeeded", metrics.WebhookSuccess).Inc()
 
-	r := b.do(t, "GET", "/metrics", userKey, nil)
+	r := b.do(t, "GET", "/metrics", adminKey, nil)
 	require.Equal(t, 200, r.status)
 	body := string(r.body)
 	for _, want := range []string{

@@ -69,7 +69,9 @@ func (s *Server) metricsRole() role {
 	if s.cfg.PublicMetrics {
 		return rolePublic
 	}
-	return roleUser
+	// Admin only: the labels name every tenant and node, which one tenant's key must
+	// not learn.
+	return roleAdmin
 }
 
 // buildHandler assembles the router and the middleware every request passes through:

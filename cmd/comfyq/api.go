@@ -65,7 +65,7 @@ Example:
 			listFlag(&o.CORSOrigins, "cors-origin", "COMFYQ_CORS_ORIGINS", "browser origin allowed to call the API (* for any; default none)"),
 			boolFlag(&o.MonitoringWritable, "monitoring-writable", "COMFYQ_MONITORING_WRITABLE", false, "let the dashboard delete, run and pause tasks and queues"),
 			boolFlag(&o.AllowPrivate, "allow-private-urls", "COMFYQ_ALLOW_PRIVATE_URLS", false, "accept input and webhook URLs on private and loopback addresses and this machine's own"),
-			boolFlag(&o.PublicMetrics, "public-metrics", "COMFYQ_PUBLIC_METRICS", false, "serve /metrics without a key"),
+			boolFlag(&o.PublicMetrics, "public-metrics", "COMFYQ_PUBLIC_METRICS", false, "serve /metrics without a key (it takes an admin key otherwise: its labels name every tenant)"),
 			intFlag(&o.MaxBody, "max-body", "COMFYQ_MAX_BODY", api.DefaultMaxBodyBytes, "largest request body in bytes"),
 			intFlag(&o.MaxImage, "max-image", "COMFYQ_MAX_IMAGE", api.DefaultMaxImageBytes, "largest inline (base64) image in bytes, decoded"),
 			intFlag(&o.Limits.MaxNodes, "max-nodes", "COMFYQ_MAX_NODES", validate.DefaultMaxNodes, "most nodes in a workflow (-1: no limit)"),
