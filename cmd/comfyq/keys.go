@@ -52,7 +52,7 @@ func keysCommand(b base) *cli.Command {
 	return &cli.Command{
 		Name:      "keys",
 		Usage:     "create, list and revoke API keys of tenants, with their queues and quotas",
-		ArgsUsage: "create --name NAME --tenant TENANT [--admin] [--queues Q,…] [--max-in-flight N] [--rate R] [--burst N] | list [--json] | revoke ID",
+		ArgsUsage: "create --name NAME --tenant TENANT [--admin] [--queues Q,…] [--max-in-flight N] [--rate R] [--burst N] | list [--json] | revoke ID|NAME",
 		Description: `Manages the API keys kept in Redis, directly (--redis URL) or through an API
 server (--api URL with an admin --api-key).
 
@@ -73,7 +73,8 @@ share its jobs.
                                     with Retry-After beyond)
                --burst N            submissions allowed at once (default: R rounded up)
   list       the keys: id, name, tenant, role, queues, quotas, the secret's first characters
-  revoke ID  deletes a key: its secret stops working at once
+  revoke ID|NAME  deletes a key (by its ID, or its name when one key has it): its
+             secret stops working at once
 
 Keys given to 'comfyq api' by COMFYQ_API_KEYS / COMFYQ_ADMIN_KEYS keep working beside
 these; each is its own tenant, or the tenant its TENANT: prefix names
@@ -140,7 +141,7 @@ func (o *keysOptions) Validate() error {
 		}
 	case "revoke", "rm":
 		if len(rest) != 1 {
-			return usagef("keys revoke: want exactly one key ID (see comfyq keys list)")
+			return usagef("keys revoke: want exactly one key ID or name (see comfyq keys list)")
 		}
 	default:
 		return usagef("unknown subcommand %q (want create, list or revoke)", sub)
@@ -219,7 +220,11 @@ func (o *keysOptions) Run(ctx context.Context) error {
 		}
 		return tw.Flush()
 	default: // revoke
-		k, err := backend.revoke(ctx, rest[0])
+		id, err := keyIDFor(ctx, backend, rest[0])
+		if err != nil {
+			return err
+		}
+		k, err := backend.revoke(ctx, id)
 		if err != nil {
 			if errors.Is(err, keystore.ErrNotFound) {
 				return fmt.Errorf("no managed key %q (see comfyq keys list)", rest[0])
@@ -229,6 +234,31 @@ func (o *keysOptions) Run(ctx context.Context) error {
 		fmt.Fprintf(o.Out, "revoked key %s (%s) of tenant %s\n", k.ID, k.Name, k.Tenant)
 		return nil
 	}
+}
+
+// keyIDFor returns the id of the managed key that arg names: an id as it is, or the
+// name of exactly one managed key.
+func keyIDFor(ctx context.Context, backend keyBackend, arg string) (string, error) {
+	if strings.HasPrefix(arg, "key_") {
+		return arg, nil
+	}
+	keys, err := backend.list(ctx)
+	if err != nil {
+		return "", describeAPIError(err)
+	}
+	var ids []string
+	for _, k := range keys {
+		if !k.Static && k.Name == arg {
+			ids = append(ids, k.ID)
+		}
+	}
+	switch len(ids) {
+	case 0:
+		return "", fmt.Errorf("no managed key named %q (see comfyq keys list)", arg)
+	case 1:
+		return ids[0], nil
+	}
+	return "", fmt.Errorf("%d managed keys are named %q (%s): revoke one by its ID", len(ids), arg, strings.Join(ids, ", "))
 }
 
 func limit(v float64) string {

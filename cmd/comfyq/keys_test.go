@@ -46,6 +46,24 @@ func TestKeysCommand(t *testing.T) {
 	code, _, stderr = run(t, ctx, "keys", "revoke", id[1], "--redis", redisURL)
 	require.Equal(t, 1, code)
 	require.Contains(t, stderr, "no managed key")
+
+	// By name: one key of that name is revoked; two are refused, naming their IDs.
+	code, out, stderr = run(t, ctx, "keys", "create", "--name", "batch", "--tenant", "acme", "--redis", redisURL)
+	require.Equal(t, 0, code, "stderr: %s", stderr)
+	code, out, _ = run(t, ctx, "keys", "revoke", "batch", "--redis", redisURL)
+	require.Equal(t, 0, code)
+	require.Contains(t, out, "revoked")
+	for range 2 {
+		code, _, stderr = run(t, ctx, "keys", "create", "--name", "twin", "--tenant", "acme", "--redis", redisURL)
+		require.Equal(t, 0, code, "stderr: %s", stderr)
+	}
+	code, _, stderr = run(t, ctx, "keys", "revoke", "twin", "--redis", redisURL)
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "2 managed keys are named")
+	code, _, stderr = run(t, ctx, "keys", "revoke", "nobody", "--redis", redisURL)
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "no managed key named")
+
 	code, _, _ = run(t, ctx, "keys", "--help")
 	require.Equal(t, 0, code)
 }
