@@ -526,12 +526,13 @@ func TestV2Assets(t *testing.T) {
 	require.Equal(t, "/api/v2/assets/"+a.ID+"/content", a.URL, "a store without URLs: the API serves the bytes (relative without a public URL)")
 	require.Equal(t, 1, countObjects(t, dir+"/assets"))
 
-	// The same bytes again, by another tenant: a new asset over the same blob.
+	// The same bytes again, by another tenant: a new asset over the same blob, answered
+	// as new (the tenant does not learn that someone had them).
 	r = b.upload(t, otherKey, data, fields)
-	require.Equal(t, http.StatusOK, r.status, "body: %s", r.body)
+	require.Equal(t, http.StatusCreated, r.status, "body: %s", r.body)
 	var again api.V2Asset
 	r.json(t, &again)
-	require.False(t, *again.CreatedNew)
+	require.True(t, *again.CreatedNew)
 	require.NotEqual(t, a.ID, again.ID)
 	require.Equal(t, 1, countObjects(t, dir+"/assets"), "stored once")
 
