@@ -82,10 +82,10 @@ func (s *Server) identity(r *http.Request) identity {
 	return identity{owner: k.Tenant, admin: k.Admin()}
 }
 
-// may reports whether the identity may use something owned by owner (a tenant).
-// What has no owner (the outputs of a job submitted without authentication) is every
-// key's, as on /v1.
-func (id identity) may(owner string) bool { return id.admin || owner == "" || owner == id.owner }
+// may reports whether the identity may use something owned by owner (a tenant): its
+// own tenant's, or anything for an admin. What has no owner (made while the server ran
+// without authentication) is an admin's only, as its jobs are on /v1.
+func (id identity) may(owner string) bool { return id.admin || owner == id.owner }
 
 // V2Job is the Job object of the Comfy API v2. Required fields are always present,
 // null where the contract allows it.

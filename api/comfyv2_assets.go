@@ -30,10 +30,12 @@ import (
 // A blob is one stored object, named by its blake3 hash in Redis
 // (comfyq:v2:blob:<hex> → its storage key, size and type) and stored once whoever
 // uploads it. A tenant may mint an asset over a blob only after it uploaded those
-// bytes itself (a grant, comfyq:v2:grant:<owner>, counts its assets per blob), so a
+// bytes itself (a grant, comfyq:v2:grant:<tenant>, counts its assets per blob), so a
 // hash is a lookup key, never the authority to read another tenant's content; a
-// miss and "not yours" are the same 404. An asset record (comfyq:v2:asset:<id>) names
-// its blob, its owner and its file path. Every file output of a job is an asset too:
+// miss and "not yours" are the same 404 (by-hash, from-hash), and an upload of bytes
+// another tenant stored answers as new (created_new). An asset record
+// (comfyq:v2:asset:<id>) names its blob, its owner (the tenant of the key that made it,
+// or of the job that output it) and its file path. Every file output of a job is an asset too:
 // its id is derived from the job and the output's key, and its record is minted when
 // the job is first shown through /api/v2, kept as long as the job.
 
@@ -317,6 +319,9 @@ func (s *Server) storeUpload(ctx context.Context, w http.ResponseWriter, r *http
 		_ = s.storage.Delete(context.WithoutCancel(ctx), key)
 		return fmt.Errorf("api: record blob: %w", err)
 	}
+	// fresh is created_new as the caller may know it: bytes another tenant stored are
+	// new to this one, so an upload never tells whether someone else has them.
+	fresh := created
 	if !created {
 		// Bytes the platform already has: keep one copy.
 		_ = s.storage.Delete(context.WithoutCancel(ctx), key)
@@ -325,6 +330,13 @@ func (s *Server) storeUpload(ctx context.Context, w http.ResponseWriter, r *http
 			return err
 		}
 		blob = *existing
+		if !id.admin {
+			n, err := s.rdb.HGet(ctx, grantKey(id.owner), hexHash).Int64()
+			if err != nil && !errors.Is(err, redis.Nil) {
+				return fmt.Errorf("api: read grant: %w", err)
+			}
+			fresh = n <= 0
+		}
 	}
 	rec.ID, rec.Owner, rec.Hash, rec.Size, rec.Key = assetID, id.owner, hash, blob.Size, blob.Key
 	rec.CreatedAt = time.Now().UTC().Truncate(time.Millisecond)
@@ -335,12 +347,12 @@ func (s *Server) storeUpload(ctx context.Context, w http.ResponseWriter, r *http
 		s.recordAssetKey(ctx, idemKey, fp, assetID)
 	}
 	status := http.StatusOK
-	if created {
+	if fresh {
 		status = http.StatusCreated
 	}
 	a := s.presentAsset(ctx, r, rec)
-	a.CreatedNew = &created
-	s.log.Info("v2 asset uploaded", "asset_id", assetID, "size", blob.Size, "new_blob", created)
+	a.CreatedNew = &fresh
+	s.log.Info("v2 asset uploaded", "asset_id", assetID, "tenant", id.owner, "size", blob.Size, "new_blob", created)
 	writeJSON(w, status, a)
 	return nil
 }

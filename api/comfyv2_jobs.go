@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
 	"sort"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/comfyq/comfyq/comfy"
+	"github.com/comfyq/comfyq/comfy/validate"
 	"github.com/comfyq/comfyq/internal/seal"
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/jobstore"
@@ -168,17 +168,8 @@ func (s *Server) v2Submit(r *http.Request, id identity, data []byte, partnerKey 
 	if err != nil {
 		return nil, invalidWorkflow(err)
 	}
-	// Every problem at once: the structure's and the classes'.
-	byNode := map[string][]nodeError{}
-	if verr := wf.Validate(); verr != nil {
-		maps.Copy(byNode, problemsByNode(verr))
-	}
-	for id, errs := range s.checkClasses(ctx, wf) {
-		byNode[id] = append(byNode[id], errs...)
-	}
-	if len(byNode) > 0 {
-		return nil, nodeErrors(byNode)
-	}
+	// The graph is checked in full by the producer (package comfy/validate: structure,
+	// classes, inputs, values), as on /v1, with the asset inputs counted as provided.
 	images, err := s.resolveAssetRefs(ctx, id, wf)
 	if err != nil {
 		return nil, err
@@ -211,7 +202,7 @@ func (s *Server) v2Submit(r *http.Request, id identity, data []byte, partnerKey 
 	if err != nil {
 		var se *job.SpecError
 		if errors.As(err, &se) && se.Code == job.CodeInvalidWorkflow {
-			return nil, invalidWorkflow(errors.New(se.Message))
+			return nil, v2InvalidWorkflow(se)
 		}
 		return nil, err
 	}
@@ -223,11 +214,74 @@ func (s *Server) v2Submit(r *http.Request, id identity, data []byte, partnerKey 
 	return j, nil
 }
 
-// nodeError is one entry of invalid_workflow's details.node_errors.
+// nodeError is one entry of invalid_workflow's details.node_errors (the contract's
+// {field, reason}, with a message), and for a problem the validator found, what
+// ComfyUI says of it: its error type, details and the node's class.
 type nodeError struct {
-	Field   string `json:"field,omitempty"`
-	Reason  string `json:"reason"`
-	Message string `json:"message"`
+	Field     string `json:"field,omitempty"`
+	Reason    string `json:"reason"`
+	Message   string `json:"message"`
+	Type      string `json:"type,omitempty"`
+	Details   string `json:"details,omitempty"`
+	ClassType string `json:"class_type,omitempty"`
+}
+
+// maxV2ValidationBytes bounds ComfyUI's answer in an invalid_workflow's details, which
+// also lists each problem once more in node_errors: together they fit an error answer.
+const maxV2ValidationBytes = 24 << 10
+
+// v2InvalidWorkflow is the 422 of a workflow the producer refused: details.node_errors
+// by node in the contract's shape and, when the validator refused it,
+// details.comfyui, ComfyUI's own {error, node_errors} as a node would have answered.
+func v2InvalidWorkflow(se *job.SpecError) error {
+	switch d := se.Details.(type) {
+	case *comfy.ValidationError:
+		ve := validate.Trim(d, maxV2ValidationBytes)
+		e := nodeErrors(validationByNode(ve))
+		e.info.Message = se.Message
+		e.info.Details.(map[string]any)["comfyui"] = ve
+		return e
+	case []comfy.Problem:
+		return invalidWorkflow(&comfy.WorkflowError{Problems: d})
+	}
+	return invalidWorkflow(errors.New(se.Message))
+}
+
+// validationByNode lists ComfyUI's errors by node. A problem of the prompt as a whole
+// (no output node) is under the id "".
+func validationByNode(ve *comfy.ValidationError) map[string][]nodeError {
+	byNode := map[string][]nodeError{}
+	seen := false
+	for id, ne := range ve.NodeErrors {
+		for _, e := range ne.Errors {
+			input, _ := e.ExtraInfo["input_name"].(string)
+			byNode[id] = append(byNode[id], nodeError{Field: input, Reason: v2Reason(e.Type, input), Message: e.Message,
+				Type: e.Type, Details: e.Details, ClassType: ne.ClassType})
+			seen = seen || e.Type == ve.Err.Type
+		}
+	}
+	if !seen && ve.Err.Type != "prompt_outputs_failed_validation" {
+		byNode[""] = append(byNode[""], nodeError{Reason: "invalid_graph", Message: ve.Err.Message, Type: ve.Err.Type, Details: ve.Err.Details})
+	}
+	return byNode
+}
+
+// v2Reason names a ComfyUI error type in the words of the contract's node_errors.
+func v2Reason(typ, input string) string {
+	switch typ {
+	case "required_input_missing":
+		return "missing_input"
+	case "missing_node_type":
+		return "unknown_class_type"
+	case "value_smaller_than_min", "value_bigger_than_max":
+		return "value_out_of_range"
+	case "value_not_in_list":
+		return "value_not_in_list"
+	}
+	if input != "" {
+		return "invalid_input"
+	}
+	return "invalid_node"
 }
 
 // invalidWorkflow is the 422 of a workflow that cannot run, with its problems by node:
@@ -252,9 +306,10 @@ func problemsByNode(err error) map[string][]nodeError {
 	return byNode
 }
 
-func nodeErrors(byNode map[string][]nodeError) error {
+func nodeErrors(byNode map[string][]nodeError) *httpError {
 	ids := make([]string, 0, len(byNode))
 	for id := range byNode {
+		sort.SliceStable(byNode[id], func(a, b int) bool { return byNode[id][a].Field < byNode[id][b].Field })
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
@@ -272,39 +327,6 @@ func nodeErrors(byNode map[string][]nodeError) error {
 	e := errorf(http.StatusUnprocessableEntity, CodeInvalidWorkflow, "%s", msg)
 	e.info.Details = map[string]any{"node_errors": byNode}
 	return e
-}
-
-// checkClasses finds nodes whose class no node offers and required inputs left out,
-// by object_info. Without object_info (or when it cannot be read now) the node's
-// own validation reports them when the job runs.
-func (s *Server) checkClasses(ctx context.Context, wf comfy.Workflow) map[string][]nodeError {
-	if s.cfg.ObjectInfo == nil {
-		return nil
-	}
-	info, err := s.cfg.ObjectInfo(ctx)
-	if err != nil {
-		s.log.Warn("v2 submission: object_info unavailable, node classes not checked", "err", err)
-		return nil
-	}
-	byNode := map[string][]nodeError{}
-	for id, n := range wf {
-		ni, ok := info[n.ClassType]
-		if !ok || ni == nil {
-			byNode[id] = append(byNode[id], nodeError{Field: "class_type", Reason: "unknown_class_type",
-				Message: fmt.Sprintf("no node offers the class %q", n.ClassType)})
-			continue
-		}
-		for name := range ni.Input.Required {
-			if _, ok := n.Inputs[name]; !ok {
-				byNode[id] = append(byNode[id], nodeError{Field: name, Reason: "missing_input",
-					Message: fmt.Sprintf("%s: required input %q is missing", n.ClassType, name)})
-			}
-		}
-	}
-	for id := range byNode {
-		sort.Slice(byNode[id], func(a, b int) bool { return byNode[id][a].Field < byNode[id][b].Field })
-	}
-	return byNode
 }
 
 // checkQueueDepth answers 429 queue_full when the default queue holds

@@ -87,7 +87,7 @@ func v2Schemas() obj {
 			"code":    obj{"type": "string", "enum": enumOf(v2Codes())},
 			"message": obj{"type": "string"},
 			"details": obj{"type": []any{"object", "null"}, "additionalProperties": true,
-				"description": "invalid_workflow: {node_errors: {node id: [{field, reason, message}]}}; missing_asset: {node_id, input, asset_id}"},
+				"description": "invalid_workflow: {node_errors: {node id: [{field, reason, message, type, details, class_type}]}, comfyui: ComfyUI's own {error, node_errors} when the validator refused the graph}; missing_asset: {node_id, input, asset_id}"},
 		}}}}
 	return defs
 }

@@ -30,6 +30,7 @@ import (
 	"lukechampine.com/blake3"
 
 	"github.com/comfyq/comfyq/api"
+	"github.com/comfyq/comfyq/comfy"
 	"github.com/comfyq/comfyq/comfy/comfysim"
 	"github.com/comfyq/comfyq/comfy/comfysim/simtest"
 	"github.com/comfyq/comfyq/storage"
@@ -455,6 +456,67 @@ func TestV2SubmitRefusals(t *testing.T) {
 	require.Empty(t, r.header.Get("Idempotency-Replayed"))
 }
 
+// The full validator's findings come back per node, in the contract's node_errors and
+// as ComfyUI would have answered, before anything is queued.
+func TestV2ValidationDetails(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	var wf map[string]map[string]any
+	require.NoError(t, json.Unmarshal(txt2img(t), &wf))
+	wf["3"]["inputs"].(map[string]any)["steps"] = 100000 // KSampler's max is 10000
+	wf["99"] = map[string]any{"class_type": "NoSuchNode", "inputs": map[string]any{}}
+	r := b.do(t, "POST", "/api/v2/jobs", userKey, map[string]any{"workflow": wf})
+	require.Equal(t, http.StatusUnprocessableEntity, r.status, "body: %s", r.body)
+	e := r.apiError(t)
+	require.Equal(t, "invalid_workflow", e.Code)
+	require.Contains(t, e.Message, "steps", "the message names the problem")
+	var d struct {
+		NodeErrors map[string][]struct {
+			Field, Reason, Message, Type, Details string
+			ClassType                             string `json:"class_type"`
+		} `json:"node_errors"`
+		ComfyUI comfy.ValidationError `json:"comfyui"`
+	}
+	data, err := json.Marshal(e.Details)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(data, &d), "details: %s", data)
+
+	require.Len(t, d.NodeErrors["3"], 1, "details: %s", data)
+	steps := d.NodeErrors["3"][0]
+	require.Equal(t, "steps", steps.Field)
+	require.Equal(t, "value_out_of_range", steps.Reason)
+	require.Equal(t, "value_bigger_than_max", steps.Type)
+	require.Equal(t, "KSampler", steps.ClassType)
+	require.NotEmpty(t, steps.Message)
+	require.Len(t, d.NodeErrors["99"], 1, "details: %s", data)
+	require.Equal(t, "unknown_class_type", d.NodeErrors["99"][0].Reason)
+	require.Equal(t, "missing_node_type", d.NodeErrors["99"][0].Type)
+
+	// ComfyUI's own shape, as a node would have answered POST /prompt.
+	require.Equal(t, "KSampler", d.ComfyUI.NodeErrors["3"].ClassType)
+	require.Equal(t, "value_bigger_than_max", d.ComfyUI.NodeErrors["3"].Errors[0].Type)
+	require.Equal(t, "steps", d.ComfyUI.NodeErrors["3"].Errors[0].ExtraInfo["input_name"])
+	require.Equal(t, "missing_node_type", d.ComfyUI.NodeErrors["99"].Errors[0].Type)
+
+	// Nothing was queued or recorded.
+	n, err := b.rdb.LLen(b.ctx, "asynq:{default}:pending").Result()
+	require.NoError(t, err)
+	require.Zero(t, n)
+	r = b.do(t, "GET", "/v1/jobs", adminKey, nil)
+	require.Equal(t, http.StatusOK, r.status)
+	var l api.JobList
+	r.json(t, &l)
+	require.Empty(t, l.Jobs)
+
+	// A graph without an output node is a problem of the whole graph, under "".
+	r = b.do(t, "POST", "/api/v2/jobs", userKey, map[string]any{"workflow": json.RawMessage(
+		`{"1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}}}`)})
+	require.Equal(t, http.StatusUnprocessableEntity, r.status, "body: %s", r.body)
+	ne := r.apiError(t).Details.(map[string]any)["node_errors"].(map[string]any)
+	require.Contains(t, ne, "", "body: %s", r.body)
+	require.Equal(t, "prompt_no_outputs", ne[""].([]any)[0].(map[string]any)["type"])
+}
+
 func pngBytes(t testing.TB, seed uint8) []byte {
 	t.Helper()
 	img := image.NewRGBA(image.Rect(0, 0, 8, 8))
@@ -526,12 +588,13 @@ func TestV2Assets(t *testing.T) {
 	require.Equal(t, "/api/v2/assets/"+a.ID+"/content", a.URL, "a store without URLs: the API serves the bytes (relative without a public URL)")
 	require.Equal(t, 1, countObjects(t, dir+"/assets"))
 
-	// The same bytes again, by another tenant: a new asset over the same blob.
+	// The same bytes again, by another tenant: a new asset over the same blob, answered
+	// as new (the tenant does not learn that someone had them).
 	r = b.upload(t, otherKey, data, fields)
-	require.Equal(t, http.StatusOK, r.status, "body: %s", r.body)
+	require.Equal(t, http.StatusCreated, r.status, "body: %s", r.body)
 	var again api.V2Asset
 	r.json(t, &again)
-	require.False(t, *again.CreatedNew)
+	require.True(t, *again.CreatedNew)
 	require.NotEqual(t, a.ID, again.ID)
 	require.Equal(t, 1, countObjects(t, dir+"/assets"), "stored once")
 

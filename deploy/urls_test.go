@@ -8,6 +8,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/require"
 
+	"github.com/comfyq/comfyq/internal/seal"
 	"github.com/comfyq/comfyq/producer"
 	"github.com/comfyq/comfyq/storage/file"
 	"github.com/comfyq/comfyq/storage/s3"
@@ -16,7 +17,7 @@ import (
 
 // checkURLs checks the values of the variables comfyq parses as URLs or secrets the
 // way comfyq parses them: the Redis URL (asynq's forms), the storage URL (unknown
-// options are errors) and the webhook secret.
+// options are errors), the webhook secret and the seal key.
 func checkURLs(t *testing.T, where string, env map[string]string) {
 	t.Helper()
 	if v, ok := env["COMFYQ_REDIS_URL"]; ok {
@@ -28,6 +29,10 @@ func checkURLs(t *testing.T, where string, env map[string]string) {
 	if v := env["COMFYQ_WEBHOOK_SECRET"]; v != "" && !placeholder(v) {
 		_, err := webhook.ParseSecret(v)
 		require.NoError(t, err, "%s: COMFYQ_WEBHOOK_SECRET", where)
+	}
+	if v := env["COMFYQ_SEAL_KEY"]; v != "" && !placeholder(v) {
+		_, err := seal.ParseKey(v)
+		require.NoError(t, err, "%s: COMFYQ_SEAL_KEY", where)
 	}
 }
 
