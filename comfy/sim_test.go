@@ -369,7 +369,7 @@ func checkInverted(t *testing.T, c *comfy.Client, ctx context.Context, ref comfy
 
 func TestSimValidationErrors(t *testing.T) {
 	t.Parallel()
-	b := setup(t, comfysim.Options{})
+	b := setup(t, comfysim.Options{ComfyUIVersion: comfysim.Version0364}) // 0.38 answers missing_node_type
 	c, ctx := b.client, testCtx(t)
 	_, err := c.QueuePrompt(ctx, comfy.PromptRequest{Prompt: mustWorkflow(t, `{"1":{"class_type":"NoSuchNode","inputs":{}}}`)})
 	var ve *comfy.ValidationError

@@ -8,7 +8,10 @@
 #   - S3: versitygw (installed with go install if missing) is started with its
 #     posix backend in a temporary directory, with random credentials, unless
 #     COMFYQ_TEST_S3_URL is set.
-#   - gofmt, go vet, then go test -race.
+#   - gofmt, go vet, then go test -race, its simulated ComfyUI nodes speaking
+#     COMFYQ_TEST_COMFYUI_VERSION (default the newest the simulator knows); then the
+#     worker and fault suites (./worker/, ./faults/, where tested) once more against
+#     each other ComfyUI version the simulator knows.
 #   - With no package arguments or with ./api/comfysdk/..., the official Comfy
 #     TypeScript SDK (@comfyorg/sdk from npm, pinned in api/comfysdk/e2e) against a
 #     real stack on this Redis server binary and the S3 service above (node --test;
@@ -31,6 +34,10 @@
 set -euo pipefail
 
 VERSITYGW_VERSION=v1.8.0
+# The ComfyUI versions comfy/comfysim simulates (comfysim.Versions), newest first, and
+# the packages whose tests run on each of them, not only on the main pass's.
+COMFYUI_VERSIONS=(0.38.1 0.3.64)
+EVERY_VERSION_PKGS=(./worker/ ./faults/)
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 start_seconds=$SECONDS
@@ -342,8 +349,35 @@ fi
 log "go vet ${pkgs[*]}"
 go vet "${pkgs[@]}"
 
-log "go test -race ${flags[*]} ${pkgs[*]}"
-go test -race -count=1 -timeout 20m "${flags[@]}" "${pkgs[@]}"
+main_version=${COMFYQ_TEST_COMFYUI_VERSION:-${COMFYUI_VERSIONS[0]}}
+pass_start=$SECONDS
+log "go test -race ${flags[*]} ${pkgs[*]} (simulated ComfyUI $main_version)"
+COMFYQ_TEST_COMFYUI_VERSION=$main_version go test -race -count=1 -timeout 20m "${flags[@]}" "${pkgs[@]}"
+log "go test on ComfyUI $main_version took $((SECONDS - pass_start))s"
+
+# The worker and fault suites again on every other version, unchanged: of the
+# packages tested, those in EVERY_VERSION_PKGS.
+again=()
+for p in "${pkgs[@]}"; do
+	p=${p%/...}
+	p=${p%/}
+	for e in "${EVERY_VERSION_PKGS[@]}"; do
+		if [[ $p == . || $p == "${e%/}" ]]; then
+			again+=("$e")
+		fi
+	done
+done
+if ((${#again[@]})); then
+	for v in "${COMFYUI_VERSIONS[@]}"; do
+		if [[ $v == "$main_version" ]]; then
+			continue
+		fi
+		pass_start=$SECONDS
+		log "go test -race ${flags[*]} ${again[*]} (simulated ComfyUI $v)"
+		COMFYQ_TEST_COMFYUI_VERSION=$v go test -race -count=1 -timeout 20m "${flags[@]}" "${again[@]}"
+		log "go test on ComfyUI $v took $((SECONDS - pass_start))s"
+	done
+fi
 
 for p in "${pkgs[@]}"; do
 	if [[ $p == ./... || $p == ./api/comfysdk* ]]; then

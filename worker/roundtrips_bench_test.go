@@ -179,7 +179,7 @@ func BenchmarkRedisRoundTripsPerJob(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	_, simURL := simtest.NewServer(b, comfysim.Options{ComfyUIVersion: testComfyUIVersion()})
+	_, simURL := simtest.NewServer(b, comfysim.Options{})
 	p, err := producer.New(producer.Config{Redis: prdb})
 	if err != nil {
 		b.Fatal(err)

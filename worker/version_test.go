@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -19,20 +18,11 @@ import (
 	"github.com/comfyq/comfyq/worker"
 )
 
-// testComfyUIVersion is the ComfyUI version the worker suite's simulator speaks unless a
-// test picks one: COMFYQ_TEST_COMFYUI_VERSION, default the newest. The whole suite runs
-// against 0.3.64 with COMFYQ_TEST_COMFYUI_VERSION=0.3.64; TestEveryVersion runs a
-// representative subset against every version in each run.
-func testComfyUIVersion() string {
-	if v := os.Getenv("COMFYQ_TEST_COMFYUI_VERSION"); v != "" {
-		return v
-	}
-	return comfysim.NewestVersion
-}
-
 // TestEveryVersion runs the paths that differ between versions (locating and
 // cancelling a prompt, a node restart) and a plain end-to-end job against each
-// simulated ComfyUI version.
+// simulated ComfyUI version in every run. The rest of the suite runs against the run's
+// version (simtest.Version: COMFYQ_TEST_COMFYUI_VERSION, default the newest);
+// scripts/test.sh runs it on both.
 func TestEveryVersion(t *testing.T) {
 	t.Parallel()
 	for _, v := range comfysim.Versions() {

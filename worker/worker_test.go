@@ -61,9 +61,6 @@ func setup(t *testing.T, o setupOpts) *bundle {
 	t.Cleanup(func() { rdb.Close() })
 	store, err := storage.Open(ctx, testenv.S3URL(t))
 	require.NoError(t, err)
-	if o.sim.ComfyUIVersion == "" {
-		o.sim.ComfyUIVersion = testComfyUIVersion()
-	}
 	sim, simURL := simtest.NewServer(t, o.sim)
 	p, err := producer.New(producer.Config{Redis: rdb})
 	require.NoError(t, err)

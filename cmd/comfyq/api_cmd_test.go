@@ -12,6 +12,7 @@ import (
 
 	"github.com/comfyq/comfyq/api"
 	"github.com/comfyq/comfyq/comfy"
+	"github.com/comfyq/comfyq/comfy/comfysim/simtest"
 	"github.com/comfyq/comfyq/internal/fixtures"
 	"github.com/comfyq/comfyq/internal/testenv"
 	"github.com/comfyq/comfyq/job"
@@ -31,7 +32,7 @@ func TestAPICommands(t *testing.T) {
 	outputs := t.TempDir()
 	objectInfo := fixtures.Path(fixtures.ObjectInfo)
 	simAddr, apiAddr := freeAddr(t), freeAddr(t)
-	background(t, "sim", "--listen", simAddr, "--model", "v1-5-pruned-emaonly-fp16.safetensors")
+	background(t, "sim", "--listen", simAddr, "--comfyui-version", simtest.Version(t), "--model", "v1-5-pruned-emaonly-fp16.safetensors")
 	waitHTTP(t, "http://"+simAddr+"/system_stats")
 	background(t, "worker", "--redis", redisURL, "--storage", "file://"+outputs, "--comfy", "http://"+simAddr, "--log-level", "warn")
 	background(t, "api", "--redis", redisURL, "--storage", "file://"+outputs, "--listen", apiAddr,

@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/comfyq/comfyq/comfy/comfysim/simtest"
 	"github.com/comfyq/comfyq/internal/testenv"
 	"github.com/comfyq/comfyq/job"
 )
@@ -94,7 +95,7 @@ func TestQuickstart(t *testing.T) {
 	redisURL := testenv.NewRedis(t)
 	outputs := t.TempDir()
 	simAddr := freeAddr(t)
-	background(t, "sim", "--listen", simAddr, "--control")
+	background(t, "sim", "--listen", simAddr, "--comfyui-version", simtest.Version(t), "--control")
 	waitHTTP(t, "http://"+simAddr+"/system_stats")
 	background(t, "worker", "--redis", redisURL, "--storage", "file://"+outputs, "--comfy", "gpu-1=http://"+simAddr,
 		"--log-level", "warn")

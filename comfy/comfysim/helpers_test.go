@@ -26,8 +26,13 @@ type bundle struct {
 	base string
 }
 
+// setup starts a simulator; with no ComfyUIVersion in opts it is comfysim's zero-value
+// default, as comfysim.New gives it (simtest.NewServer would pick the test run's).
 func setup(t *testing.T, opts comfysim.Options) *bundle {
 	t.Helper()
+	if opts.ComfyUIVersion == "" {
+		opts.ComfyUIVersion = comfysim.DefaultOptions().ComfyUIVersion
+	}
 	s, base := simtest.NewServer(t, opts)
 	return &bundle{sim: s, base: base}
 }
