@@ -98,11 +98,11 @@ func (c *Client) Locate(ctx context.Context, promptID string) (PromptLocation, *
 	if c.Capabilities().JobsAPI {
 		return c.locateJob(ctx, promptID)
 	}
-	q, err := c.Queue(ctx)
+	q, err := c.queueIDs(ctx)
 	if err != nil {
 		return PromptAbsent, nil, err
 	}
-	switch running, pending := q.Contains(promptID); {
+	switch running, pending := q.contains(promptID); {
 	case running:
 		return PromptRunning, nil, nil
 	case pending:
