@@ -247,9 +247,9 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts storage.P
 		if dataSynced == nil {
 			return nil
 		}
-		err := <-dataSynced
+		syncErr := <-dataSynced
 		dataSynced = nil
-		return err
+		return syncErr
 	}
 	defer func() { _ = waitData() }()
 
