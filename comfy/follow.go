@@ -28,6 +28,12 @@ type FollowOptions struct {
 	// Subscription, when set, is used instead of subscribing anew: pass the one you
 	// took with Subscribe(promptID) before QueuePrompt. Follow closes it.
 	Subscription *Subscription
+	// Queued tells Follow that the caller has just queued the prompt itself, with
+	// Subscription taken before QueuePrompt: Follow then relies on the events and
+	// skips its check of /queue and /history at the start (one /queue read a
+	// prompt, the whole queue each time). It still checks at once while the WebSocket
+	// is down, after a reconnect and after StallTimeout without events.
+	Queued bool
 }
 
 // Defaults of FollowOptions.
@@ -92,11 +98,11 @@ func (c *Client) Locate(ctx context.Context, promptID string) (PromptLocation, *
 	if c.Capabilities().JobsAPI {
 		return c.locateJob(ctx, promptID)
 	}
-	q, err := c.Queue(ctx)
+	q, err := c.queueIDs(ctx)
 	if err != nil {
 		return PromptAbsent, nil, err
 	}
-	switch running, pending := q.Contains(promptID); {
+	switch running, pending := q.contains(promptID); {
 	case running:
 		return PromptRunning, nil, nil
 	case pending:
@@ -131,7 +137,8 @@ func (c *Client) Locate(ctx context.Context, promptID string) (PromptLocation, *
 // Follow subscribes to the prompt itself unless opts.Subscription is given; events
 // that arrived before (up to 30 s) are kept for it, provided the socket was connected.
 // It also checks /queue and /history once at the start, so following a prompt that
-// finished long ago (after a restart of the caller) returns at once.
+// finished long ago (after a restart of the caller) returns at once; opts.Queued skips
+// that check for a prompt the caller has just queued.
 func (c *Client) Follow(ctx context.Context, promptID string, opts FollowOptions) (*HistoryEntry, error) {
 	if promptID == "" {
 		return nil, errors.New("comfy: Follow: empty prompt id")
@@ -201,7 +208,7 @@ func (c *Client) follow(ctx context.Context, sub *Subscription, id string, o Fol
 		}
 		return o.PollInterval
 	}
-	if checkNow || !c.stream.isConnected() {
+	if (checkNow && !o.Queued) || !c.stream.isConnected() {
 		schedule(0)
 	}
 	var downSince time.Time

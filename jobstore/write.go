@@ -226,9 +226,9 @@ func (s *Store) UpdateSteps(ctx context.Context, id string, steps ...UpdateFunc)
 			return out, job.ErrTerminal
 		}
 		c := change{id: id, base: raw, before: first}
-		cur := first
+		cur, curRaw := first, raw
 		for i, fn := range steps {
-			next, kind, stepErr := apply(id, cur, fn)
+			next, kind, stepErr := apply(id, cur, curRaw, fn)
 			if errors.Is(stepErr, ErrSkip) {
 				out[i] = cur
 				continue
@@ -245,7 +245,7 @@ func (s *Store) UpdateSteps(ctx context.Context, id string, steps ...UpdateFunc)
 				return nil, fmt.Errorf("jobstore: update %s: %w", id, mErr)
 			}
 			c.events = append(c.events, event{kind: kind, job: data})
-			c.next, out[i], cur = data, next, next
+			c.next, out[i], cur, curRaw = data, next, next, data
 		}
 		if len(c.events) == 0 {
 			return out, nil
@@ -274,13 +274,17 @@ func (s *Store) UpdateSteps(ctx context.Context, id string, steps ...UpdateFunc)
 	return nil, job.ErrConflict
 }
 
-// apply runs one step on a copy of cur and settles the state: the new record and the
+// apply runs one step on a copy of cur (decoded from raw, its JSON: cheaper than
+// job.Clone, which encodes it first) and settles the state: the new record and the
 // kind of its event. A step after one that ended the job is skipped.
-func apply(id string, cur *job.Job, fn UpdateFunc) (*job.Job, string, error) {
+func apply(id string, cur *job.Job, raw []byte, fn UpdateFunc) (*job.Job, string, error) {
 	if cur.Status.Terminal() {
 		return nil, "", ErrSkip
 	}
-	j := cur.Clone()
+	j, err := decode(id, raw)
+	if err != nil {
+		return nil, "", err
+	}
 	if err := fn(j); err != nil {
 		return nil, "", err
 	}

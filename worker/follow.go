@@ -103,6 +103,8 @@ func (r *run) follow(ctx context.Context, submit bool) (*comfy.HistoryEntry, err
 		}
 	}
 	close(onNode)
+	// A prompt this attempt queued itself, subscribed before: its events tell the rest.
+	opts.Queued = submit
 	entry, err = c.Follow(fctx, r.id, opts)
 	if fctx.Err() != nil && ctx.Err() == nil {
 		return entry, context.Cause(fctx)

@@ -28,11 +28,19 @@ func toUploading(j *job.Job) error {
 
 // collect streams every output of the finished prompt from /view into storage and
 // returns the outputs with their keys, sizes and digests, plus the upload time. It
-// records uploading first unless recorded says it was.
+// records uploading first unless recorded says it was: that write goes to Redis while
+// the first output downloads, and is joined before any other write of the job.
 func (r *run) collect(ctx context.Context, entry *comfy.HistoryEntry, recorded bool) ([]job.Output, int64, error) {
+	join := func() {}
 	if !recorded {
-		_, _ = r.w.store.Update(ctx, r.id, toUploading)
+		written := make(chan struct{})
+		go func() {
+			defer close(written)
+			_, _ = r.w.store.Update(ctx, r.id, toUploading)
+		}()
+		join = func() { <-written }
 	}
+	defer join()
 	start := time.Now()
 	nodeIDs := make([]string, 0, len(entry.Outputs))
 	for id := range entry.Outputs {
@@ -41,6 +49,9 @@ func (r *run) collect(ctx context.Context, entry *comfy.HistoryEntry, recorded b
 	sort.Slice(nodeIDs, func(i, k int) bool { return lessNodeID(nodeIDs[i], nodeIDs[k]) })
 	var outputs []job.Output
 	usedKeys := map[string]bool{}
+	// The outputs stored so far are recorded before the next upload starts; the
+	// last ones ride in the job's end (succeed), one write fewer a job.
+	uncommitted := false
 	for _, nodeID := range nodeIDs {
 		out := entry.Outputs[nodeID]
 		for _, text := range out.Text() {
@@ -50,20 +61,24 @@ func (r *run) collect(ctx context.Context, entry *comfy.HistoryEntry, recorded b
 			if f.Type == "temp" && !r.w.cfg.UploadPreviews {
 				continue
 			}
+			if uncommitted {
+				join()
+				r.commitOutputs(ctx, outputs)
+			}
 			o, err := r.upload(ctx, nodeID, f, usedKeys)
 			if err != nil {
 				return nil, 0, err
 			}
 			outputs = append(outputs, o)
-			r.commitOutputs(ctx, outputs)
+			uncommitted = true
 		}
 	}
 	return outputs, time.Since(start).Milliseconds(), nil
 }
 
 // commitOutputs records the outputs copied so far in the job record, so that a client
-// polling the job (or the Comfy API v2 event stream) sees each output as soon as it
-// is in storage, not only when the job ends. A failed write is only logged: the final
+// polling the job (or the Comfy API v2 event stream) sees them while the next output
+// uploads, not only when the job ends. A failed write is only logged: the final
 // record of succeed carries them all.
 func (r *run) commitOutputs(ctx context.Context, outputs []job.Output) {
 	_, err := r.w.store.Update(ctx, r.id, func(j *job.Job) error {

@@ -221,10 +221,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts storage.P
 		return storage.Object{}, fmt.Errorf("file: put %q: %w", key, mkErr)
 	}
 	dr := digest.NewReader(ctx, r, opts.Size)
-	tmp, fi, err := s.writeTemp(root, dir, func(f *os.File) error {
-		_, copyErr := io.Copy(f, dr)
-		return copyErr
-	})
+	tmp, f, err := s.createTemp(root, dir)
 	if err != nil {
 		return storage.Object{}, fmt.Errorf("file: put %q: %w", key, err)
 	}
@@ -234,6 +231,27 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts storage.P
 			_ = root.Remove(tmp)
 		}
 	}()
+	fi, err := fill(f, func(f *os.File) error {
+		_, copyErr := io.Copy(f, dr)
+		return copyErr
+	})
+	if err != nil {
+		f.Close()
+		return storage.Object{}, fmt.Errorf("file: put %q: %w", key, err)
+	}
+	// The data file's fsync runs while the metadata file is written and synced (it
+	// needs the data's digest, not its sync); Put waits for both before any rename.
+	dataSynced := make(chan error, 1)
+	go func() { dataSynced <- syncAndClose(f) }()
+	waitData := func() error {
+		if dataSynced == nil {
+			return nil
+		}
+		syncErr := <-dataSynced
+		dataSynced = nil
+		return syncErr
+	}
+	defer func() { _ = waitData() }()
 
 	ct := opts.ContentType
 	if ct == "" {
@@ -269,6 +287,9 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts storage.P
 			_ = root.Remove(mtmp)
 		}
 	}()
+	if err := waitData(); err != nil {
+		return storage.Object{}, fmt.Errorf("file: put %q: %w", key, err)
+	}
 
 	// Last chance to give up before the object becomes visible.
 	if err := ctx.Err(); err != nil {
@@ -284,11 +305,17 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts storage.P
 		_ = root.Remove(mtmp)
 		return storage.Object{}, fmt.Errorf("file: put %q: metadata: %w", key, err)
 	}
-	if err := syncDir(root, dir); err != nil {
-		return storage.Object{}, fmt.Errorf("file: put %q: %w", key, err)
+	// Both renames made durable, the two directories synced at once; Put returns
+	// after both.
+	metaDirSynced := make(chan error, 1)
+	go func() { metaDirSynced <- syncDir(root, mdir) }()
+	dirErr := syncDir(root, dir)
+	metaDirErr := <-metaDirSynced
+	if dirErr != nil {
+		return storage.Object{}, fmt.Errorf("file: put %q: %w", key, dirErr)
 	}
-	if err := syncDir(root, mdir); err != nil {
-		return storage.Object{}, fmt.Errorf("file: put %q: %w", key, err)
+	if metaDirErr != nil {
+		return storage.Object{}, fmt.Errorf("file: put %q: %w", key, metaDirErr)
 	}
 	return storage.Object{
 		Key:         key,
@@ -304,6 +331,25 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts storage.P
 // writeTemp creates a new temporary file in dir, fills it with write, syncs and
 // closes it. On error nothing is left behind.
 func (s *Store) writeTemp(root *os.Root, dir string, write func(*os.File) error) (string, fs.FileInfo, error) {
+	name, f, err := s.createTemp(root, dir)
+	if err != nil {
+		return "", nil, err
+	}
+	fi, err := fill(f, write)
+	if err == nil {
+		err = syncAndClose(f)
+	} else {
+		f.Close()
+	}
+	if err != nil {
+		_ = root.Remove(name)
+		return "", nil, err
+	}
+	return name, fi, nil
+}
+
+// createTemp creates a new temporary file in dir.
+func (s *Store) createTemp(root *os.Root, dir string) (string, *os.File, error) {
 	var (
 		name string
 		f    *os.File
@@ -321,30 +367,24 @@ func (s *Store) writeTemp(root *os.Root, dir string, write func(*os.File) error)
 	if err != nil {
 		return "", nil, err
 	}
-	fi, err := fillAndClose(f, write)
-	if err != nil {
-		_ = root.Remove(name)
-		return "", nil, err
-	}
-	return name, fi, nil
+	return name, f, nil
 }
 
-// fillAndClose writes f with write, syncs and closes it.
-func fillAndClose(f *os.File, write func(*os.File) error) (fs.FileInfo, error) {
+// fill writes f with write and returns its information; f stays open.
+func fill(f *os.File, write func(*os.File) error) (fs.FileInfo, error) {
 	if err := write(f); err != nil {
-		f.Close()
 		return nil, err
 	}
+	return f.Stat()
+}
+
+// syncAndClose makes f's contents durable and closes it.
+func syncAndClose(f *os.File) error {
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return nil, err
+		return err
 	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return fi, f.Close()
+	return f.Close()
 }
 
 // syncDir makes a rename in dir durable.
