@@ -48,7 +48,7 @@ func TestKeysCommand(t *testing.T) {
 	require.Contains(t, stderr, "no managed key")
 
 	// By name: one key of that name is revoked; two are refused, naming their IDs.
-	code, out, stderr = run(t, ctx, "keys", "create", "--name", "batch", "--tenant", "acme", "--redis", redisURL)
+	code, _, stderr = run(t, ctx, "keys", "create", "--name", "batch", "--tenant", "acme", "--redis", redisURL)
 	require.Equal(t, 0, code, "stderr: %s", stderr)
 	code, out, _ = run(t, ctx, "keys", "revoke", "batch", "--redis", redisURL)
 	require.Equal(t, 0, code)
