@@ -2,31 +2,18 @@ package api
 
 import (
 	"errors"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/comfyq/comfyq/internal/testenv"
-	"github.com/comfyq/comfyq/producer"
-	"github.com/comfyq/comfyq/storage"
 )
 
 // A retry while the first request with its Idempotency-Key is in flight is 409
 // idempotency_conflict with Retry-After; after the first records its job, a replay.
 func TestIdempotencyInFlight(t *testing.T) {
 	t.Parallel()
-	rdb, err := producer.OpenRedis(testenv.NewRedis(t))
-	require.NoError(t, err)
-	t.Cleanup(func() { rdb.Close() })
-	store, err := storage.Open(t.Context(), "file://"+t.TempDir())
-	require.NoError(t, err)
-	s, err := New(Config{Redis: rdb, Storage: store, NoAuth: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	require.NoError(t, err)
-	t.Cleanup(func() { s.Close() })
+	s := newTestServer(t)
 
 	req := httptest.NewRequest("POST", "/api/v2/jobs", nil)
 	req.Header.Set(IdempotencyHeader, "k1")
@@ -46,7 +33,7 @@ func TestIdempotencyInFlight(t *testing.T) {
 	require.True(t, errors.As(err, &he))
 	require.Equal(t, string(CodeIdempotencyKeyReuse), he.info.Code, "another body, even in flight")
 
-	require.NoError(t, claim.complete(t.Context(), rdb, "job-1"))
+	require.NoError(t, claim.complete(t.Context(), s.rdb, "job-1"))
 	_, err = s.claimIdempotency(t.Context(), req, "", body)
 	var replay *errIdemReplay
 	require.True(t, errors.As(err, &replay), "err: %v", err)
@@ -56,7 +43,7 @@ func TestIdempotencyInFlight(t *testing.T) {
 	c2, err := s.claimIdempotency(t.Context(), req, "someone-else", body)
 	require.NoError(t, err)
 	require.NotNil(t, c2)
-	ttl, err := rdb.TTL(t.Context(), v2IdemKey("", "k1")).Result()
+	ttl, err := s.rdb.TTL(t.Context(), v2IdemKey("", "k1")).Result()
 	require.NoError(t, err)
 	require.Greater(t, ttl, idempotencyTTL-idempotencyInFlight, "a recorded key lives 24 h")
 }

@@ -120,23 +120,10 @@ func newV2Stack(t *testing.T, s3 bool, sim comfysim.Options) *v2Stack {
 	}
 	simServer, simURL := simtest.NewServer(t, sim)
 	proxyURL, prompts := recordingProxy(t, simURL)
-	w, err := worker.New(worker.Config{
+	runWorker(t, worker.Config{
 		Redis: b.rdb, Storage: b.store, Nodes: []worker.NodeConfig{{URL: proxyURL, Name: "sim"}},
 		HealthInterval: 100 * time.Millisecond, StallTimeout: 2 * time.Second, ShutdownGrace: 5 * time.Second,
 		SealKey: sealKey, Logger: logger,
-	})
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx, nil) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			require.NoError(t, err)
-		case <-time.After(30 * time.Second):
-			t.Error("worker did not stop within 30s")
-		}
 	})
 	return &v2Stack{bundle: b, sim: simServer, logs: logs, prompts: prompts}
 }

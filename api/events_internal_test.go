@@ -3,8 +3,6 @@ package api
 import (
 	"bufio"
 	"context"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,23 +11,13 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/comfyq/comfyq/internal/testenv"
 	"github.com/comfyq/comfyq/job"
-	"github.com/comfyq/comfyq/producer"
-	"github.com/comfyq/comfyq/storage"
 )
 
 // A client that goes away ends its stream: the stream's interest in the job is dropped.
 func TestEventStreamEndsWhenTheClientGoesAway(t *testing.T) {
 	t.Parallel()
-	rdb, err := producer.OpenRedis(testenv.NewRedis(t))
-	require.NoError(t, err)
-	t.Cleanup(func() { rdb.Close() })
-	store, err := storage.Open(t.Context(), "file://"+t.TempDir())
-	require.NoError(t, err)
-	s, err := New(Config{Redis: rdb, Storage: store, NoAuth: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	require.NoError(t, err)
-	t.Cleanup(func() { s.Close() })
+	s := newTestServer(t)
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close)
 

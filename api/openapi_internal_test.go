@@ -1,31 +1,19 @@
 package api
 
 import (
-	"io"
-	"log/slog"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/comfyq/comfyq/internal/testenv"
-	"github.com/comfyq/comfyq/producer"
-	"github.com/comfyq/comfyq/storage"
 	_ "github.com/comfyq/comfyq/storage/file"
 )
 
 // Every route of the router is in the OpenAPI document, with its method.
 func TestEveryRouteIsDocumented(t *testing.T) {
 	t.Parallel()
-	rdb, err := producer.OpenRedis(testenv.NewRedis(t))
-	require.NoError(t, err)
-	t.Cleanup(func() { rdb.Close() })
-	store, err := storage.Open(t.Context(), "file://"+t.TempDir())
-	require.NoError(t, err)
-	s, err := New(Config{Redis: rdb, Storage: store, NoAuth: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	require.NoError(t, err)
-	t.Cleanup(func() { s.Close() })
+	s := newTestServer(t)
 
 	doc := s.openAPI(httptest.NewRequest("GET", "/openapi.json", nil), nil)
 	paths := doc["paths"].(obj)

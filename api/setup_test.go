@@ -131,7 +131,7 @@ func startWorker(t testing.TB, b *bundle, simOpts comfysim.Options) {
 		simOpts.Models = []string{simModel, "sim-v1-5.safetensors"}
 	}
 	_, simURL := simtest.NewServer(t, simOpts)
-	w, err := worker.New(worker.Config{
+	runWorker(t, worker.Config{
 		Redis:          b.rdb,
 		Storage:        b.store,
 		Nodes:          []worker.NodeConfig{{URL: simURL, Name: "sim"}},
@@ -141,6 +141,12 @@ func startWorker(t testing.TB, b *bundle, simOpts comfysim.Options) {
 		Depth:          2, // fixed: tests bound orders by it
 		Logger:         testLogger(),
 	})
+}
+
+// runWorker runs a worker of cfg until the test ends, and checks that it stops cleanly.
+func runWorker(t testing.TB, cfg worker.Config) {
+	t.Helper()
+	w, err := worker.New(cfg)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -250,6 +250,9 @@ func (w Workflow) NodeIDs() []string {
 	return ids
 }
 
+// LessNodeID orders node ids as NodeIDs does: numeric ids numerically, before the rest.
+func LessNodeID(a, b string) bool { return lessID(a, b) }
+
 func lessID(a, b string) bool {
 	ai, aerr := strconv.Atoi(a)
 	bi, berr := strconv.Atoi(b)

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/comfyq/comfyq/comfy"
@@ -490,7 +489,7 @@ func Trim(ve *comfy.ValidationError, maxBytes int) *comfy.ValidationError {
 		out.Err.ExtraInfo[k] = x
 	}
 	ids := sortedKeys(ve.NodeErrors)
-	sort.SliceStable(ids, func(i, j int) bool { return lessID(ids[i], ids[j]) })
+	sort.SliceStable(ids, func(i, j int) bool { return comfy.LessNodeID(ids[i], ids[j]) })
 	size := 512 + len(out.Err.Details) + len(out.Err.Message)
 	for _, id := range ids {
 		data, err := json.Marshal(ve.NodeErrors[id])
@@ -552,7 +551,7 @@ func Summary(ve *comfy.ValidationError) string {
 	var b strings.Builder
 	b.WriteString("ComfyUI would refuse this prompt: ")
 	ids := sortedKeys(ve.NodeErrors)
-	sort.SliceStable(ids, func(i, j int) bool { return lessID(ids[i], ids[j]) })
+	sort.SliceStable(ids, func(i, j int) bool { return comfy.LessNodeID(ids[i], ids[j]) })
 	n := 0
 	for _, id := range ids {
 		ne := ve.NodeErrors[id]
@@ -587,19 +586,4 @@ func countErrors(ve *comfy.ValidationError) int {
 		n += len(ne.Errors)
 	}
 	return n
-}
-
-// lessID orders node ids as comfy.Workflow.NodeIDs does: numbers numerically first.
-func lessID(a, b string) bool {
-	ai, aerr := strconv.Atoi(a)
-	bi, berr := strconv.Atoi(b)
-	switch {
-	case aerr == nil && berr == nil:
-		return ai < bi
-	case aerr == nil:
-		return true
-	case berr == nil:
-		return false
-	}
-	return a < b
 }

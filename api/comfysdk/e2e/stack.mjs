@@ -2,37 +2,14 @@
 // (comfyq sim), a worker and the API (comfyq worker, comfyq api), each its own process
 // on a free loopback port, outputs and assets in the S3 service of COMFYQ_TEST_S3_URL
 // (scripts/test.sh starts versitygw), one user key and one seal key.
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, readFileSync, openSync, existsSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { join, resolve, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { repoRoot, sleep, until, freePort, comfyqBinary, processes } from '../../e2e/processes.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-export const repoRoot = resolve(here, '../../..');
-
-function freePort() {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.unref();
-    s.on('error', rej);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => res(port)); });
-  });
-}
-
-export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-export async function until(what, fn, ms = 30000) {
-  const deadline = Date.now() + ms;
-  let last;
-  while (Date.now() < deadline) {
-    try { if (await fn()) return; } catch (e) { last = e; }
-    await sleep(100);
-  }
-  throw new Error('timed out waiting for ' + what + (last ? ': ' + last.message : ''));
-}
+export { repoRoot, sleep, until };
 
 // s3Storage gives the stack a prefix of its own in the S3 service of the test script.
 function s3Storage() {
@@ -49,20 +26,8 @@ function s3Storage() {
 
 export async function startStack() {
   const dir = mkdtempSync(join(tmpdir(), 'comfyq-sdk-e2e-'));
-  const procs = [];
-  let bin = process.env.COMFYQ_BIN;
-  if (!bin) {
-    bin = join(dir, 'comfyq');
-    const b = spawnSync('go', ['build', '-o', bin, './cmd/comfyq'], { cwd: repoRoot, stdio: 'inherit' });
-    if (b.status !== 0) throw new Error('go build ./cmd/comfyq failed');
-  }
-  const run = (name, cmd, args, env) => {
-    const log = openSync(join(dir, name + '.log'), 'a');
-    const p = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', log, log] });
-    p.name = name;
-    procs.push(p);
-    return p;
-  };
+  const bin = comfyqBinary(dir);
+  const { procs, run, logs, stop } = processes(dir);
   const userKey = 'user-' + randomBytes(12).toString('hex');
   const sealKey = randomBytes(32).toString('hex');
   const [redisPort, simPort, apiPort] = [await freePort(), await freePort(), await freePort()];
@@ -114,24 +79,8 @@ export async function startStack() {
       const keys = spawnSync('redis-cli', ['-p', String(redisPort), '--scan'], { encoding: 'utf8', maxBuffer: 64 << 20 });
       return keys.stdout + '\n' + r.stdout;
     },
-    logs(all = false) {
-      return procs.map((p) => {
-        const f = join(dir, p.name + '.log');
-        if (!existsSync(f)) return '';
-        const text = readFileSync(f, 'utf8');
-        return `--- ${p.name}\n` + (all ? text : text.split('\n').slice(-30).join('\n'));
-      }).join('\n');
-    },
-    async stop() {
-      const stopAll = (ps) => Promise.all(ps.map((p) => {
-        if (p.exitCode !== null) return null;
-        p.kill('SIGTERM');
-        return Promise.race([new Promise((r) => p.once('exit', r)), sleep(5000).then(() => p.kill('SIGKILL'))]);
-      }));
-      await stopAll(procs.filter((p) => p.name !== 'redis'));
-      await stopAll(procs.filter((p) => p.name === 'redis'));
-      if (!process.env.COMFYQ_E2E_KEEP) rmSync(dir, { recursive: true, force: true });
-    },
+    logs,
+    stop,
   };
   try {
     await until('the API', async () => (await fetch(base + '/healthz')).ok);

@@ -1,54 +1,18 @@
 // A real comfyq stack for the browser tests: redis-server, a simulated ComfyUI node
 // (comfyq sim), a worker and the API server (comfyq worker, comfyq api), each its own
 // process on a free loopback port, with one user key and one admin key.
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, readFileSync, openSync, existsSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { join, resolve, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { repoRoot, freePort, until, comfyqBinary, processes } from '../../e2e/processes.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-export const repoRoot = resolve(here, '../../..');
-
-function freePort() {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.unref();
-    s.on('error', rej);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => res(port)); });
-  });
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function until(what, fn, ms = 30000) {
-  const deadline = Date.now() + ms;
-  let last;
-  while (Date.now() < deadline) {
-    try { if (await fn()) return; } catch (e) { last = e; }
-    await sleep(100);
-  }
-  throw new Error('timed out waiting for ' + what + (last ? ': ' + last.message : ''));
-}
+export { repoRoot };
 
 export async function startStack() {
   const dir = mkdtempSync(join(tmpdir(), 'comfyq-e2e-'));
-  const procs = [];
-  let bin = process.env.COMFYQ_BIN;
-  if (!bin) {
-    bin = join(dir, 'comfyq');
-    const b = spawnSync('go', ['build', '-o', bin, './cmd/comfyq'], { cwd: repoRoot, stdio: 'inherit' });
-    if (b.status !== 0) throw new Error('go build ./cmd/comfyq failed');
-  }
-  const run = (name, cmd, args, env) => {
-    const log = openSync(join(dir, name + '.log'), 'a');
-    const p = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', log, log] });
-    p.name = name;
-    procs.push(p);
-    return p;
-  };
+  const bin = comfyqBinary(dir);
+  const { procs, run, logs, stop } = processes(dir);
   const userKey = 'user-' + randomBytes(12).toString('hex');
   const adminKey = 'admin-' + randomBytes(12).toString('hex');
   const webhookSecret = 'whsec_' + randomBytes(24).toString('base64');
@@ -87,23 +51,8 @@ export async function startStack() {
       }, ms);
       return j;
     },
-    logs() {
-      return procs.map((p) => {
-        const f = join(dir, p.name + '.log');
-        return existsSync(f) ? `--- ${p.name}\n` + readFileSync(f, 'utf8').split('\n').slice(-30).join('\n') : '';
-      }).join('\n');
-    },
-    async stop() {
-      // The API and the worker first, Redis last, so that none of them logs a lost Redis.
-      const stopAll = (ps) => Promise.all(ps.map((p) => {
-        if (p.exitCode !== null) return null;
-        p.kill('SIGTERM');
-        return Promise.race([new Promise((r) => p.once('exit', r)), sleep(5000).then(() => p.kill('SIGKILL'))]);
-      }));
-      await stopAll(procs.filter((p) => p.name !== 'redis'));
-      await stopAll(procs.filter((p) => p.name === 'redis'));
-      if (!process.env.COMFYQ_E2E_KEEP) rmSync(dir, { recursive: true, force: true });
-    },
+    logs,
+    stop,
   };
   try {
     await until('the API', async () => (await fetch(base + '/healthz')).ok);
