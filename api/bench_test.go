@@ -19,27 +19,32 @@ func BenchmarkGetJob(b *testing.B) {
 		b.Run(backend, func(b *testing.B) {
 			bb := setup(b, setupOpts{s3: backend == "s3"})
 			id := finishedJob(b, bb)
-			url := bb.url + "/v1/jobs/" + id
-			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-			b.ReportAllocs()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				req, _ := http.NewRequest("GET", url, nil)
-				req.Header.Set("Authorization", "Bearer "+userKey)
-				for pb.Next() {
-					resp, err := client.Do(req)
-					if err != nil {
-						b.Fatal(err)
-					}
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != 200 {
-						b.Fatalf("status %d", resp.StatusCode)
-					}
-				}
-			})
+			benchGet(b, bb.url+"/v1/jobs/"+id)
 		})
 	}
+}
+
+// benchGet GETs url with the user key from parallel clients, b.N times in all, and
+// fails on any answer but 200.
+func benchGet(b *testing.B, url string) {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		req, _ := http.NewRequest("GET", url, nil)
+		req.Header.Set("Authorization", "Bearer "+userKey)
+		for pb.Next() {
+			resp, err := client.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				b.Fatalf("status %d", resp.StatusCode)
+			}
+		}
+	})
 }
 
 // finishedJob makes a succeeded job with two image outputs, as a worker writes it.

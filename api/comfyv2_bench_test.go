@@ -18,25 +18,7 @@ func BenchmarkV2GetJob(b *testing.B) {
 	id := finishedJob(b, bb)
 	for name, path := range map[string]string{"v1": "/v1/jobs/", "v2": "/api/v2/jobs/"} {
 		b.Run(name, func(b *testing.B) {
-			url := bb.url + path + id
-			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-			b.ReportAllocs()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				req, _ := http.NewRequest("GET", url, nil)
-				req.Header.Set("Authorization", "Bearer "+userKey)
-				for pb.Next() {
-					resp, err := client.Do(req)
-					if err != nil {
-						b.Fatal(err)
-					}
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != 200 {
-						b.Fatalf("status %d", resp.StatusCode)
-					}
-				}
-			})
+			benchGet(b, bb.url+path+id)
 		})
 	}
 }
