@@ -66,10 +66,10 @@ type v2ExtraData struct {
 	APIKeyComfyOrg *string `json:"api_key_comfy_org,omitempty"`
 }
 
-// v2JobRecord is kept beside a v2 job's record, for as long: who submitted it and the
-// workflow as given (GET /api/v2/jobs/{id}/workflow, after the task is gone).
+// v2JobRecord is kept beside a v2 job's record, for as long: the workflow as given
+// (GET /api/v2/jobs/{id}/workflow, after the task is gone). Who may see it is the job's
+// tenant (Job.Tenant).
 type v2JobRecord struct {
-	Owner    string          `json:"owner"`
 	Workflow json.RawMessage `json:"workflow"`
 }
 
@@ -206,7 +206,7 @@ func (s *Server) v2Submit(r *http.Request, id identity, data []byte, partnerKey 
 		}
 		return nil, err
 	}
-	rec, _ := json.Marshal(v2JobRecord{Owner: id.owner, Workflow: data})
+	rec, _ := json.Marshal(v2JobRecord{Workflow: data})
 	if err := s.rdb.Set(ctx, v2JobKey(j.ID), rec, s.retention()).Err(); err != nil {
 		s.log.Warn("could not keep the v2 workflow of a job", "job_id", j.ID, "err", err)
 	}
