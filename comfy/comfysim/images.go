@@ -9,6 +9,7 @@ import (
 	"image/jpeg"
 	"image/png"
 	"strconv"
+	"sync"
 )
 
 // imageVal is an IMAGE travelling between nodes: not a tensor, but enough
@@ -129,7 +130,7 @@ func (r rgbImage) At(x, y int) color.Color {
 // writes PngInfo text.
 func encodePNG(img image.Image, texts [][2]string, level png.CompressionLevel) ([]byte, error) {
 	var buf bytes.Buffer
-	enc := png.Encoder{CompressionLevel: level}
+	enc := png.Encoder{CompressionLevel: level, BufferPool: pngBuffers}
 	if err := enc.Encode(&buf, img); err != nil {
 		return nil, err
 	}
@@ -147,6 +148,21 @@ func encodePNG(img image.Image, texts [][2]string, level png.CompressionLevel) (
 	out.Write(b[ihdrEnd:])
 	return out.Bytes(), nil
 }
+
+// pngBuffers lets successive encodes reuse their zlib writers: a new one per
+// image was most of the simulator's allocation (flate's compressor is ~1 MB).
+var pngBuffers = &pngBufferPool{}
+
+type pngBufferPool struct{ p sync.Pool }
+
+func (b *pngBufferPool) Get() *png.EncoderBuffer {
+	if v, ok := b.p.Get().(*png.EncoderBuffer); ok {
+		return v
+	}
+	return nil
+}
+
+func (b *pngBufferPool) Put(v *png.EncoderBuffer) { b.p.Put(v) }
 
 // latin1 encodes s as ISO-8859-1 (json.dumps output is ASCII anyway).
 func latin1(s string) []byte {

@@ -535,7 +535,7 @@ func saveImages(rc *runCtx, im *imageVal, prefix, dir, typ string, level png.Com
 		}
 		name := strings.ReplaceAll(sp.filename, "%batch_num%", strconv.Itoa(i))
 		file := fmt.Sprintf("%s_%05d_.png", name, counter)
-		if err := os.WriteFile(filepath.Join(sp.folder, file), data, 0o644); err != nil {
+		if err := rc.r.s.listings.writeFile(filepath.Join(sp.folder, file), data); err != nil {
 			return nil, raise("OSError", "%v", err)
 		}
 		results = append(results, obj("filename", file, "subfolder", sp.subfolder, "type", typ))

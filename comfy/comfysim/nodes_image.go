@@ -8,7 +8,6 @@ import (
 	"hash/fnv"
 	"image/png"
 	"math"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -297,7 +296,7 @@ func saveAnimated(rc *runCtx, im *imageVal, ext string, data []byte) (*object, e
 		return nil, err
 	}
 	file := fmt.Sprintf("%s_%05d_.%s", strings.ReplaceAll(sp.filename, "%batch_num%", "0"), sp.counter, ext)
-	if err := os.WriteFile(filepath.Join(sp.folder, file), data, 0o644); err != nil {
+	if err := rc.r.s.listings.writeFile(filepath.Join(sp.folder, file), data); err != nil {
 		return nil, raise("OSError", "%v", err)
 	}
 	return obj("images", []any{obj("filename", file, "subfolder", sp.subfolder, "type", "output")}), nil

@@ -158,13 +158,14 @@ func (s *Server) saveImagePath(prefix, outputDir string, width, height int) (sav
 	}
 	want := sp.filename // posixpath.normcase is the identity
 	for _, name := range names {
-		r := []rune(name)
-		pre := r[:min(prefixLen+1, len(r))]
-		if len(pre) == 0 || pre[len(pre)-1] != '_' || string(pre[:len(pre)-1]) != want {
+		// name[:prefixLen+1] in characters, as Python slices a str
+		cut := runeOffset(name, prefixLen+1)
+		pre := name[:cut]
+		if pre == "" || pre[len(pre)-1] != '_' || pre[:len(pre)-1] != want {
 			continue
 		}
 		digits := 0
-		rest := string(r[min(prefixLen+1, len(r)):])
+		rest := name[cut:]
 		first, _, _ := strings.Cut(rest, "_")
 		if i, ok := parsePyInt(first); ok && i.IsInt64() {
 			digits = int(i.Int64())
@@ -178,6 +179,18 @@ func (s *Server) saveImagePath(prefix, outputDir string, width, height int) (sav
 		sp.counter = maxDigits + 1
 	}
 	return sp, nil
+}
+
+// runeOffset is the byte offset in s after its first n characters (len(s) when s
+// is shorter).
+func runeOffset(s string, n int) int {
+	for i := range s {
+		if n == 0 {
+			return i
+		}
+		n--
+	}
+	return len(s)
 }
 
 func pad2(i int) string {
@@ -203,13 +216,9 @@ func commonPath(a, b string) string {
 // listOutputDir is os.listdir plus the virtual files of that directory.
 func (s *Server) listOutputDir(dir string) ([]string, error) {
 	abs, _ := filepath.Abs(dir)
-	entries, err := os.ReadDir(abs)
+	names, err := s.listings.list(abs)
 	if err != nil {
 		return nil, err
-	}
-	names := make([]string, 0, len(entries))
-	for _, e := range entries {
-		names = append(names, e.Name())
 	}
 	s.vmu.Lock()
 	for p := range s.virtual {

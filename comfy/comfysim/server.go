@@ -45,6 +45,8 @@ type Server struct {
 	vmu     sync.Mutex
 	virtual map[string]*virtualFile // absolute path → virtual output file
 
+	listings listings // output folders' cached listings (listing.go)
+
 	statsMu    sync.Mutex
 	stats      Stats
 	executions map[string]int
