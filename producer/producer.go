@@ -129,12 +129,30 @@ func New(cfg Config) (*Client, error) {
 
 // OpenRedis opens a Redis client from a redis://, rediss:// or redis-sentinel:// URL.
 func OpenRedis(rawURL string) (redis.UniversalClient, error) {
+	return OpenRedisPool(rawURL, 0)
+}
+
+// OpenRedisPool is OpenRedis with at most poolSize connections (0:
+// go-redis's default, 10 per CPU). A process with many concurrent jobs (a worker with
+// many nodes and slots) needs more than the default: when every connection is busy a
+// command waits for one, and each step of every job takes that wait.
+func OpenRedisPool(rawURL string, poolSize int) (redis.UniversalClient, error) {
 	if rawURL == "" {
 		return nil, errors.New("producer: no Redis URL: set --redis or COMFYQ_REDIS_URL (e.g. redis://127.0.0.1:6379/0)")
 	}
 	opt, err := asynq.ParseRedisURI(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("producer: bad Redis URL: %w", err)
+	}
+	if poolSize > 0 {
+		switch o := opt.(type) {
+		case asynq.RedisClientOpt:
+			o.PoolSize = poolSize
+			opt = o
+		case asynq.RedisFailoverClientOpt:
+			o.PoolSize = poolSize
+			opt = o
+		}
 	}
 	rdb, ok := opt.MakeRedisClient().(redis.UniversalClient)
 	if !ok {

@@ -231,3 +231,17 @@ func (c *Config) setDefaults() error {
 	}
 	return nil
 }
+
+// RedisConns is how many Redis connections a worker with nodes nodes at up to
+// depth jobs each (0: the automatic depth's default maximum) may use at once: per
+// slot, the job's own write, the write that runs while its output downloads, its
+// ownership heartbeat and asynq's completion of the task; per node, its asynq servers'
+// housekeeping; and the worker's own. Open the worker's client with at least this pool
+// (producer.OpenRedisPool): with fewer, a job's Redis commands queue for a connection
+// whenever the slots of many nodes write at once.
+func RedisConns(nodes, depth int) int {
+	if depth <= 0 {
+		depth = DefaultMaxDepth
+	}
+	return 16 + nodes*(4*depth+4)
+}

@@ -186,7 +186,11 @@ func nodeConfigs(nodes, headers []string) ([]worker.NodeConfig, error) {
 
 func (o *workerOptions) Run(ctx context.Context) error {
 	log := o.log.logger(o.Err)
-	rdb, err := producer.OpenRedis(o.RedisURL)
+	depth := o.Depth
+	if depth == 0 {
+		depth = o.MaxDepth
+	}
+	rdb, err := producer.OpenRedisPool(o.RedisURL, worker.RedisConns(len(o.nodes), depth))
 	if err != nil {
 		return err
 	}
