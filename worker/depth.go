@@ -25,6 +25,19 @@ import (
 // a few slots are late at once (a slow storage request, a garbage collection), and
 // tiny jobs vary by a multiple of their own length. The result is bounded to
 // [1, max].
+//
+// The formula is an upper bound, not a target. When the worker's CPU is shared (many
+// nodes of tiny jobs on one small machine, or the simulators of the benchmark on the
+// same cores), B + A is mostly waiting for a CPU, and a deeper pipeline only adds work
+// in flight: measured on 4 nodes of 5 ms jobs, depth 5 kept the nodes at 0.98 of
+// their ceiling, the formula's 8 at 0.84. So the depth rises only when the node ran
+// out of work: a prompt queued while the node held no other prompt of this worker
+// (a "starved" sample) raises it by one, up to the formula. A node that never ran
+// out during depthProbe jobs in a row is given one slot fewer (never below
+// initialDepth): if that was one too few, the next starved sample gives it back. The
+// depth thus settles at the least that keeps the node busy, probing one below it now
+// and then.
+//
 // Bounds of the controller.
 const (
 	// depthWindow is how many recent jobs the depth is computed from.
@@ -38,6 +51,9 @@ const (
 	initialDepth = 2
 	// DefaultMaxDepth is the default bound of the automatic depth (--max-depth).
 	DefaultMaxDepth = 8
+	// depthProbe is how many jobs in a row must find the node still holding work
+	// before the depth is lowered by one to see whether it can do with less.
+	depthProbe = 2 * depthWindow
 	// execResolution is the resolution of ComfyUI's timestamps: an execution
 	// reported as 0 ms counts as this long.
 	execResolution = time.Millisecond
@@ -53,6 +69,9 @@ type depthSample struct {
 	// After: the end of the execution seen → the job's end recorded (history,
 	// download, upload, status writes).
 	After time.Duration
+	// Starved: when its prompt was queued the node held no other prompt of this
+	// worker, so the node had run out of work (or the job found an idle node).
+	Starved bool
 }
 
 // depthFor returns the depth that keeps a node busy for jobs like samples:
@@ -74,12 +93,13 @@ func depthFor(samples []depthSample, maxDepth int) int {
 	return min(max(d, 1), maxDepth)
 }
 
-// depthController holds one node's automatic depth. It raises the depth as soon as
-// the window asks for more (a node that idles loses throughput at once) and lowers it
-// only after a whole window of jobs asked for less, to what that window asks for (a
-// lower depth holds fewer jobs, which matters for spreading long jobs across nodes,
-// but not within seconds; by then the window holds only jobs of the run asking for
-// less). It is a pure function of the samples it is given, in order.
+// depthController holds one node's automatic depth. It raises the depth by one for
+// each starved job while the window asks for more (a node that idles loses throughput
+// at once), lowers it by one after depthProbe jobs that found the node busy, and lowers
+// it to what the window asks for after a whole window of jobs asked for less (a lower
+// depth holds fewer jobs, which matters for spreading long jobs across nodes, but not
+// within seconds; by then the window holds only jobs of the run asking for less). It
+// is a pure function of the samples it is given, in order.
 type depthController struct {
 	max int
 
@@ -89,6 +109,7 @@ type depthController struct {
 	next    int
 	seen    int // samples observed, saturating at depthWindow
 	low     int // consecutive samples after which the window asked for less
+	busy    int // consecutive samples that found the node holding work
 }
 
 func newDepthController(maxDepth int) *depthController {
@@ -115,10 +136,18 @@ func (c *depthController) observe(s depthSample) (depth int, changed bool) {
 	if c.seen < depthMinSamples {
 		return
 	}
+	if s.Starved {
+		c.busy = 0
+	} else {
+		c.busy++
+	}
 	want := depthFor(c.samples[:c.seen], c.max)
 	switch {
 	case want > c.depth:
-		c.depth, c.low = want, 0
+		c.low = 0
+		if s.Starved {
+			c.depth++
+		}
 	case want < c.depth:
 		c.low++
 		if c.low >= depthWindow {
@@ -126,6 +155,10 @@ func (c *depthController) observe(s depthSample) (depth int, changed bool) {
 		}
 	default:
 		c.low = 0
+	}
+	if c.busy >= depthProbe && c.depth > initialDepth && c.depth == before {
+		c.depth--
+		c.busy = 0
 	}
 	return
 }

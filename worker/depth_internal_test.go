@@ -49,23 +49,35 @@ func TestDepthFor(t *testing.T) {
 	}
 }
 
+// starvedOf is a sample whose prompt found the node out of work.
+func starvedOf(before, exec, after time.Duration) depthSample {
+	s := sampleOf(before, exec, after)
+	s.Starved = true
+	return s
+}
+
 func TestDepthControllerStartsAtTwoAndWaitsForSamples(t *testing.T) {
 	t.Parallel()
 	c := newDepthController(8)
 	require.Equal(t, 2, c.current())
-	tiny := sampleOf(3*time.Millisecond, 5*time.Millisecond, 12*time.Millisecond) // wants 4
+	tiny := starvedOf(3*time.Millisecond, 5*time.Millisecond, 12*time.Millisecond) // wants 4
 	for i := 1; i < depthMinSamples; i++ {
 		d, changed := c.observe(tiny)
 		require.Equal(t, 2, d, "sample %d: too few samples to move", i)
 		require.False(t, changed)
 	}
 	d, changed := c.observe(tiny)
-	require.Equal(t, 4, d)
+	require.Equal(t, 3, d, "one starved job: one slot more")
 	require.True(t, changed)
+	d, _ = c.observe(tiny)
+	require.Equal(t, 4, d)
+	d, changed = c.observe(tiny)
+	require.Equal(t, 4, d, "bounded by what the window asks for")
+	require.False(t, changed)
 	require.Equal(t, 1, newDepthController(1).current(), "the initial depth is bounded by the maximum")
 }
 
-func TestDepthControllerRisesAtOnce(t *testing.T) {
+func TestDepthControllerRisesOnlyWhenTheNodeRanOut(t *testing.T) {
 	t.Parallel()
 	c := newDepthController(8)
 	steady := sampleOf(0, 10*time.Millisecond, 9*time.Millisecond) // wants 2
@@ -73,42 +85,78 @@ func TestDepthControllerRisesAtOnce(t *testing.T) {
 		c.observe(steady)
 	}
 	require.Equal(t, 2, c.current())
-	// One late job in a window is below its 90th percentile: nothing changes. A
-	// second one is not: 1 + ⌈200/10⌉, bounded by the maximum, at once.
+	// Late jobs that still found the node busy (the worker's CPU is shared): the
+	// formula asks for 8, but the node never waited, so nothing changes.
 	late := sampleOf(0, 10*time.Millisecond, 200*time.Millisecond)
-	d, changed := c.observe(late)
+	for range depthWindow {
+		d, changed := c.observe(late)
+		require.False(t, changed)
+		require.Equal(t, 2, d)
+	}
+	// The same jobs finding the node out of work: one slot more each, up to 8.
+	lateStarved := starvedOf(0, 10*time.Millisecond, 200*time.Millisecond)
+	for want := 3; want <= 8; want++ {
+		d, changed := c.observe(lateStarved)
+		require.True(t, changed)
+		require.Equal(t, want, d)
+	}
+	d, changed := c.observe(lateStarved)
 	require.False(t, changed)
-	require.Equal(t, 2, d)
-	d, changed = c.observe(late)
-	require.True(t, changed)
-	require.Equal(t, 8, d)
+	require.Equal(t, 8, d, "bounded by the maximum")
 
 	// Slow jobs turning tiny: the long executions of the slow ones dominate the mean
 	// until the last of them left the window.
 	c = newDepthController(8)
-	slow := sampleOf(5*time.Millisecond, 2*time.Second, 100*time.Millisecond)
+	slow := starvedOf(5*time.Millisecond, 2*time.Second, 100*time.Millisecond)
 	for range depthWindow {
 		c.observe(slow)
 	}
-	tiny := sampleOf(3*time.Millisecond, 5*time.Millisecond, 12*time.Millisecond)
+	tiny := starvedOf(3*time.Millisecond, 5*time.Millisecond, 12*time.Millisecond)
 	for i := 1; i < depthWindow; i++ {
 		got, _ := c.observe(tiny)
 		require.Equal(t, 2, got, "tiny job %d", i)
 	}
 	d, changed = c.observe(tiny)
 	require.True(t, changed)
-	require.Equal(t, 4, d, "a window of tiny jobs: 1 + ⌈15/5⌉")
+	require.Equal(t, 3, d, "a window of tiny jobs asks for 1 + ⌈15/5⌉: one more now")
+}
+
+func TestDepthControllerProbesOneLowerWhileTheNodeIsBusy(t *testing.T) {
+	t.Parallel()
+	c := newDepthController(8)
+	lateStarved := starvedOf(0, 5*time.Millisecond, 100*time.Millisecond)
+	for c.current() < 6 {
+		c.observe(lateStarved)
+	}
+	late := sampleOf(0, 5*time.Millisecond, 100*time.Millisecond)
+	for i := 1; i < depthProbe; i++ {
+		d, changed := c.observe(late)
+		require.False(t, changed, "busy job %d", i)
+		require.Equal(t, 6, d)
+	}
+	d, changed := c.observe(late)
+	require.True(t, changed)
+	require.Equal(t, 5, d, "the node never ran out: one slot fewer")
+	d, _ = c.observe(lateStarved)
+	require.Equal(t, 6, d, "it ran out at once: the slot comes back")
+
+	// Never below the initial depth.
+	c = newDepthController(8)
+	for range 4 * depthProbe {
+		c.observe(late)
+	}
+	require.Equal(t, initialDepth, c.current())
 }
 
 func TestDepthControllerFallsAfterAWindow(t *testing.T) {
 	t.Parallel()
 	c := newDepthController(8)
-	tiny := sampleOf(3*time.Millisecond, 5*time.Millisecond, 12*time.Millisecond)
+	tiny := starvedOf(3*time.Millisecond, 5*time.Millisecond, 12*time.Millisecond)
 	for range depthWindow {
 		c.observe(tiny)
 	}
 	require.Equal(t, 4, c.current())
-	slow := sampleOf(5*time.Millisecond, 2*time.Second, 100*time.Millisecond)
+	slow := starvedOf(5*time.Millisecond, 2*time.Second, 100*time.Millisecond)
 	// The first slow job already makes the window ask for 2: the depth stays for a
 	// whole window of jobs asking for less, then falls to what the window asks for.
 	for i := 1; i < depthWindow; i++ {

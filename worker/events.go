@@ -35,6 +35,7 @@ func (r *run) onEvent(ev comfy.Event) {
 			r.nodeEnd = time.UnixMilli(e.Timestamp)
 		}
 		r.execSeen = now
+		r.leaveNodeLocked()
 		r.mu.Unlock()
 		return
 	}

@@ -61,6 +61,7 @@ func (r *run) follow(ctx context.Context, submit bool) (*comfy.HistoryEntry, err
 		close(done)
 		cancel(nil)
 		<-watched
+		r.leaveNode()
 	}()
 	onNode := make(chan struct{}) // closed once the prompt is known to be on the node
 	go func() {
@@ -89,6 +90,9 @@ func (r *run) follow(ctx context.Context, submit bool) (*comfy.HistoryEntry, err
 				return nil, context.Cause(fctx)
 			}
 			return nil, err
+		}
+		if c == r.n.comfy {
+			r.countOnNode()
 		}
 		_, err = c.QueuePrompt(fctx, req)
 		if err != nil {

@@ -45,6 +45,9 @@ type run struct {
 	taken, submitted, execSeen time.Time
 	turnaround                 time.Duration
 	lastPreview                time.Time
+	// onNode says this attempt's prompt counts in n.promptsOnNode; starved that the
+	// node held no other prompt of this worker when it was queued (depth.go).
+	onNode, starved bool
 }
 
 // Reasons the worker stops following a prompt.
@@ -160,6 +163,33 @@ func (r *run) execute(ctx context.Context) error {
 	return err
 }
 
+// countOnNode counts the prompt this attempt is about to queue in n.promptsOnNode and
+// notes whether it was the node's only one (the node had run out of work from this
+// worker). It is undone by leaveNode.
+func (r *run) countOnNode() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.onNode {
+		r.onNode = true
+		r.starved = r.n.promptsOnNode.Add(1) == 1
+	}
+}
+
+// leaveNode takes the attempt's prompt out of n.promptsOnNode: its execution ended, it
+// could not be queued, or following it ended. Calls after the first do nothing.
+func (r *run) leaveNode() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.leaveNodeLocked()
+}
+
+func (r *run) leaveNodeLocked() {
+	if r.onNode {
+		r.onNode = false
+		r.n.promptsOnNode.Add(-1)
+	}
+}
+
 // depthSample returns the times of a succeeded attempt for the automatic depth
 // (depth.go); ok is false for an attempt that did not submit its prompt itself (it
 // re-attached or collected) or whose node did not give its execution times.
@@ -173,7 +203,7 @@ func (r *run) depthSample(done time.Time) (depthSample, bool) {
 	if seen.IsZero() {
 		seen = r.execEnded
 	}
-	return depthSample{Before: r.turnaround + r.submitted.Sub(r.taken), Exec: r.nodeEnd.Sub(r.nodeStart), After: done.Sub(seen)}, true
+	return depthSample{Before: r.turnaround + r.submitted.Sub(r.taken), Exec: r.nodeEnd.Sub(r.nodeStart), After: done.Sub(seen), Starved: r.starved}, true
 }
 
 // followElsewhere handles a task taken over from another node (its worker died): when

@@ -30,6 +30,7 @@ type heldJobs struct {
 	version string
 	probed  time.Time
 	healthy bool // as last reported
+	depth   int  // as last reported
 }
 
 // hold records that the node took job id; the returned func releases it.
@@ -102,15 +103,15 @@ func (w *Worker) reportStatus(ctx context.Context) {
 		}
 		due := time.Since(last) >= statusInterval
 		for _, n := range w.nodes {
-			// A change of health is reported at once, not at the next beat.
-			if !due && n.healthy.Load() == n.held.reportedHealthy() {
+			// A change of health or depth is reported at once, not at the next beat.
+			if healthy, depth := n.held.reported(); !due && n.healthy.Load() == healthy && n.depth() == depth {
 				continue
 			}
 			st := n.status(ctx, id)
 			if err := nodestatus.Write(ctx, w.cfg.Redis, st); err != nil && ctx.Err() == nil {
 				n.log.Debug("node status not written", "err", err)
 			}
-			n.held.setReported(st.Healthy)
+			n.held.setReported(st.Healthy, st.Depth)
 		}
 		if due {
 			last = time.Now()
@@ -174,14 +175,14 @@ func (h *heldJobs) setVersion(v string) {
 	h.version, h.probed = v, time.Now()
 }
 
-func (h *heldJobs) reportedHealthy() bool {
+func (h *heldJobs) reported() (healthy bool, depth int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.healthy
+	return h.healthy, h.depth
 }
 
-func (h *heldJobs) setReported(healthy bool) {
+func (h *heldJobs) setReported(healthy bool, depth int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.healthy = healthy
+	h.healthy, h.depth = healthy, depth
 }

@@ -153,6 +153,9 @@ type node struct {
 	// depthChanged tells the node's servers (slots.go) that its depth changed.
 	ctl          *depthController
 	depthChanged chan struct{}
+	// promptsOnNode counts the prompts this worker queued on the node whose execution
+	// has not ended yet: a prompt queued while it is 0 found the node out of work.
+	promptsOnNode atomic.Int64
 }
 
 // depth returns the number of jobs the node may hold now.
