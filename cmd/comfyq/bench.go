@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v3"
 
 	"github.com/comfyq/comfyq/cmd/comfyq/internal/bench"
+	"github.com/comfyq/comfyq/comfy/comfysim"
 )
 
 func benchCommand(b base) *cli.Command {
@@ -59,9 +61,12 @@ Example:
 			stringFlag(&o.StorageURL, "storage", "COMFYQ_BENCH_STORAGE_URL", "", "storage URL, file:///dir or s3://bucket/prefix?endpoint=… (default: a temporary directory)"),
 			int64Flag(&o.LargeOutput, "large-output", "", 1<<30, "bytes of the output the memory scenario moves"),
 			int64Flag(&o.BaselineLargeOutput, "baseline-large-output", "", 256<<20, "bytes of the output the baseline scenario moves with the naive client and comfyq to compare memory"),
+			stringFlag(&o.ComfyUIVersion, "comfyui-version", "", comfysim.NewestVersion, "the ComfyUI release the simulated nodes speak: "+strings.Join(comfysim.Versions(), " or ")),
+			stringFlag(&o.Dir, "dir", "", "", "temporary files: the simulated nodes' folders and the default file store (default: /dev/shm where it exists, else the system's temporary directory)"),
 			floatFlag(&o.TimeScale, "time-scale", 1, "multiply the scenarios' job times and storage latencies (e.g. 0.1 for a quick run)"),
 			boolFlag(&o.InProcess, "in-process", "", false, "memory scenario: run the worker in this process and report heap, not a worker process's peak RSS"),
 			boolFlag(&o.JSON, "json", "", false, "print the results as JSON"),
+			stringFlag(&o.CPUProfile, "cpuprofile", "", "", "write a CPU profile of the whole run (this process: producers, simulators and an in-process worker) to this file, for go tool pprof"),
 		}, o.log.flags()),
 		Action: action(o, nil),
 	}
@@ -71,6 +76,7 @@ Example:
 type benchOptions struct {
 	base
 	Scenario, RedisURL, StorageURL   string
+	CPUProfile, ComfyUIVersion, Dir  string
 	DepthFlag                        string
 	Jobs, Nodes, Depth, Producers    int
 	LargeOutput, BaselineLargeOutput int64
@@ -93,6 +99,9 @@ func (o *benchOptions) Validate() error {
 			o.Depth = bench.DepthAuto
 		}
 	}
+	if !slices.Contains(comfysim.Versions(), o.ComfyUIVersion) {
+		return usagef("--comfyui-version %q: want %s", o.ComfyUIVersion, strings.Join(comfysim.Versions(), " or "))
+	}
 	if o.Jobs < 0 || o.Nodes < 0 || o.Producers <= 0 || o.LargeOutput <= 0 || o.BaselineLargeOutput <= 0 || o.TimeScale <= 0 {
 		return usagef("--jobs and --nodes must not be negative; --producers, --large-output, --baseline-large-output and --time-scale must be positive")
 	}
@@ -105,6 +114,7 @@ func (o *benchOptions) Run(ctx context.Context) error {
 		RedisURL: o.RedisURL, StorageURL: o.StorageURL,
 		Jobs: o.Jobs, Nodes: o.Nodes, Depth: o.Depth, Producers: o.Producers,
 		LargeOutput: o.LargeOutput, BaselineLargeOutput: o.BaselineLargeOutput, TimeScale: o.TimeScale, Logger: log,
+		ComfyUIVersion: o.ComfyUIVersion, Dir: o.Dir,
 	}
 	if !o.InProcess {
 		exe, err := os.Executable()
@@ -112,6 +122,13 @@ func (o *benchOptions) Run(ctx context.Context) error {
 			return fmt.Errorf("find this binary to run the worker process (or use --in-process): %w", err)
 		}
 		cfg.WorkerCommand = []string{exe, "worker"}
+	}
+	if o.CPUProfile != "" {
+		stop, err := startCPUProfile(o.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	results, err := bench.Run(ctx, cfg, o.Scenario)
 	if len(results) > 0 {
@@ -132,4 +149,20 @@ func (o *benchOptions) Run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// startCPUProfile writes this process's CPU profile to path until stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}, nil
 }

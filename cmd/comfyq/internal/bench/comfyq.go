@@ -14,7 +14,9 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/comfyq/comfyq/internal/metrics"
+	"github.com/comfyq/comfyq/internal/nodestatus"
 	"github.com/comfyq/comfyq/job"
+	"github.com/comfyq/comfyq/producer"
 	"github.com/comfyq/comfyq/storage"
 	"github.com/comfyq/comfyq/worker"
 )
@@ -47,7 +49,7 @@ type comfyqOutcome struct {
 }
 
 func (e *env) runComfyq(ctx context.Context, r comfyqRun) (*comfyqOutcome, error) {
-	nodes, err := startNodes(r.nodes, r.workload.simOptions())
+	nodes, err := e.startNodes(r.nodes, r.workload)
 	if err != nil {
 		return nil, err
 	}
@@ -114,6 +116,19 @@ func (e *env) runComfyq(ctx context.Context, r comfyqRun) (*comfyqOutcome, error
 		}
 	}
 	if pid != 0 {
+		// The worker process reports each node's depth in its node status record
+		// (within a second of a change).
+		if sts, err := nodestatus.List(ctx, e.rdb); err == nil {
+			byURL := map[string]int{}
+			for _, st := range sts {
+				byURL[st.URL] = st.Depth
+			}
+			for _, n := range nodes {
+				if d, ok := byURL[n.url]; ok {
+					out.depths = append(out.depths, d)
+				}
+			}
+		}
 		m, err := procStatus(pid, "VmHWM")
 		if err != nil {
 			return nil, err
@@ -152,8 +167,14 @@ func nodeName(i int) string { return "node" + strconv.Itoa(i) }
 
 // startWorker runs a worker in this process; stop drains it and waits.
 func (e *env) startWorker(ctx context.Context, r comfyqRun, q string, nodes []*simNode, store storage.Store) (func() error, error) {
+	// The worker's own Redis client, sized for its slots, as the worker command opens
+	// it: the producers' client is not the worker's.
+	rdb, err := producer.OpenRedisPool(e.redisURL, worker.RedisConns(len(nodes), r.depth))
+	if err != nil {
+		return nil, err
+	}
 	cfg := worker.Config{
-		Redis:        e.rdb,
+		Redis:        rdb,
 		Storage:      store,
 		Depth:        r.depth,
 		Queues:       map[string]int{q: 1},
@@ -165,6 +186,7 @@ func (e *env) startWorker(ctx context.Context, r comfyqRun, q string, nodes []*s
 	}
 	w, err := worker.New(cfg)
 	if err != nil {
+		_ = rdb.Close()
 		return nil, err
 	}
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -178,6 +200,7 @@ func (e *env) startWorker(ctx context.Context, r comfyqRun, q string, nodes []*s
 		cancel()
 		select {
 		case err := <-done:
+			_ = rdb.Close()
 			return err
 		case <-time.After(60 * time.Second):
 			return errors.New("bench: the worker did not stop within 60s")

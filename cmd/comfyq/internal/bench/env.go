@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/comfyq/comfyq/comfy/comfysim"
 	"github.com/comfyq/comfyq/internal/redisproc"
 	"github.com/comfyq/comfyq/producer"
 	"github.com/comfyq/comfyq/storage"
@@ -62,8 +64,16 @@ type Config struct {
 	// 1: the timings of the issues). Smaller values give a quick run with the same
 	// shape, as the package's tests do; the rows report the scaled values.
 	TimeScale float64
-	// Dir holds temporary files (default: the system's temporary directory).
+	// Dir holds temporary files: the simulated nodes' input and output folders and,
+	// without StorageURL, the file store. Default: /dev/shm where the machine has it
+	// (memory), else the system's temporary directory. A simulated node stands for a
+	// GPU machine with a disk of its own, and the default store for storage that is not
+	// comfyq's; in memory, this machine's disk (its fsync, its journal's CPU) sets
+	// neither. Pass a directory on a disk, or --storage, to measure one.
 	Dir string
+	// ComfyUIVersion is the ComfyUI release the simulated nodes speak (default:
+	// comfysim.NewestVersion).
+	ComfyUIVersion string
 	// Logger receives progress (Info) and the worker's warnings. Default: discard.
 	Logger *slog.Logger
 
@@ -90,6 +100,17 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Dir == "" {
+		if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+			c.Dir = "/dev/shm"
+		}
+	}
+	if c.ComfyUIVersion == "" {
+		c.ComfyUIVersion = comfysim.NewestVersion
+	}
+	if !slices.Contains(comfysim.Versions(), c.ComfyUIVersion) {
+		return fmt.Errorf("bench: ComfyUI version %q: want one of %s", c.ComfyUIVersion, strings.Join(comfysim.Versions(), ", "))
 	}
 	return nil
 }

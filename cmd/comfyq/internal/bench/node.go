@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/comfyq/comfyq/comfy"
@@ -74,12 +75,22 @@ type simNode struct {
 	srv    *http.Server
 	url    string
 	client *comfy.Client // for reading history after a run
+	dir    string        // the simulator's folders, removed by close
 }
 
-// startNodes starts n simulators with opts, each on its own 127.0.0.1 port.
-func startNodes(n int, opts comfysim.Options) ([]*simNode, error) {
+// startNodes starts n simulators running w, each on its own 127.0.0.1 port with its
+// folders under the run's temporary directory.
+func (e *env) startNodes(n int, w Workload) ([]*simNode, error) {
+	opts := w.simOptions()
+	opts.ComfyUIVersion = e.cfg.ComfyUIVersion
 	var nodes []*simNode
 	for range n {
+		dir, err := os.MkdirTemp(e.tmpDir, "node-")
+		if err != nil {
+			closeNodes(nodes)
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		opts.Dir = dir
 		sim, err := comfysim.New(opts)
 		if err != nil {
 			closeNodes(nodes)
@@ -101,7 +112,7 @@ func startNodes(n int, opts comfysim.Options) ([]*simNode, error) {
 			closeNodes(nodes)
 			return nil, err
 		}
-		nodes = append(nodes, &simNode{sim: sim, srv: srv, url: u, client: client})
+		nodes = append(nodes, &simNode{sim: sim, srv: srv, url: u, client: client, dir: dir})
 	}
 	return nodes, nil
 }
@@ -120,6 +131,7 @@ func (n *simNode) close() {
 	if err := n.srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		_ = n.srv.Close()
 	}
+	_ = os.RemoveAll(n.dir)
 }
 
 // busyFraction averages the busy fraction of the nodes that executed anything.

@@ -55,7 +55,7 @@ func (e *env) recoveryRun(ctx context.Context, takeover bool) (*Result, error) {
 		nodeCount, jobs = 2, or(e.cfg.Jobs, 8)
 		name = "kill -9, no restart, 2nd worker on 2nd node"
 	}
-	nodes, err := startNodes(nodeCount, w.simOptions())
+	nodes, err := e.startNodes(nodeCount, w)
 	if err != nil {
 		return nil, err
 	}

@@ -185,7 +185,7 @@ func (e *env) throughput(ctx context.Context) ([]Result, error) {
 		}
 		out = append(out, naive)
 		e.log.Info("run", "client", "comfyq", "depth", depthName(depth), "jobs", jobs, "nodes", k)
-		o, err := e.runComfyq(ctx, comfyqRun{workload: w, jobs: jobs, nodes: k, depth: depth})
+		o, err := e.runComfyq(ctx, comfyqRun{workload: w, jobs: jobs, nodes: k, depth: depth, process: len(e.cfg.WorkerCommand) > 0})
 		if err != nil {
 			return out, err
 		}
@@ -320,7 +320,7 @@ func (e *env) comfyqResult(scenario, name string, w Workload, latency time.Durat
 
 // directResult runs the direct client: the nodes' ceiling.
 func (e *env) directResult(ctx context.Context, scenario string, w Workload, jobs, nodes int) (Result, error) {
-	ns, err := startNodes(nodes, w.simOptions())
+	ns, err := e.startNodes(nodes, w)
 	if err != nil {
 		return Result{}, err
 	}
@@ -356,7 +356,7 @@ func (e *env) directResult(ctx context.Context, scenario string, w Workload, job
 // naiveResult runs one naive client per node, each taking its share of the jobs in
 // turn, and measures this process's heap meanwhile.
 func (e *env) naiveResult(ctx context.Context, scenario string, w Workload, latency time.Duration, jobs, nodes int) (Result, error) {
-	ns, err := startNodes(nodes, w.simOptions())
+	ns, err := e.startNodes(nodes, w)
 	if err != nil {
 		return Result{}, err
 	}
