@@ -29,6 +29,11 @@ func (r *run) onEvent(ev comfy.Event) {
 		r.mu.Unlock()
 		r.markRunning(context.Background(), now)
 		return
+	case *comfy.Executed:
+		if e.PromptID == "" || e.PromptID == r.id {
+			r.early.add(e.Node, e.Output.Files())
+		}
+		return
 	case *comfy.ExecutionSuccess:
 		r.mu.Lock()
 		if e.Timestamp > 0 {

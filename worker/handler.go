@@ -48,6 +48,8 @@ type run struct {
 	// onNode says this attempt's prompt counts in n.promptsOnNode; starved that the
 	// node held no other prompt of this worker when it was queued (depth.go).
 	onNode, starved bool
+	// early copies output files while the prompt ends (early.go).
+	early *earlyCopies
 }
 
 // Reasons the worker stops following a prompt.
@@ -141,8 +143,11 @@ func (r *run) execute(ctx context.Context) error {
 		return r.storeErr(err)
 	}
 
+	r.early = newEarlyCopies(ctx, r)
+	defer r.early.finish()
 	entry, err := r.runPrompt(ctx)
 	if err != nil {
+		r.early.finish()
 		return r.fail(ctx, err)
 	}
 	r.mu.Lock()
@@ -153,6 +158,7 @@ func (r *run) execute(ctx context.Context) error {
 	// Found finished without a start seen: running and uploading are one write.
 	uploading := r.ranOnNode(ctx, entry, toUploading)
 	outputs, uploadMS, err := r.collect(ctx, entry, uploading)
+	r.early.finish() // before the end is recorded: no copy outlives the job
 	if err != nil {
 		return r.fail(ctx, err)
 	}

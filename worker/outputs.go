@@ -65,9 +65,16 @@ func (r *run) collect(ctx context.Context, entry *comfy.HistoryEntry, recorded b
 				join()
 				r.commitOutputs(ctx, outputs)
 			}
-			o, err := r.upload(ctx, nodeID, f, usedKeys)
+			key, err := r.outputKey(nodeID, f, usedKeys)
 			if err != nil {
 				return nil, 0, err
+			}
+			r.early.keep(key)
+			o, early := r.early.take(nodeID, f, key)
+			if !early {
+				if o, err = r.upload(ctx, nodeID, f, key); err != nil {
+					return nil, 0, err
+				}
 			}
 			outputs = append(outputs, o)
 			uncommitted = true
@@ -90,12 +97,13 @@ func (r *run) commitOutputs(ctx context.Context, outputs []job.Output) {
 	}
 }
 
-// upload copies one output file, retrying with backoff while storage fails.
-func (r *run) upload(ctx context.Context, nodeID string, f comfy.OutputFile, used map[string]bool) (job.Output, error) {
+// outputKey is the storage key of output file f of node nodeID: prefix/job/node/name,
+// with _2, _3 … before the extension for a name already in used, to which it is added.
+func (r *run) outputKey(nodeID string, f comfy.OutputFile, used map[string]bool) (string, error) {
 	name := storage.SanitizeName(f.Filename)
 	key, err := storage.JoinKey(r.w.cfg.OutputPrefix, r.id, storage.SanitizeName(nodeID), name)
 	if err != nil {
-		return job.Output{}, &job.Error{Code: job.CodeUploadFailed, Message: err.Error()}
+		return "", &job.Error{Code: job.CodeUploadFailed, Message: err.Error()}
 	}
 	for i := 2; used[key]; i++ { // same file name twice in one node: keep both
 		ext := path.Ext(name)
@@ -103,6 +111,12 @@ func (r *run) upload(ctx context.Context, nodeID string, f comfy.OutputFile, use
 			fmt.Sprintf("%s_%d%s", strings.TrimSuffix(name, ext), i, ext))
 	}
 	used[key] = true
+	return key, nil
+}
+
+// upload copies one output file to key, retrying with backoff while storage fails.
+func (r *run) upload(ctx context.Context, nodeID string, f comfy.OutputFile, key string) (job.Output, error) {
+	name := storage.SanitizeName(f.Filename)
 	// 1 s, 2 s, 4 s … 32 s between tries, UploadRetries times.
 	policy := retry.Policy{
 		Backoff:     retry.Backoff{Initial: time.Second, Max: 32 * time.Second},
@@ -112,7 +126,7 @@ func (r *run) upload(ctx context.Context, nodeID string, f comfy.OutputFile, use
 		},
 	}
 	var o job.Output
-	err = retry.Do(ctx, policy, func(ctx context.Context) error {
+	err := retry.Do(ctx, policy, func(ctx context.Context) error {
 		var copyErr error
 		o, copyErr = r.copyOnce(ctx, nodeID, f, key)
 		return copyErr
