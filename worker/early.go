@@ -111,6 +111,22 @@ func (e *earlyCopies) copier() {
 	}
 }
 
+// copied reports whether file f of node nodeID has been copied to key already.
+func (e *earlyCopies) copied(nodeID string, f comfy.OutputFile, key string) bool {
+	e.mu.Lock()
+	c := e.copies[key]
+	e.mu.Unlock()
+	if c == nil || !c.started {
+		return false
+	}
+	select {
+	case <-c.done:
+		return c.err == nil && c.nodeID == nodeID && c.file == f
+	default:
+		return false
+	}
+}
+
 // take returns the early copy of file f of node nodeID stored under key, waiting for
 // it if it is being copied; ok is false when there is none (or it failed), and the
 // caller copies the file itself. A different file's early copy under the same key is

@@ -29,10 +29,46 @@ func toUploading(j *job.Job) error {
 // collect streams every output of the finished prompt from /view into storage and
 // returns the outputs with their keys, sizes and digests, plus the upload time. It
 // records uploading first unless recorded says it was: that write goes to Redis while
-// the first output downloads, and is joined before any other write of the job.
+// the first output downloads, and is joined before any other write of the job. When
+// every file was already copied while the prompt ran (early.go) there is nothing left
+// to upload: the job goes from running to its end in one write.
 func (r *run) collect(ctx context.Context, entry *comfy.HistoryEntry, recorded bool) ([]job.Output, int64, error) {
+	start := time.Now()
+	nodeIDs := make([]string, 0, len(entry.Outputs))
+	for id := range entry.Outputs {
+		nodeIDs = append(nodeIDs, id)
+	}
+	sort.Slice(nodeIDs, func(i, k int) bool { return lessNodeID(nodeIDs[i], nodeIDs[k]) })
+	// The outputs in order: texts as they are, files with their storage keys.
+	type item struct {
+		text job.Output
+		file *comfy.OutputFile
+		key  string
+	}
+	var items []item
+	usedKeys := map[string]bool{}
+	allCopied := true
+	for _, nodeID := range nodeIDs {
+		out := entry.Outputs[nodeID]
+		for _, text := range out.Text() {
+			items = append(items, item{text: job.Output{NodeID: nodeID, Kind: job.KindText, Text: text}})
+		}
+		for _, f := range out.Files() {
+			if f.Type == "temp" && !r.w.cfg.UploadPreviews {
+				continue
+			}
+			key, err := r.outputKey(nodeID, f, usedKeys)
+			if err != nil {
+				return nil, 0, err
+			}
+			r.early.keep(key)
+			allCopied = allCopied && r.early.copied(nodeID, f, key)
+			items = append(items, item{text: job.Output{NodeID: nodeID}, file: &f, key: key})
+		}
+	}
+
 	join := func() {}
-	if !recorded {
+	if !recorded && !allCopied {
 		written := make(chan struct{})
 		go func() {
 			defer close(written)
@@ -41,44 +77,28 @@ func (r *run) collect(ctx context.Context, entry *comfy.HistoryEntry, recorded b
 		join = func() { <-written }
 	}
 	defer join()
-	start := time.Now()
-	nodeIDs := make([]string, 0, len(entry.Outputs))
-	for id := range entry.Outputs {
-		nodeIDs = append(nodeIDs, id)
-	}
-	sort.Slice(nodeIDs, func(i, k int) bool { return lessNodeID(nodeIDs[i], nodeIDs[k]) })
 	var outputs []job.Output
-	usedKeys := map[string]bool{}
 	// The outputs stored so far are recorded before the next upload starts; the
 	// last ones ride in the job's end (succeed), one write fewer a job.
 	uncommitted := false
-	for _, nodeID := range nodeIDs {
-		out := entry.Outputs[nodeID]
-		for _, text := range out.Text() {
-			outputs = append(outputs, job.Output{NodeID: nodeID, Kind: job.KindText, Text: text})
+	for _, it := range items {
+		if it.file == nil {
+			outputs = append(outputs, it.text)
+			continue
 		}
-		for _, f := range out.Files() {
-			if f.Type == "temp" && !r.w.cfg.UploadPreviews {
-				continue
-			}
-			if uncommitted {
-				join()
-				r.commitOutputs(ctx, outputs)
-			}
-			key, err := r.outputKey(nodeID, f, usedKeys)
-			if err != nil {
+		if uncommitted && !allCopied {
+			join()
+			r.commitOutputs(ctx, outputs)
+		}
+		o, early := r.early.take(it.text.NodeID, *it.file, it.key)
+		if !early {
+			var err error
+			if o, err = r.upload(ctx, it.text.NodeID, *it.file, it.key); err != nil {
 				return nil, 0, err
 			}
-			r.early.keep(key)
-			o, early := r.early.take(nodeID, f, key)
-			if !early {
-				if o, err = r.upload(ctx, nodeID, f, key); err != nil {
-					return nil, 0, err
-				}
-			}
-			outputs = append(outputs, o)
-			uncommitted = true
 		}
+		outputs = append(outputs, o)
+		uncommitted = true
 	}
 	return outputs, time.Since(start).Milliseconds(), nil
 }

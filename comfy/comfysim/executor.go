@@ -252,7 +252,9 @@ func (inst *instance) cleanObjects(prompt *object) {
 
 // addMessage is PromptExecutor.add_message: timestamped, kept for history.
 func (r *run) addMessage(event string, data *object, broadcast bool) {
-	data.Set("timestamp", time.Now().UnixMilli())
+	now := time.Now()
+	data.Set("timestamp", now.UnixMilli())
+	r.s.noteSpan(r.promptID, event, now)
 	r.messages = append(r.messages, []any{event, data})
 	if r.clientID != nil || broadcast {
 		r.inst.emit(event, data, r.clientID)

@@ -50,6 +50,7 @@ type Server struct {
 	statsMu    sync.Mutex
 	stats      Stats
 	executions map[string]int
+	spans      map[string]ExecutionSpan
 
 	wg sync.WaitGroup // executor goroutines and ws connections
 }
@@ -75,6 +76,7 @@ func New(opts Options) (*Server, error) {
 		nodeFault:  map[string]nodeFault{},
 		virtual:    map[string]*virtualFile{},
 		executions: map[string]int{},
+		spans:      map[string]ExecutionSpan{},
 	}
 	if o.Dir == "" {
 		d, err := os.MkdirTemp("", "comfysim-")
@@ -241,6 +243,36 @@ func (s *Server) Executions(promptID string) int {
 	s.statsMu.Lock()
 	defer s.statsMu.Unlock()
 	return s.executions[promptID]
+}
+
+// ExecutionSpan is when a prompt's last execution started and ended, on the
+// simulator's clock to the nanosecond: the times of its execution_start and of its
+// execution_success, execution_error or execution_interrupted message, which carry
+// them in milliseconds, as ComfyUI's do.
+type ExecutionSpan struct {
+	Start, End time.Time
+}
+
+// ExecutionSpan returns the span of the prompt's last execution; ok is false before
+// one ended.
+func (s *Server) ExecutionSpan(promptID string) (ExecutionSpan, bool) {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	sp, ok := s.spans[promptID]
+	return sp, ok && !sp.End.IsZero()
+}
+
+func (s *Server) noteSpan(promptID, event string, at time.Time) {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	switch event {
+	case "execution_start":
+		s.spans[promptID] = ExecutionSpan{Start: at}
+	case "execution_success", "execution_error", "execution_interrupted":
+		sp := s.spans[promptID]
+		sp.End = at
+		s.spans[promptID] = sp
+	}
 }
 
 // Stats returns the totals since New.

@@ -152,8 +152,9 @@ func busyFraction(nodes []*simNode) float64 {
 	return sum / float64(n)
 }
 
-// fillExecutions sets start and end of each sample from its node's history; a
-// sample whose prompt did not succeed on its node is marked not ok.
+// fillExecutions sets start and end of each sample from its node's history (to the
+// nanosecond from the simulator); a sample whose prompt did not succeed on its node is
+// marked not ok.
 func fillExecutions(ctx context.Context, nodes []*simNode, samples []sample) error {
 	spans := make([]map[string]execSpan, len(nodes))
 	for i, n := range nodes {
@@ -175,6 +176,12 @@ func fillExecutions(ctx context.Context, nodes []*simNode, samples []sample) err
 			continue
 		}
 		s.start, s.end = sp.start, sp.end
+		// The same moments to the nanosecond from the simulator itself: the history's
+		// millisecond timestamps would put up to 1 ms of the execution into the
+		// after phase (0.5 ms on average).
+		if exact, ok := nodes[s.node].sim.ExecutionSpan(s.id); ok {
+			s.start, s.end = exact.Start, exact.End
+		}
 	}
 	return nil
 }

@@ -165,13 +165,16 @@ func (e *env) pipelining(ctx context.Context) ([]Result, error) {
 
 func (e *env) throughput(ctx context.Context) ([]Result, error) {
 	w := Workload{JobTime: e.scaled(5 * time.Millisecond)}
-	jobs, depth := or(e.cfg.Jobs, 1000), e.depthOr(0)
+	depth := e.depthOr(0)
 	counts := []int{1, 4}
 	if e.cfg.Nodes > 0 {
 		counts = []int{e.cfg.Nodes}
 	}
 	var out []Result
 	for _, k := range counts {
+		// 1000 jobs per node, so that each node runs as long (~7 s) whatever their
+		// number and the ramp of the automatic depth is as small a part of it.
+		jobs := or(e.cfg.Jobs, 1000*k)
 		e.log.Info("run", "client", "direct", "jobs", jobs, "nodes", k)
 		ceil, err := e.directResult(ctx, ScenarioThroughput, w, jobs, k)
 		if err != nil {
