@@ -120,3 +120,45 @@ func TestEarlyCopyOfAFailedJobIsDeleted(t *testing.T) {
 		require.ErrorIs(t, err, storage.ErrNotFound)
 	}
 }
+
+// imageThenText saves an image first (node 2), then spends three more nodes before
+// its last output, a text (PreviewAny).
+const imageThenText = `{
+ "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 255}},
+ "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "only"}},
+ "3": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 65280}},
+ "4": {"class_type": "ImageInvert", "inputs": {"image": ["3", 0]}},
+ "5": {"class_type": "PreviewAny", "inputs": {"source": ["4", 0]}}
+}`
+
+// TestNothingLeftToUploadSkipsUploading: when every file was stored while the prompt
+// ran, the job goes from running to succeeded in one write, without an uploading
+// state that would last no time.
+func TestNothingLeftToUploadSkipsUploading(t *testing.T) {
+	t.Parallel()
+	b, rec := setupRecording(t, 400*time.Millisecond)
+	j := b.submit(t, job.Spec{Workflow: json.RawMessage(imageThenText)})
+	events, err := b.producer.Watch(b.ctx, j.ID)
+	require.NoError(t, err)
+	var seen []job.Status
+	for ev := range events {
+		if ev.Job == nil {
+			continue
+		}
+		if len(seen) == 0 || seen[len(seen)-1] != ev.Job.Status {
+			seen = append(seen, ev.Job.Status)
+		}
+		if ev.Job.Status.Terminal() {
+			break
+		}
+	}
+	j = b.wait(t, j.ID)
+	require.Equal(t, job.StatusSucceeded, j.Status, "error: %+v", j.Error)
+	require.Len(t, j.Outputs, 2, "the image and the text")
+	require.Contains(t, seen, job.StatusRunning)
+	require.NotContains(t, seen, job.StatusUploading, "statuses: %v", seen)
+	require.NotNil(t, j.StartedAt)
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	require.Len(t, rec.puts, 1)
+}
