@@ -2,10 +2,12 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/comfyq/comfyq/comfy"
 	"github.com/comfyq/comfyq/job"
+	"github.com/comfyq/comfyq/storage"
 )
 
 // Early copies: an output file is copied to storage as soon as its node reports it
@@ -187,8 +189,10 @@ func (e *earlyCopies) finish() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for key, c := range e.copies {
-		if c.started && c.err == nil && !e.kept[key] {
-			if err := e.r.w.cfg.Storage.Delete(context.WithoutCancel(e.ctx), key); err != nil {
+		// A failed copy may have stored its object before it failed (a short copy):
+		// delete every started copy the outputs do not use.
+		if c.started && !e.kept[key] {
+			if err := e.r.w.cfg.Storage.Delete(context.WithoutCancel(e.ctx), key); err != nil && !errors.Is(err, storage.ErrNotFound) {
 				e.r.log.Warn("could not delete an early copy the job does not use", "key", key, "err", err)
 			}
 		}
