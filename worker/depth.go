@@ -29,8 +29,9 @@ import (
 // The formula is an upper bound, not a target. When the worker's CPU is shared (many
 // nodes of tiny jobs on one small machine, or the simulators of the benchmark on the
 // same cores), B + A is mostly waiting for a CPU, and a deeper pipeline only adds work
-// in flight: measured on 4 nodes of 5 ms jobs, depth 5 kept the nodes at 0.98 of
-// their ceiling, the formula's 8 at 0.84. So the depth rises only when the node ran
+// in flight: on 4 simulated nodes of 5 ms jobs sharing 2 cores with the worker, the
+// formula asks for 8, and 3–7 slots give the same throughput with less added latency
+// (docs/benchmarks.md). So the depth rises only when the node ran
 // out of work: a prompt queued while the node held no other prompt of this worker
 // (a "starved" sample) raises it by one, up to the formula. A node that never ran
 // out during depthProbe jobs in a row is given one slot fewer (never below

@@ -117,8 +117,9 @@ func (e *earlyCopies) copier() {
 func (e *earlyCopies) copied(nodeID string, f comfy.OutputFile, key string) bool {
 	e.mu.Lock()
 	c := e.copies[key]
+	started := c != nil && c.started
 	e.mu.Unlock()
-	if c == nil || !c.started {
+	if !started {
 		return false
 	}
 	select {

@@ -134,13 +134,7 @@ func (r rgbImage) render() *image.NRGBA {
 	for y := range h {
 		row := out.Pix[y*out.Stride:]
 		for x := range w {
-			var p [4]float32
-			if r.im.fn == nil {
-				p3 := r.im.pixel(x, y)
-				p = [4]float32{p3[0], p3[1], p3[2]}
-			} else {
-				p = r.im.at(r.b, x, y)
-			}
+			p := r.im.at(r.b, x, y)
 			row[4*x], row[4*x+1], row[4*x+2], row[4*x+3] = toByte(p[0]), toByte(p[1]), toByte(p[2]), 255
 		}
 	}
