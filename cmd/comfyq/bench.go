@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
-	"runtime/pprof"
 	"slices"
 	"strings"
 
@@ -67,7 +66,7 @@ Example:
 			floatFlag(&o.TimeScale, "time-scale", 1, "multiply the scenarios' job times and storage latencies (e.g. 0.1 for a quick run)"),
 			boolFlag(&o.InProcess, "in-process", "", false, "memory scenario: run the worker in this process and report heap, not a worker process's peak RSS"),
 			boolFlag(&o.JSON, "json", "", false, "print the results as JSON"),
-			stringFlag(&o.CPUProfile, "cpuprofile", "", "", "write a CPU profile of the whole run (this process: producers, simulators and an in-process worker) to this file, for go tool pprof"),
+			stringFlag(&o.CPUProfile, "cpuprofile", "", "", "write a CPU profile of the whole run (this process: producers, simulators and an in-process worker) to this file, and each worker process's to FILE.worker-N, for go tool pprof"),
 		}, o.log.flags()),
 		Action: action(o, nil),
 	}
@@ -115,7 +114,7 @@ func (o *benchOptions) Run(ctx context.Context) error {
 		RedisURL: o.RedisURL, StorageURL: o.StorageURL,
 		Jobs: o.Jobs, Nodes: o.Nodes, Depth: o.Depth, Producers: o.Producers,
 		LargeOutput: o.LargeOutput, BaselineLargeOutput: o.BaselineLargeOutput, TimeScale: o.TimeScale, Logger: log,
-		ComfyUIVersion: o.ComfyUIVersion, Dir: o.Dir,
+		ComfyUIVersion: o.ComfyUIVersion, Dir: o.Dir, WorkerProfile: o.CPUProfile,
 	}
 	if !o.InProcess {
 		exe, err := os.Executable()
@@ -157,20 +156,4 @@ func (o *benchOptions) Run(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// startCPUProfile writes this process's CPU profile to path until stop is called.
-func startCPUProfile(path string) (stop func(), err error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, fmt.Errorf("--cpuprofile: %w", err)
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		_ = f.Close()
-		return nil, fmt.Errorf("--cpuprofile: %w", err)
-	}
-	return func() {
-		pprof.StopCPUProfile()
-		_ = f.Close()
-	}, nil
 }

@@ -75,6 +75,7 @@ Example:
 			durationFlag(&o.Retention, "retention", "COMFYQ_RETENTION", jobstore.DefaultRetention, "how long job records are kept after their last change (give the API the same)"),
 			stringFlag(&o.MetricsAddr, "metrics-listen", "COMFYQ_METRICS_LISTEN", "", "serve Prometheus /metrics and /healthz on this address (e.g. :9091; off when empty)"),
 			stringFlag(&o.OutputPrefix, "output-prefix", "COMFYQ_OUTPUT_PREFIX", "jobs", "first segment of output keys"),
+			stringFlag(&o.CPUProfile, "cpuprofile", "", "", "write a CPU profile of this process to this file until it stops, for go tool pprof"),
 			o.seal.flag(),
 		}, o.webhooks.flags(), o.log.flags()),
 		Action: action(o, nil),
@@ -92,7 +93,7 @@ type workerOptions struct {
 	Depth, MaxDepth                                           int // Depth 0: auto
 	PollInterval, StallTimeout, ShutdownGrace, HealthInterval time.Duration
 	Retention                                                 time.Duration
-	MetricsAddr, OutputPrefix                                 string
+	MetricsAddr, OutputPrefix, CPUProfile                     string
 	seal                                                      sealOptions
 	webhooks                                                  webhookOptions
 	log                                                       logOptions
@@ -218,6 +219,13 @@ func (o *workerOptions) Run(ctx context.Context) error {
 	}
 	if o.MetricsAddr != "" {
 		stop, err := serveMetrics(ctx, o.MetricsAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	if o.CPUProfile != "" {
+		stop, err := startCPUProfile(o.CPUProfile)
 		if err != nil {
 			return err
 		}

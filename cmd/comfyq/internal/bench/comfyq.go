@@ -228,6 +228,10 @@ func (e *env) startWorkerProcess(ctx context.Context, r comfyqRun, q string, nod
 		"--output-prefix", "bench",
 		"--log-level", "warn",
 	)
+	if e.cfg.WorkerProfile != "" {
+		e.workerProcs++
+		args = append(args, "--cpuprofile", fmt.Sprintf("%s.worker-%d", e.cfg.WorkerProfile, e.workerProcs))
+	}
 	for i, n := range nodes {
 		args = append(args, "--comfy", nodeName(i)+"="+n.url)
 	}

@@ -47,6 +47,9 @@ type Config struct {
 	// honest number for a worker. Empty: the worker runs in this process only and
 	// memory is the peak of this process's heap.
 	WorkerCommand []string
+	// WorkerProfile, when set, has each worker process write its CPU profile to
+	// WorkerProfile.worker-N (N counts the processes of the benchmark, from 1).
+	WorkerProfile string
 	// Jobs, Nodes and Depth override a scenario's job count, node count and
 	// pipelining depth (0: the scenario's defaults, see Scenarios; Depth DepthAuto:
 	// the automatic depth everywhere).
@@ -136,6 +139,8 @@ type env struct {
 	proxy    *latencyProxy // in front of the S3 endpoint
 	proxySrv *http.Server
 	s3Proxy  storage.Store // the S3 store reached through proxy
+
+	workerProcs int // worker processes started, which numbers their profiles
 }
 
 func newEnv(ctx context.Context, cfg Config) (_ *env, err error) {
