@@ -19,7 +19,7 @@ func benchCommand(b base) *cli.Command {
 	return &cli.Command{
 		Name:      "bench",
 		Usage:     "benchmark comfyq against simulated ComfyUI nodes",
-		ArgsUsage: "[--scenario pipelining|throughput|memory|baseline|recovery|all] [--jobs N] [--nodes K] [--depth D] [--redis URL] [--storage URL] [--json]",
+		ArgsUsage: "[--scenario pipelining|throughput|roundtrips|memory|baseline|recovery|all] [--skip S] [--jobs N] [--nodes K] [--depth D] [--redis URL] [--storage URL] [--json]",
 		Description: `Runs benchmark scenarios end to end on this machine: simulated ComfyUI nodes on
 loopback ports, Redis (--redis, or a redis-server from PATH started for the run),
 storage (--storage, or a temporary directory) with a latency added to each request, a
@@ -29,7 +29,10 @@ Scenarios:
   pipelining  node busy fraction at depth 1, 2 and auto; 200 ms jobs, 100 ms uploads
               (50 jobs)
   throughput  jobs/s and added latency per job for 5 ms jobs on 1 and 4 nodes: the
-              nodes' ceiling, the naive sequential client and comfyq (1000 jobs)
+              nodes' ceiling, the naive sequential client and comfyq (1000 jobs
+              per node)
+  roundtrips  Redis round trips and bytes per job, producers and worker, by kind
+              (200 5 ms jobs on 1 node; the worker in this process)
   memory      the worker process's peak memory while it moves a 1 GiB output
   baseline    the guides' naive sequential client vs direct submission (the node's
               ceiling) vs comfyq: 2 s jobs, 5 MiB outputs, 50 ms storage latency
@@ -38,9 +41,9 @@ Scenarios:
   recovery    a worker process killed with SIGKILL (kill -9) while its node executes a
               prompt and holds another: seconds until its jobs end after a restart
               2 s later, and when it stays dead and a worker on another node takes
-              them over (2 s jobs; ~2.5 min, most of it waiting for asynq to
-              hand the killed worker's tasks out again)
-  all         every scenario but recovery, in turn (the default)
+              them over (2 s jobs; ~3 min, most of it waiting until asynq hands
+              the killed worker's tasks out again and they are found done)
+  all         every scenario in turn (the default; ~7 min), but those --skip names
 
 --jobs, --nodes and --depth replace a scenario's defaults; --time-scale shortens (or
 lengthens) every job time and storage latency. Each run uses a queue of its
@@ -48,11 +51,14 @@ own in Redis and deletes its outputs afterwards. The memory scenario runs the wo
 a child process of this binary ('comfyq worker') and reads its peak resident memory
 from /proc; --in-process measures this process's heap instead.
 
-Example:
+Examples:
 
+  comfyq bench                          # every number of docs/benchmarks.md
+  comfyq bench --skip recovery,memory   # the quicker ones
   comfyq bench --scenario pipelining --time-scale 0.1 --json`,
 		Flags: flagList([]cli.Flag{
 			stringFlag(&o.Scenario, "scenario", "", bench.ScenarioAll, "scenario: "+strings.Join(bench.Scenarios(), ", ")),
+			listFlag(&o.Skip, "skip", "", "scenarios that all leaves out, comma-separated"),
 			intFlag(&o.Jobs, "jobs", "", 0, "jobs per run (default: the scenario's)"),
 			intFlag(&o.Nodes, "nodes", "", 0, "simulated ComfyUI nodes (default: the scenario's)"),
 			stringFlag(&o.DepthFlag, "depth", "", "", "pipelining depth, auto or a number (default: the scenario's; auto, and pipelining runs 1, 2 and auto)"),
@@ -76,6 +82,7 @@ Example:
 type benchOptions struct {
 	base
 	Scenario, RedisURL, StorageURL   string
+	Skip                             []string
 	CPUProfile, ComfyUIVersion, Dir  string
 	DepthFlag                        string
 	Jobs, Nodes, Depth, Producers    int
@@ -88,6 +95,16 @@ type benchOptions struct {
 func (o *benchOptions) Validate() error {
 	if !slices.Contains(bench.Scenarios(), o.Scenario) {
 		return usagef("--scenario %q: want one of %s", o.Scenario, strings.Join(bench.Scenarios(), ", "))
+	}
+	var skip []string
+	for _, v := range o.Skip {
+		skip = append(skip, strings.Split(v, ",")...)
+	}
+	o.Skip = skip
+	for _, s := range o.Skip {
+		if s == bench.ScenarioAll || !slices.Contains(bench.Scenarios(), s) {
+			return usagef("--skip %q: want scenarios of %s", s, strings.Join(bench.Scenarios()[:len(bench.Scenarios())-1], ", "))
+		}
 	}
 	if o.DepthFlag != "" {
 		d, err := parseDepth(o.DepthFlag)
@@ -114,7 +131,7 @@ func (o *benchOptions) Run(ctx context.Context) error {
 		RedisURL: o.RedisURL, StorageURL: o.StorageURL,
 		Jobs: o.Jobs, Nodes: o.Nodes, Depth: o.Depth, Producers: o.Producers,
 		LargeOutput: o.LargeOutput, BaselineLargeOutput: o.BaselineLargeOutput, TimeScale: o.TimeScale, Logger: log,
-		ComfyUIVersion: o.ComfyUIVersion, Dir: o.Dir, WorkerProfile: o.CPUProfile,
+		ComfyUIVersion: o.ComfyUIVersion, Dir: o.Dir, WorkerProfile: o.CPUProfile, Skip: o.Skip,
 	}
 	if !o.InProcess {
 		exe, err := os.Executable()
@@ -122,6 +139,9 @@ func (o *benchOptions) Run(ctx context.Context) error {
 			return fmt.Errorf("find this binary to run the worker process (or use --in-process): %w", err)
 		}
 		cfg.WorkerCommand = []string{exe, "worker"}
+	} else if o.Scenario == bench.ScenarioAll && !slices.Contains(cfg.Skip, bench.ScenarioRecovery) {
+		log.Info("--in-process: skipping the recovery scenario, which kills a worker process")
+		cfg.Skip = append(cfg.Skip, bench.ScenarioRecovery)
 	}
 	// This process hosts the simulated nodes (and the naive and direct clients): their
 	// garbage, which on the GPU machines they stand for would be collected elsewhere,

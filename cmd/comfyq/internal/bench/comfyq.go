@@ -15,6 +15,7 @@ import (
 
 	"github.com/comfyq/comfyq/internal/metrics"
 	"github.com/comfyq/comfyq/internal/nodestatus"
+	"github.com/comfyq/comfyq/internal/redistrips"
 	"github.com/comfyq/comfyq/job"
 	"github.com/comfyq/comfyq/producer"
 	"github.com/comfyq/comfyq/storage"
@@ -35,6 +36,9 @@ type comfyqRun struct {
 	process bool
 	// sampleHeap measures this process's heap peak while the jobs run.
 	sampleHeap bool
+	// countTrips counts the Redis round trips of the producers and of the worker
+	// (in this process) from the first job's submission to the last one's end.
+	countTrips bool
 }
 
 // comfyqOutcome is what a run measured.
@@ -46,6 +50,8 @@ type comfyqOutcome struct {
 	procIdle  int64 // the worker process's VmRSS once it was ready
 	storeName string
 	depths    []int // each node's depth at the end (in-process worker only)
+	// producerTrips and workerTrips counted the round trips, with countTrips.
+	producerTrips, workerTrips *redistrips.Counter
 }
 
 func (e *env) runComfyq(ctx context.Context, r comfyqRun) (*comfyqOutcome, error) {
@@ -63,6 +69,15 @@ func (e *env) runComfyq(ctx context.Context, r comfyqRun) (*comfyqOutcome, error
 	out := &comfyqOutcome{storeName: plain.String()}
 	q := newQueue()
 	defer e.dropQueue(q)
+	p := e.producer
+	if r.countTrips {
+		out.producerTrips, out.workerTrips = redistrips.New(), redistrips.New()
+		var closeProducer func()
+		if p, closeProducer, err = e.countedProducer(out.producerTrips); err != nil {
+			return nil, err
+		}
+		defer closeProducer()
+	}
 
 	// Start the worker and wait until every node takes jobs.
 	var stop func() error
@@ -70,7 +85,7 @@ func (e *env) runComfyq(ctx context.Context, r comfyqRun) (*comfyqOutcome, error
 	if r.process {
 		stop, pid, err = e.startWorkerProcess(ctx, r, q, nodes, storeURL)
 	} else {
-		stop, err = e.startWorker(ctx, r, q, nodes, store)
+		stop, err = e.startWorker(ctx, r, q, nodes, store, out.workerTrips)
 	}
 	if err != nil {
 		return nil, err
@@ -93,7 +108,12 @@ func (e *env) runComfyq(ctx context.Context, r comfyqRun) (*comfyqOutcome, error
 	if r.sampleHeap {
 		heap = startHeapSampler(10 * time.Millisecond)
 	}
-	ids, err := e.enqueue(ctx, r.workload, r.jobs, q)
+	if r.countTrips {
+		// From here on: the worker's start (its servers, its first polls) is not a job's.
+		out.producerTrips.Reset()
+		out.workerTrips.Reset()
+	}
+	ids, err := e.enqueue(ctx, p, r.workload, r.jobs, q)
 	if err != nil {
 		if heap != nil {
 			heap.Stop()
@@ -101,6 +121,10 @@ func (e *env) runComfyq(ctx context.Context, r comfyqRun) (*comfyqOutcome, error
 		return nil, err
 	}
 	jobs, err := e.waitAll(ctx, q, ids, r.workload, r.jobs/max(r.nodes, 1))
+	if r.countTrips {
+		// Before the drain: stopping the worker is not a job's either.
+		out.producerTrips, out.workerTrips = out.producerTrips.Snapshot(), out.workerTrips.Snapshot()
+	}
 	if heap != nil {
 		out.heapPeak = heap.Stop()
 	}
@@ -166,12 +190,16 @@ func (e *env) runComfyq(ctx context.Context, r comfyqRun) (*comfyqOutcome, error
 func nodeName(i int) string { return "node" + strconv.Itoa(i) }
 
 // startWorker runs a worker in this process; stop drains it and waits.
-func (e *env) startWorker(ctx context.Context, r comfyqRun, q string, nodes []*simNode, store storage.Store) (func() error, error) {
+// With trips, the worker's Redis client counts its round trips there.
+func (e *env) startWorker(ctx context.Context, r comfyqRun, q string, nodes []*simNode, store storage.Store, trips *redistrips.Counter) (func() error, error) {
 	// The worker's own Redis client, sized for its slots, as the worker command opens
 	// it: the producers' client is not the worker's.
 	rdb, err := producer.OpenRedisPool(e.redisURL, worker.RedisConns(len(nodes), r.depth))
 	if err != nil {
 		return nil, err
+	}
+	if trips != nil {
+		rdb.AddHook(trips)
 	}
 	cfg := worker.Config{
 		Redis:        rdb,
@@ -273,9 +301,25 @@ func (e *env) startWorkerProcess(ctx context.Context, r comfyqRun, q string, nod
 	return stop, cmd.Process.Pid, nil
 }
 
-// enqueue submits jobs from Config.Producers goroutines at once and returns their
-// ids in submission order.
-func (e *env) enqueue(ctx context.Context, w Workload, jobs int, q string) ([]string, error) {
+// countedProducer returns a producer whose own Redis client counts its round trips in
+// trips, and a function closing both.
+func (e *env) countedProducer(trips *redistrips.Counter) (*producer.Client, func(), error) {
+	rdb, err := producer.OpenRedis(e.redisURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	rdb.AddHook(trips)
+	p, err := producer.New(producer.Config{Redis: rdb, Retention: time.Hour, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		_ = rdb.Close()
+		return nil, nil, err
+	}
+	return p, func() { _ = p.Close(); _ = rdb.Close() }, nil
+}
+
+// enqueue submits jobs through p from Config.Producers goroutines at once and returns
+// their ids in submission order.
+func (e *env) enqueue(ctx context.Context, p *producer.Client, w Workload, jobs int, q string) ([]string, error) {
 	ids := make([]string, jobs)
 	next := make(chan int)
 	errs := make(chan error, e.cfg.Producers)
@@ -285,7 +329,7 @@ func (e *env) enqueue(ctx context.Context, w Workload, jobs int, q string) ([]st
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				j, err := e.producer.Enqueue(ctx, job.Spec{Workflow: w.promptJSON(i), Queue: q, MaxAttempts: 1})
+				j, err := p.Enqueue(ctx, job.Spec{Workflow: w.promptJSON(i), Queue: q, MaxAttempts: 1})
 				if err != nil {
 					errs <- fmt.Errorf("bench: enqueue: %w", err)
 					return

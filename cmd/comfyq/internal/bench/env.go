@@ -47,6 +47,8 @@ type Config struct {
 	// honest number for a worker. Empty: the worker runs in this process only and
 	// memory is the peak of this process's heap.
 	WorkerCommand []string
+	// Skip lists scenarios that "all" leaves out (e.g. recovery, the longest).
+	Skip []string
 	// WorkerProfile, when set, has each worker process write its CPU profile to
 	// WorkerProfile.worker-N (N counts the processes of the benchmark, from 1).
 	WorkerProfile string

@@ -76,6 +76,17 @@ type Result struct {
 	// its prompt's end on the node (the recovery's own delay).
 	RecoveryS    float64 `json:"recovery_s,omitempty"`
 	RecoveryLagS float64 `json:"recovery_lag_s,omitempty"`
+	// RedisTripsPerJob (roundtrips scenario) is the Redis round trips per job of the
+	// producers' and the worker's clients together (a command is one, a pipeline
+	// one), from the first submission to the last job's end; ProducerTripsPerJob
+	// and WorkerTripsPerJob are its two parts, RedisBytesPerJob the bytes their
+	// connections sent and received per job, and RedisTrips the trips per job by
+	// client and kind ("worker: evalsha asynq:{q}:pending").
+	RedisTripsPerJob    float64            `json:"redis_trips_per_job,omitempty"`
+	ProducerTripsPerJob float64            `json:"producer_trips_per_job,omitempty"`
+	WorkerTripsPerJob   float64            `json:"worker_trips_per_job,omitempty"`
+	RedisBytesPerJob    float64            `json:"redis_bytes_per_job,omitempty"`
+	RedisTrips          map[string]float64 `json:"redis_trips,omitempty"`
 	// Target is the goal the row is checked against, if any, and Met whether it
 	// was reached.
 	Target string `json:"target,omitempty"`
@@ -118,7 +129,7 @@ func round(f float64, digits int) float64 {
 // WriteTable prints results as an aligned text table.
 func WriteTable(w io.Writer, results []Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "scenario\trun\tdepth\tnodes\tjobs\tok\tjob\toutput\tstore lat.\tjobs/s\tof ceiling\texec ms p50\toverhead ms mean/p50/p99\tdispatch/after ms mean\thead/tail ms\tbusy\tmemory\trecovery s (lag)\ttarget")
+	fmt.Fprintln(tw, "scenario\trun\tdepth\tnodes\tjobs\tok\tjob\toutput\tstore lat.\tjobs/s\tof ceiling\texec ms p50\toverhead ms mean/p50/p99\tdispatch/after ms mean\thead/tail ms\tbusy\tmemory\trecovery s (lag)\tredis trips/job (bytes)\ttarget")
 	for _, r := range results {
 		ceiling := "-"
 		if r.OfCeiling > 0 {
@@ -132,6 +143,10 @@ func WriteTable(w io.Writer, results []Result) error {
 		if r.Scenario == ScenarioRecovery {
 			recovery = fmt.Sprintf("%.2f (%.2f)", r.RecoveryS, r.RecoveryLagS)
 		}
+		trips := "-"
+		if r.RedisTripsPerJob > 0 {
+			trips = fmt.Sprintf("%.2f = %.2f + %.2f (%.0f B)", r.RedisTripsPerJob, r.ProducerTripsPerJob, r.WorkerTripsPerJob, r.RedisBytesPerJob)
+		}
 		target := "-"
 		if r.Target != "" {
 			target = r.Target
@@ -141,11 +156,11 @@ func WriteTable(w io.Writer, results []Result) error {
 				target += " MISSED"
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%.2f\t%s\t%.1f\t%.1f / %.1f / %.1f\t%.1f / %.1f\t%.0f / %.0f\t%.3f\t%s\t%s\t%s\n",
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%.2f\t%s\t%.1f\t%.1f / %.1f / %.1f\t%.1f / %.1f\t%.0f / %.0f\t%.3f\t%s\t%s\t%s\t%s\n",
 			r.Scenario, r.Name, depthString(r), r.Nodes, r.Jobs, r.Succeeded,
 			durString(r.JobTimeMS), outputString(r.OutputBytes), durString(r.StorageLatencyMS),
 			r.JobsPerS, ceiling, r.ExecMS.P50, r.OverheadMS.Mean, r.OverheadMS.P50, r.OverheadMS.P99, r.DispatchMS.Mean, r.AfterMS.Mean, r.HeadMS, r.TailMS,
-			r.BusyFraction, mem, recovery, target)
+			r.BusyFraction, mem, recovery, trips, target)
 	}
 	return tw.Flush()
 }

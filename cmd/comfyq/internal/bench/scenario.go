@@ -1,13 +1,16 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/comfyq/comfyq/internal/redistrips"
 	"github.com/comfyq/comfyq/storage"
 )
 
@@ -40,17 +43,26 @@ const (
 	// on its node and another waits there; once restarted after 2 s, once left dead
 	// beside a second worker on another node. Rows: seconds from the restart (the
 	// death) until its in-flight jobs ended. Needs Config.WorkerCommand. Targets:
-	// ≤ 5 s after the restart, ≤ 15 s after the death, each prompt run once. Not part
-	// of "all": it waits two minutes for asynq's lease recovery at its end.
+	// ≤ 5 s after the restart, ≤ 15 s after the death, each prompt run once. Each run
+	// then waits (about a minute) until asynq's redelivery of the killed worker's
+	// tasks finds their jobs ended and is acknowledged.
 	ScenarioRecovery = "recovery"
-	// ScenarioAll runs the four before recovery in turn.
+	// ScenarioRoundTrips: the Redis round trips and bytes per job of the producers
+	// and of a worker in this process (5 ms jobs, the throughput scenario's), counted
+	// on their clients from the first submission to the last job's end, by kind.
+	// Defaults: 200 jobs, 1 node, automatic depth.
+	ScenarioRoundTrips = "roundtrips"
+	// ScenarioAll runs every scenario in turn, but those in Config.Skip.
 	ScenarioAll = "all"
 )
 
 // Scenarios lists the scenario names Run accepts, "all" last.
 func Scenarios() []string {
-	return []string{ScenarioPipelining, ScenarioThroughput, ScenarioMemory, ScenarioBaseline, ScenarioRecovery, ScenarioAll}
+	return append(slices.Clone(scenarioOrder), ScenarioAll)
 }
+
+// scenarioOrder is the order in which "all" runs the scenarios.
+var scenarioOrder = []string{ScenarioPipelining, ScenarioThroughput, ScenarioRoundTrips, ScenarioMemory, ScenarioBaseline, ScenarioRecovery}
 
 // Targets.
 const (
@@ -101,8 +113,8 @@ func Run(ctx context.Context, cfg Config, scenario string) ([]Result, error) {
 	}
 	defer e.close()
 	var all []Result
-	for _, s := range []string{ScenarioPipelining, ScenarioThroughput, ScenarioMemory, ScenarioBaseline, ScenarioRecovery} {
-		if scenario != s && (scenario != ScenarioAll || s == ScenarioRecovery) {
+	for _, s := range scenarioOrder {
+		if scenario != s && (scenario != ScenarioAll || slices.Contains(cfg.Skip, s)) {
 			continue
 		}
 		e.log.Info("scenario", "name", s)
@@ -112,6 +124,8 @@ func Run(ctx context.Context, cfg Config, scenario string) ([]Result, error) {
 			rs, err = e.pipelining(ctx)
 		case ScenarioThroughput:
 			rs, err = e.throughput(ctx)
+		case ScenarioRoundTrips:
+			rs, err = e.roundTrips(ctx)
 		case ScenarioMemory:
 			rs, err = e.memory(ctx)
 		case ScenarioBaseline:
@@ -212,6 +226,38 @@ func (e *env) throughput(ctx context.Context) ([]Result, error) {
 		out = append(out, r, again)
 	}
 	return out, nil
+}
+
+func (e *env) roundTrips(ctx context.Context) ([]Result, error) {
+	w := Workload{JobTime: e.scaled(5 * time.Millisecond)}
+	jobs, nodes, depth := or(e.cfg.Jobs, 200), or(e.cfg.Nodes, 1), e.depthOr(0)
+	e.log.Info("run", "client", "comfyq", "depth", depthName(depth), "jobs", jobs, "nodes", nodes, "counting", "redis round trips")
+	o, err := e.runComfyq(ctx, comfyqRun{workload: w, jobs: jobs, nodes: nodes, depth: depth, countTrips: true})
+	if err != nil {
+		return nil, err
+	}
+	r := e.comfyqResult(ScenarioRoundTrips, "comfyq depth="+depthName(depth)+", redis trips", w, 0, nodes, depth, o)
+	n := float64(max(r.Jobs, 1))
+	ptrips, wtrips := o.producerTrips.Trips(), o.workerTrips.Trips()
+	r.RedisTripsPerJob = round(float64(ptrips+wtrips)/n, 2)
+	r.ProducerTripsPerJob = round(float64(ptrips)/n, 2)
+	r.WorkerTripsPerJob = round(float64(wtrips)/n, 2)
+	r.RedisBytesPerJob = round(float64(o.producerTrips.Bytes()+o.workerTrips.Bytes())/n, 0)
+	r.RedisTrips = map[string]float64{}
+	for _, side := range []struct {
+		client string
+		c      *redistrips.Counter
+	}{{"producer", o.producerTrips}, {"worker", o.workerTrips}} {
+		kinds := side.c.Kinds()
+		names := slices.Collect(maps.Keys(kinds))
+		slices.SortFunc(names, func(a, b string) int { return cmp.Or(kinds[b]-kinds[a], strings.Compare(a, b)) })
+		for _, kind := range names {
+			perJob := round(float64(kinds[kind])/n, 3)
+			r.RedisTrips[side.client+": "+kind] = perJob
+			e.log.Info("redis round trips", "client", side.client, "per_job", perJob, "kind", kind)
+		}
+	}
+	return []Result{r}, nil
 }
 
 func (e *env) memory(ctx context.Context) ([]Result, error) {

@@ -19,8 +19,9 @@ import (
 	"github.com/comfyq/comfyq/storage"
 )
 
-// TestRunAll runs every scenario with tiny job counts, short timings and a small
-// "large" output, the worker of the memory scenario as a process of its own. It
+// TestRunAll runs every scenario but recovery (TestRunRecovery's) with tiny job
+// counts, short timings and a small "large" output, the worker of the memory scenario
+// as a process of its own. It
 // checks that every row is complete, not the numbers: performance is what the
 // benchmarks and `comfyq bench` report.
 func TestRunAll(t *testing.T) {
@@ -33,6 +34,7 @@ func TestRunAll(t *testing.T) {
 		TimeScale:           0.02,
 		Dir:                 t.TempDir(),
 		WorkerCommand:       []string{os.Args[0], "worker"},
+		Skip:                []string{ScenarioRecovery},
 	}
 	results, err := Run(t.Context(), cfg, ScenarioAll)
 	require.NoError(t, err)
@@ -62,6 +64,7 @@ func TestRunAll(t *testing.T) {
 		"throughput/naive sequential client",
 		"throughput/comfyq depth=auto",
 		"throughput/direct (node ceiling), again",
+		"roundtrips/comfyq depth=auto, redis trips",
 		"memory/comfyq worker process → file",
 		"baseline/naive sequential client",
 		"baseline/direct (node ceiling)",
@@ -73,7 +76,14 @@ func TestRunAll(t *testing.T) {
 	require.Equal(t, 4.0, results[0].JobTimeMS, "the time scale applies")
 	require.Equal(t, 4, results[7].Nodes)
 	require.Len(t, results[9].DepthReached, 4, "each node's automatic depth")
-	require.Positive(t, results[14].OfCeiling)
+	trips := results[11]
+	require.Equal(t, ScenarioRoundTrips, trips.Scenario)
+	require.Greater(t, trips.ProducerTripsPerJob, 1.0, "a job's record and its task, at least")
+	require.Greater(t, trips.WorkerTripsPerJob, 4.0, "taking the task, reading the record, writing its states, acknowledging")
+	require.InDelta(t, trips.ProducerTripsPerJob+trips.WorkerTripsPerJob, trips.RedisTripsPerJob, 0.011)
+	require.Positive(t, trips.RedisBytesPerJob)
+	require.Positive(t, trips.RedisTrips["worker: get comfyq:job:{id}"], "%v", trips.RedisTrips)
+	require.Positive(t, results[15].OfCeiling)
 
 	var table bytes.Buffer
 	require.NoError(t, WriteTable(&table, results))
