@@ -3,7 +3,7 @@ package comfysim
 import (
 	"os"
 	"path/filepath"
-	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -18,9 +18,57 @@ import (
 // own write and its stat of the folder right after, within the same clock tick.)
 
 // dirListing is a folder's entries as last read, valid while its mtime is mod.
+// counters remembers, for each file name prefix asked, the largest counter among
+// the entries (saveCounter): the same answer as scanning every name for every
+// save, which is quadratic in the files a run leaves in the folder.
 type dirListing struct {
-	mod   time.Time
-	names []string
+	mod      time.Time
+	names    []string
+	has      map[string]bool
+	counters map[counterKey]counterMemo
+}
+
+// counterKey asks for the counters of the files named Name_NNNNN…, where Name is
+// Runes characters long (get_save_image_path slices by characters).
+type counterKey struct {
+	name  string
+	runes int
+}
+
+type counterMemo struct {
+	max   int
+	found bool
+}
+
+// counterOf is get_save_image_path's map_filename and filter for one entry: ok when
+// the entry is k.name followed by "_", with the digits up to the next "_" as its
+// counter (0 when they are not an integer, as int() failing gives).
+func (k counterKey) counterOf(name string) (counter int, ok bool) {
+	// name[:runes+1] in characters, as Python slices a str
+	cut := runeOffset(name, k.runes+1)
+	pre := name[:cut]
+	if pre == "" || pre[len(pre)-1] != '_' || pre[:len(pre)-1] != k.name {
+		return 0, false
+	}
+	first, _, _ := strings.Cut(name[cut:], "_")
+	if i, isInt := parsePyInt(first); isInt && i.IsInt64() {
+		counter = int(i.Int64())
+	}
+	return counter, true
+}
+
+func (m *counterMemo) add(counter int) {
+	if !m.found || counter > m.max {
+		m.max, m.found = counter, true
+	}
+}
+
+func newDirListing(mod time.Time, names []string) *dirListing {
+	c := &dirListing{mod: mod, names: names, has: make(map[string]bool, len(names)), counters: map[counterKey]counterMemo{}}
+	for _, n := range names {
+		c.has[n] = true
+	}
+	return c
 }
 
 // listings caches dirListings by absolute folder path.
@@ -29,38 +77,58 @@ type listings struct {
 	m  map[string]*dirListing
 }
 
-// list returns the names in dir (os.listdir), from the cache when dir has not
-// changed since it was read.
-func (l *listings) list(dir string) ([]string, error) {
+// saveCounter returns the largest counter of dir's files named k (counterKey), and
+// whether there is one, from the cache when dir has not changed since it was read.
+func (l *listings) saveCounter(dir string, k counterKey) (counter int, found bool, err error) {
+	err = l.with(dir, func(c *dirListing) {
+		m, ok := c.counters[k]
+		if !ok {
+			for _, n := range c.names {
+				if d, match := k.counterOf(n); match {
+					m.add(d)
+				}
+			}
+			c.counters[k] = m
+		}
+		counter, found = m.max, m.found
+	})
+	return counter, found, err
+}
+
+// with calls fn, under the lock, with dir's listing: the cached one while dir's
+// modification time is the one recorded, else read again.
+func (l *listings) with(dir string, fn func(*dirListing)) error {
 	st, err := os.Stat(dir)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	l.mu.Lock()
 	c := l.m[dir]
 	if c != nil && c.mod.Equal(st.ModTime()) {
-		names := slices.Clone(c.names)
+		fn(c)
 		l.mu.Unlock()
-		return names, nil
+		return nil
 	}
 	l.mu.Unlock()
 	// Stat before reading: a file added in between leaves the recorded mtime older
 	// than the folder's, so the next call reads the folder again.
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	names := make([]string, 0, len(entries))
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
+	c = newDirListing(st.ModTime(), names)
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.m == nil {
 		l.m = map[string]*dirListing{}
 	}
-	l.m[dir] = &dirListing{mod: st.ModTime(), names: slices.Clone(names)}
-	l.mu.Unlock()
-	return names, nil
+	l.m[dir] = c
+	fn(c)
+	return nil
 }
 
 // writeFile is os.WriteFile for a file the simulator saves in an output folder; it
@@ -82,8 +150,15 @@ func (l *listings) writeFile(path string, data []byte) error {
 		delete(l.m, dir) // changed by someone else meanwhile: read it again next time
 		return nil
 	}
-	if name := filepath.Base(path); !slices.Contains(c.names, name) {
+	if name := filepath.Base(path); !c.has[name] {
 		c.names = append(c.names, name)
+		c.has[name] = true
+		for k, m := range c.counters {
+			if d, match := k.counterOf(name); match {
+				m.add(d)
+				c.counters[k] = m
+			}
+		}
 	}
 	c.mod = after.ModTime()
 	return nil

@@ -148,30 +148,11 @@ func (s *Server) saveImagePath(prefix, outputDir string, width, height int) (sav
 		return sp, raise("Exception", "**** ERROR: Saving image outside the output folder is not allowed.\n full_output_folder: %s\n         output_dir: %s\n         commonpath: %s",
 			abs, outputDir, commonPath(outputDir, abs))
 	}
-	prefixLen := len([]rune(pyBasename(prefix)))
-	maxDigits, found := 0, false
-	names, err := s.listOutputDir(sp.folder)
+	key := counterKey{name: sp.filename, runes: len([]rune(pyBasename(prefix)))} // posixpath.normcase is the identity
+	maxDigits, found, err := s.outputCounter(sp.folder, key)
 	if err != nil {
 		if err := os.MkdirAll(sp.folder, 0o755); err != nil {
 			return sp, raise("OSError", "%v", err)
-		}
-	}
-	want := sp.filename // posixpath.normcase is the identity
-	for _, name := range names {
-		// name[:prefixLen+1] in characters, as Python slices a str
-		cut := runeOffset(name, prefixLen+1)
-		pre := name[:cut]
-		if pre == "" || pre[len(pre)-1] != '_' || pre[:len(pre)-1] != want {
-			continue
-		}
-		digits := 0
-		rest := name[cut:]
-		first, _, _ := strings.Cut(rest, "_")
-		if i, ok := parsePyInt(first); ok && i.IsInt64() {
-			digits = int(i.Int64())
-		}
-		if !found || digits > maxDigits {
-			maxDigits, found = digits, true
 		}
 	}
 	sp.counter = 1
@@ -213,19 +194,23 @@ func commonPath(a, b string) string {
 	return p
 }
 
-// listOutputDir is os.listdir plus the virtual files of that directory.
-func (s *Server) listOutputDir(dir string) ([]string, error) {
+// outputCounter is the largest counter of the files named k in dir (os.listdir
+// plus the virtual files of that directory), and whether there is one.
+func (s *Server) outputCounter(dir string, k counterKey) (int, bool, error) {
 	abs, _ := filepath.Abs(dir)
-	names, err := s.listings.list(abs)
+	counter, found, err := s.listings.saveCounter(abs, k)
 	if err != nil {
-		return nil, err
+		return 0, false, err
 	}
+	m := counterMemo{max: counter, found: found}
 	s.vmu.Lock()
 	for p := range s.virtual {
 		if filepath.Dir(p) == abs {
-			names = append(names, filepath.Base(p))
+			if d, match := k.counterOf(filepath.Base(p)); match {
+				m.add(d)
+			}
 		}
 	}
 	s.vmu.Unlock()
-	return names, nil
+	return m.max, m.found, nil
 }
