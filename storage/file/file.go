@@ -216,19 +216,24 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts storage.P
 	}
 	defer root.Close()
 
-	dir := path.Dir(key)
-	if mkErr := root.MkdirAll(dir, s.dirPerm); mkErr != nil {
-		return storage.Object{}, fmt.Errorf("file: put %q: %w", key, mkErr)
+	// The data and its metadata are written in their directories opened once each
+	// (os.Root below root), so that every later step names a file in it instead of
+	// resolving the key's whole path again.
+	dir, base := path.Dir(key), path.Base(key)
+	droot, err := s.openDir(root, dir)
+	if err != nil {
+		return storage.Object{}, fmt.Errorf("file: put %q: %w", key, err)
 	}
+	defer droot.Close()
 	dr := digest.NewReader(ctx, r, opts.Size)
-	tmp, f, err := s.createTemp(root, dir)
+	tmp, f, err := s.createTemp(droot)
 	if err != nil {
 		return storage.Object{}, fmt.Errorf("file: put %q: %w", key, err)
 	}
 	committed := false
 	defer func() {
 		if !committed {
-			_ = root.Remove(tmp)
+			_ = droot.Remove(tmp)
 		}
 	}()
 	fi, err := fill(f, func(f *os.File) error {
@@ -271,11 +276,12 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts storage.P
 	if err != nil {
 		return storage.Object{}, fmt.Errorf("file: put %q: encode metadata: %w", key, err)
 	}
-	mdir := path.Dir(metaPath(key))
-	if mkErr := root.MkdirAll(mdir, s.dirPerm); mkErr != nil {
-		return storage.Object{}, fmt.Errorf("file: put %q: metadata directory: %w", key, mkErr)
+	mroot, err := s.openDir(root, path.Dir(metaPath(key)))
+	if err != nil {
+		return storage.Object{}, fmt.Errorf("file: put %q: metadata directory: %w", key, err)
 	}
-	mtmp, _, err := s.writeTemp(root, mdir, func(f *os.File) error {
+	defer mroot.Close()
+	mtmp, _, err := s.writeTemp(mroot, func(f *os.File) error {
 		_, writeErr := f.Write(mjson)
 		return writeErr
 	})
@@ -284,7 +290,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts storage.P
 	}
 	defer func() {
 		if !committed {
-			_ = root.Remove(mtmp)
+			_ = mroot.Remove(mtmp)
 		}
 	}()
 	if err := waitData(); err != nil {
@@ -295,21 +301,21 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts storage.P
 	if err := ctx.Err(); err != nil {
 		return storage.Object{}, err
 	}
-	if err := root.Rename(tmp, key); err != nil {
+	if err := droot.Rename(tmp, base); err != nil {
 		return storage.Object{}, fmt.Errorf("file: put %q: %w", key, err)
 	}
 	committed = true
 	// The data is in place: from here on a failure leaves metadata that does
 	// not match, which Stat reports as an unknown SHA-256, and the Put fails.
-	if err := root.Rename(mtmp, metaPath(key)); err != nil {
-		_ = root.Remove(mtmp)
+	if err := mroot.Rename(mtmp, base); err != nil {
+		_ = mroot.Remove(mtmp)
 		return storage.Object{}, fmt.Errorf("file: put %q: metadata: %w", key, err)
 	}
 	// Both renames made durable, the two directories synced at once; Put returns
 	// after both.
 	metaDirSynced := make(chan error, 1)
-	go func() { metaDirSynced <- syncDir(root, mdir) }()
-	dirErr := syncDir(root, dir)
+	go func() { metaDirSynced <- syncDir(mroot) }()
+	dirErr := syncDir(droot)
 	metaDirErr := <-metaDirSynced
 	if dirErr != nil {
 		return storage.Object{}, fmt.Errorf("file: put %q: %w", key, dirErr)
@@ -330,8 +336,8 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts storage.P
 
 // writeTemp creates a new temporary file in dir, fills it with write, syncs and
 // closes it. On error nothing is left behind.
-func (s *Store) writeTemp(root *os.Root, dir string, write func(*os.File) error) (string, fs.FileInfo, error) {
-	name, f, err := s.createTemp(root, dir)
+func (s *Store) writeTemp(dir *os.Root, write func(*os.File) error) (string, fs.FileInfo, error) {
+	name, f, err := s.createTemp(dir)
 	if err != nil {
 		return "", nil, err
 	}
@@ -342,14 +348,14 @@ func (s *Store) writeTemp(root *os.Root, dir string, write func(*os.File) error)
 		f.Close()
 	}
 	if err != nil {
-		_ = root.Remove(name)
+		_ = dir.Remove(name)
 		return "", nil, err
 	}
 	return name, fi, nil
 }
 
-// createTemp creates a new temporary file in dir.
-func (s *Store) createTemp(root *os.Root, dir string) (string, *os.File, error) {
+// createTemp creates a new temporary file in dir and returns its name there.
+func (s *Store) createTemp(dir *os.Root) (string, *os.File, error) {
 	var (
 		name string
 		f    *os.File
@@ -358,8 +364,8 @@ func (s *Store) createTemp(root *os.Root, dir string) (string, *os.File, error) 
 	for range 10 {
 		var rnd [8]byte
 		_, _ = rand.Read(rnd[:])
-		name = path.Join(dir, tmpPrefix+hex.EncodeToString(rnd[:]))
-		f, err = root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, s.filePerm)
+		name = tmpPrefix + hex.EncodeToString(rnd[:])
+		f, err = dir.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, s.filePerm)
 		if !errors.Is(err, fs.ErrExist) {
 			break
 		}
@@ -368,6 +374,14 @@ func (s *Store) createTemp(root *os.Root, dir string) (string, *os.File, error) 
 		return "", nil, err
 	}
 	return name, f, nil
+}
+
+// openDir creates directory dir below root, with its parents, and opens it.
+func (s *Store) openDir(root *os.Root, dir string) (*os.Root, error) {
+	if err := root.MkdirAll(dir, s.dirPerm); err != nil {
+		return nil, err
+	}
+	return root.OpenRoot(dir)
 }
 
 // fill writes f with write and returns its information; f stays open.
@@ -388,8 +402,8 @@ func syncAndClose(f *os.File) error {
 }
 
 // syncDir makes a rename in dir durable.
-func syncDir(root *os.Root, dir string) error {
-	d, err := root.Open(dir)
+func syncDir(dir *os.Root) error {
+	d, err := dir.Open(".")
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package file_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io/fs"
@@ -184,6 +185,20 @@ func BenchmarkPut(b *testing.B) {
 			s, _ := newStore(b)
 			storagetest.BenchmarkPut(b, s, size)
 		})
+	}
+}
+
+// BenchmarkPutOutput puts what a worker stores for a fast job: a small image under a
+// key of its own directory (jobs/<job id>/<node>/<file>), a new directory each time.
+func BenchmarkPutOutput(b *testing.B) {
+	s, _ := newStore(b)
+	data := bytes.Repeat([]byte{0x89}, 4<<10)
+	b.SetBytes(int64(len(data)))
+	for i := 0; b.Loop(); i++ {
+		key := fmt.Sprintf("jobs/%08d-0000-4000-8000-000000000000/9/ComfyUI_00001_.png", i)
+		if _, err := s.Put(b.Context(), key, bytes.NewReader(data), storage.PutOptions{Size: int64(len(data))}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
