@@ -13,9 +13,17 @@ import (
 func (r *run) runPrompt(ctx context.Context) (*comfy.HistoryEntry, error) {
 	c := r.c
 	for lost := 0; ; lost++ {
-		loc, entry, err := c.Locate(ctx, r.id)
-		if err != nil {
-			return nil, r.nodeErr(err)
+		// A job no attempt has placed on a node is submitted without a look first
+		// (one request less per job); a prompt the node lost is looked for again.
+		var (
+			loc   = comfy.PromptAbsent
+			entry *comfy.HistoryEntry
+			err   error
+		)
+		if lost > 0 || !r.unplaced {
+			if loc, entry, err = c.Locate(ctx, r.id); err != nil {
+				return nil, r.nodeErr(err)
+			}
 		}
 		switch loc {
 		case comfy.PromptDone:

@@ -28,7 +28,11 @@ type run struct {
 	id                string
 	attempt           int
 	last              bool // the job's last attempt
-	log               *slog.Logger
+	// unplaced says the record named no node when this attempt began: no attempt
+	// has queued the job's prompt anywhere (each records its node first), so there
+	// is no prompt of it on a node to look for before submitting.
+	unplaced bool
+	log      *slog.Logger
 
 	mu        sync.Mutex
 	started   time.Time // execution_start seen
@@ -126,6 +130,7 @@ func (r *run) execute(ctx context.Context) error {
 		return nil
 	}
 	r.last = r.attempt >= j.MaxAttempts
+	r.unplaced = j.Node == ""
 	if j.Node != "" && j.Node != r.n.cfg.URL {
 		if done := r.followElsewhere(ctx, j.Node, j.NodeName); done != nil {
 			defer done()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/comfyq/comfyq/comfy"
 	"github.com/comfyq/comfyq/job"
+	"github.com/comfyq/comfyq/jobstore"
 	"github.com/comfyq/comfyq/worker"
 )
 
@@ -66,6 +67,14 @@ func TestPromptFoundFinishedStillRecordsRunning(t *testing.T) {
 	j := b.submit(t, job.Spec{Workflow: json.RawMessage(slowWorkflow(10, "11"))})
 
 	// An earlier worker process queued the prompt under the job's id, then went away.
+	// Like every worker, it recorded the node in the job's record first.
+	st := jobstore.New(b.rdb, jobstore.Config{})
+	defer st.Close()
+	_, err := st.Update(b.ctx, j.ID, func(j *job.Job) error {
+		j.Attempt, j.Node, j.NodeName = 1, b.simURL, "sim"
+		return nil
+	})
+	require.NoError(t, err)
 	c, err := comfy.New(comfy.Config{BaseURL: b.simURL})
 	require.NoError(t, err)
 	defer c.Close()
