@@ -11,6 +11,7 @@ import (
 
 	"github.com/comfyq/comfyq/comfy/comfysim/simtest"
 	"github.com/comfyq/comfyq/internal/testenv"
+	"github.com/comfyq/comfyq/producer"
 )
 
 // TestWorkerCPUProfile: comfyq worker --cpuprofile writes a CPU profile (gzipped
@@ -30,8 +31,14 @@ func TestWorkerCPUProfile(t *testing.T) {
 		done <- Main(ctx, []string{"worker", "--redis", redisURL, "--storage", "file://" + t.TempDir(),
 			"--comfy", "http://" + simAddr, "--log-level", "warn", "--cpuprofile", prof}, &out, &out)
 	}()
-	require.Eventually(t, func() bool { _, err := os.Stat(prof); return err == nil }, 30*time.Second, 10*time.Millisecond,
-		"the worker did not create its profile; its log:\n%s", out.String())
+	// Stopped once it takes jobs (its asynq server registered), not while it starts.
+	rdb, err := producer.OpenRedis(redisURL)
+	require.NoError(t, err)
+	defer rdb.Close()
+	require.Eventually(t, func() bool { return rdb.ZCard(ctx, "asynq:servers").Val() > 0 }, 30*time.Second, 10*time.Millisecond,
+		"the worker did not start; its log:\n%s", out.String())
+	_, err = os.Stat(prof)
+	require.NoError(t, err, "the worker created no profile")
 	cancel()
 	select {
 	case code := <-done:

@@ -96,13 +96,23 @@ func TestStartRedisExtraArgs(t *testing.T) {
 	require.True(t, strings.HasPrefix(do(t, s.Addr(), "SELECT", "3"), "-ERR"), "--databases 3 was not applied")
 }
 
+// TestFreePort: the port returned can be listened on. Between the two, another process
+// may take it (the tests of other packages run at once, and their outgoing connections
+// draw local ports from the same range), so one of three ports must do, not each.
 func TestFreePort(t *testing.T) {
 	t.Parallel()
-	p := testenv.FreePort(t)
-	require.Positive(t, p)
-	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-	require.NoError(t, err)
-	l.Close()
+	var errs []error
+	for range 3 {
+		p := testenv.FreePort(t)
+		require.Positive(t, p)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err == nil {
+			l.Close()
+			return
+		}
+		errs = append(errs, err)
+	}
+	t.Fatalf("none of three free ports could be listened on: %v", errs)
 }
 
 // The tests below change the environment, so they cannot run in parallel.
