@@ -92,6 +92,7 @@ func TestVersion038SensitiveKeys(t *testing.T) {
 	t.Parallel()
 	b := setup038(t, comfysim.Options{StepDelay: 20 * time.Millisecond})
 	running := b.queue(t, map[string]any{"prompt": txt2img(1, 100)})
+	b.waitRunning(t, running) // so that the next one stays pending, however slow the machine
 	req := map[string]any{"prompt": emptyImageSave("s"), "client_id": "c1",
 		"extra_data": map[string]any{"auth_token_comfy_org": "secret", "keep": 1}}
 	req["prompt_id"] = uuid.NewString()
