@@ -41,9 +41,9 @@ Scenarios:
   recovery    a worker process killed with SIGKILL (kill -9) while its node executes a
               prompt and holds another: seconds until its jobs end after a restart
               2 s later, and when it stays dead and a worker on another node takes
-              them over (2 s jobs; ~3 min, most of it waiting until asynq hands
-              the killed worker's tasks out again and they are found done)
-  all         every scenario in turn (the default; ~7 min), but those --skip names
+              them over (2 s jobs; ~2–3 min, most of it waiting until asynq
+              hands the killed worker's tasks out again and they are found done)
+  all         every scenario in turn (the default; ~5 min), but those --skip names
 
 --jobs, --nodes and --depth replace a scenario's defaults; --time-scale shortens (or
 lengthens) every job time and storage latency. Each run uses a queue of its
@@ -96,11 +96,7 @@ func (o *benchOptions) Validate() error {
 	if !slices.Contains(bench.Scenarios(), o.Scenario) {
 		return usagef("--scenario %q: want one of %s", o.Scenario, strings.Join(bench.Scenarios(), ", "))
 	}
-	var skip []string
-	for _, v := range o.Skip {
-		skip = append(skip, strings.Split(v, ",")...)
-	}
-	o.Skip = skip
+	o.Skip = splitList(o.Skip)
 	for _, s := range o.Skip {
 		if s == bench.ScenarioAll || !slices.Contains(bench.Scenarios(), s) {
 			return usagef("--skip %q: want scenarios of %s", s, strings.Join(bench.Scenarios()[:len(bench.Scenarios())-1], ", "))

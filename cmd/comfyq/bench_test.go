@@ -59,7 +59,7 @@ func TestBenchUsage(t *testing.T) {
 func TestBenchSkip(t *testing.T) {
 	t.Parallel()
 	code, out, errOut := run(t, context.Background(), "bench", "--skip", "pipelining,throughput,memory",
-		"--skip", "baseline,recovery", "--jobs", "3", "--time-scale", "0.02", "--redis", testenv.NewRedis(t),
+		"--skip", "baseline, recovery", "--jobs", "3", "--time-scale", "0.02", "--redis", testenv.NewRedis(t),
 		"--json", "--log-level", "warn")
 	require.Equal(t, 0, code, errOut)
 	var rows []struct {

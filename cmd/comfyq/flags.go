@@ -63,20 +63,26 @@ func listFlag(p *[]string, name, env, usage string) cli.Flag {
 		f.Sources = cli.NewValueSourceChain(src)
 		f.Action = func(context.Context, *cli.Command, []string) error {
 			if src.used { // the library took the variable as one item: split it
-				var items []string
-				for _, v := range *p {
-					for _, item := range strings.Split(v, ",") {
-						if item = strings.TrimSpace(item); item != "" {
-							items = append(items, item)
-						}
-					}
-				}
-				*p = items
+				*p = splitList(*p)
 			}
 			return nil
 		}
 	}
 	return f
+}
+
+// splitList splits each value at its commas, trims the items and drops the empty
+// ones: "a, b" and "c" give a, b, c.
+func splitList(values []string) []string {
+	var items []string
+	for _, v := range values {
+		for _, item := range strings.Split(v, ",") {
+			if item = strings.TrimSpace(item); item != "" {
+				items = append(items, item)
+			}
+		}
+	}
+	return items
 }
 
 // listEnvSource is an environment variable as the source of a list flag; it

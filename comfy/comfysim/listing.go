@@ -23,8 +23,7 @@ import (
 // save, which is quadratic in the files a run leaves in the folder.
 type dirListing struct {
 	mod      time.Time
-	names    []string
-	has      map[string]bool
+	names    map[string]bool
 	counters map[counterKey]counterMemo
 }
 
@@ -63,36 +62,28 @@ func (m *counterMemo) add(counter int) {
 	}
 }
 
-func newDirListing(mod time.Time, names []string) *dirListing {
-	c := &dirListing{mod: mod, names: names, has: make(map[string]bool, len(names)), counters: map[counterKey]counterMemo{}}
-	for _, n := range names {
-		c.has[n] = true
-	}
-	return c
-}
-
 // listings caches dirListings by absolute folder path.
 type listings struct {
 	mu sync.Mutex
 	m  map[string]*dirListing
 }
 
-// saveCounter returns the largest counter of dir's files named k (counterKey), and
-// whether there is one, from the cache when dir has not changed since it was read.
-func (l *listings) saveCounter(dir string, k counterKey) (counter int, found bool, err error) {
-	err = l.with(dir, func(c *dirListing) {
-		m, ok := c.counters[k]
-		if !ok {
-			for _, n := range c.names {
+// saveCounter returns the largest counter of dir's files named k (counterKey), if
+// any, from the cache when dir has not changed since it was read.
+func (l *listings) saveCounter(dir string, k counterKey) (counterMemo, error) {
+	var m counterMemo
+	err := l.with(dir, func(c *dirListing) {
+		var ok bool
+		if m, ok = c.counters[k]; !ok {
+			for n := range c.names {
 				if d, match := k.counterOf(n); match {
 					m.add(d)
 				}
 			}
 			c.counters[k] = m
 		}
-		counter, found = m.max, m.found
 	})
-	return counter, found, err
+	return m, err
 }
 
 // with calls fn, under the lock, with dir's listing: the cached one while dir's
@@ -116,11 +107,10 @@ func (l *listings) with(dir string, fn func(*dirListing)) error {
 	if err != nil {
 		return err
 	}
-	names := make([]string, 0, len(entries))
+	c = &dirListing{mod: st.ModTime(), names: make(map[string]bool, len(entries)), counters: map[counterKey]counterMemo{}}
 	for _, e := range entries {
-		names = append(names, e.Name())
+		c.names[e.Name()] = true
 	}
-	c = newDirListing(st.ModTime(), names)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.m == nil {
@@ -150,9 +140,8 @@ func (l *listings) writeFile(path string, data []byte) error {
 		delete(l.m, dir) // changed by someone else meanwhile: read it again next time
 		return nil
 	}
-	if name := filepath.Base(path); !c.has[name] {
-		c.names = append(c.names, name)
-		c.has[name] = true
+	if name := filepath.Base(path); !c.names[name] {
+		c.names[name] = true
 		for k, m := range c.counters {
 			if d, match := k.counterOf(name); match {
 				m.add(d)

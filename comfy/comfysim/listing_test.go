@@ -13,12 +13,12 @@ func TestListingsFollowOwnAndForeignWrites(t *testing.T) {
 	key := counterKey{name: "img", runes: 3}
 	mustCount := func(want int, wantFound bool) {
 		t.Helper()
-		got, found, err := l.saveCounter(dir, key)
+		got, err := l.saveCounter(dir, key)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got != want || found != wantFound {
-			t.Fatalf("saveCounter = %d, %v; want %d, %v", got, found, want, wantFound)
+		if got.max != want || got.found != wantFound {
+			t.Fatalf("saveCounter = %d, %v; want %d, %v", got.max, got.found, want, wantFound)
 		}
 	}
 	write := func(name string) {
@@ -54,13 +54,13 @@ func TestListingsFollowOwnAndForeignWrites(t *testing.T) {
 	mustCount(9, true)
 
 	// Another prefix of the same folder is counted from the same listing.
-	other, found, err := l.saveCounter(dir, counterKey{name: "other", runes: 5})
-	if err != nil || other != 7 || !found {
-		t.Fatalf("other prefix: %d, %v, %v", other, found, err)
+	other, err := l.saveCounter(dir, counterKey{name: "other", runes: 5})
+	if err != nil || other.max != 7 || !other.found {
+		t.Fatalf("other prefix: %+v, %v", other, err)
 	}
 	write("other_00008_.png")
-	if other, _, _ = l.saveCounter(dir, counterKey{name: "other", runes: 5}); other != 8 {
-		t.Fatalf("other prefix after a write: %d, want 8", other)
+	if other, _ = l.saveCounter(dir, counterKey{name: "other", runes: 5}); other.max != 8 {
+		t.Fatalf("other prefix after a write: %d, want 8", other.max)
 	}
 }
 

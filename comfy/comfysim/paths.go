@@ -149,15 +149,15 @@ func (s *Server) saveImagePath(prefix, outputDir string, width, height int) (sav
 			abs, outputDir, commonPath(outputDir, abs))
 	}
 	key := counterKey{name: sp.filename, runes: len([]rune(pyBasename(prefix)))} // posixpath.normcase is the identity
-	maxDigits, found, err := s.outputCounter(sp.folder, key)
+	last, err := s.outputCounter(sp.folder, key)
 	if err != nil {
 		if err := os.MkdirAll(sp.folder, 0o755); err != nil {
 			return sp, raise("OSError", "%v", err)
 		}
 	}
 	sp.counter = 1
-	if found {
-		sp.counter = maxDigits + 1
+	if last.found {
+		sp.counter = last.max + 1
 	}
 	return sp, nil
 }
@@ -195,14 +195,13 @@ func commonPath(a, b string) string {
 }
 
 // outputCounter is the largest counter of the files named k in dir (os.listdir
-// plus the virtual files of that directory), and whether there is one.
-func (s *Server) outputCounter(dir string, k counterKey) (int, bool, error) {
+// plus the virtual files of that directory), if any.
+func (s *Server) outputCounter(dir string, k counterKey) (counterMemo, error) {
 	abs, _ := filepath.Abs(dir)
-	counter, found, err := s.listings.saveCounter(abs, k)
+	m, err := s.listings.saveCounter(abs, k)
 	if err != nil {
-		return 0, false, err
+		return m, err
 	}
-	m := counterMemo{max: counter, found: found}
 	s.vmu.Lock()
 	for p := range s.virtual {
 		if filepath.Dir(p) == abs {
@@ -212,5 +211,5 @@ func (s *Server) outputCounter(dir string, k counterKey) (int, bool, error) {
 		}
 	}
 	s.vmu.Unlock()
-	return m.max, m.found, nil
+	return m, nil
 }
