@@ -52,6 +52,8 @@ type comfyqOutcome struct {
 	depths    []int // each node's depth at the end (in-process worker only)
 	// producerTrips and workerTrips counted the round trips, with countTrips.
 	producerTrips, workerTrips *redistrips.Counter
+	// cpu is the CPU spent from the first submission to the last job's end.
+	cpu cpuTimes
 }
 
 func (e *env) runComfyq(ctx context.Context, r comfyqRun) (*comfyqOutcome, error) {
@@ -113,6 +115,7 @@ func (e *env) runComfyq(ctx context.Context, r comfyqRun) (*comfyqOutcome, error
 		out.producerTrips.Reset()
 		out.workerTrips.Reset()
 	}
+	cpuStart := readCPU(ctx, e.rdb, pid)
 	ids, err := e.enqueue(ctx, p, r.workload, r.jobs, q)
 	if err != nil {
 		if heap != nil {
@@ -121,6 +124,7 @@ func (e *env) runComfyq(ctx context.Context, r comfyqRun) (*comfyqOutcome, error
 		return nil, err
 	}
 	jobs, err := e.waitAll(ctx, q, ids, r.workload, r.jobs/max(r.nodes, 1))
+	out.cpu = readCPU(ctx, e.rdb, pid).since(cpuStart)
 	if r.countTrips {
 		// Before the drain: stopping the worker is not a job's either.
 		out.producerTrips, out.workerTrips = out.producerTrips.Snapshot(), out.workerTrips.Snapshot()

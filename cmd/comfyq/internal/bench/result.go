@@ -87,6 +87,14 @@ type Result struct {
 	WorkerTripsPerJob   float64            `json:"worker_trips_per_job,omitempty"`
 	RedisBytesPerJob    float64            `json:"redis_bytes_per_job,omitempty"`
 	RedisTrips          map[string]float64 `json:"redis_trips,omitempty"`
+	// BenchCPUMSPerJob, WorkerCPUMSPerJob and RedisCPUMSPerJob are the CPU time
+	// (user + system) per job, from the first submission to the last job's end, of
+	// this process (the simulated nodes, the producers, the direct client, and the
+	// worker when it runs here), of the worker process, and of the Redis server (all
+	// of it: meant for the redis-server the run started).
+	BenchCPUMSPerJob  float64 `json:"bench_cpu_ms_per_job,omitempty"`
+	WorkerCPUMSPerJob float64 `json:"worker_cpu_ms_per_job,omitempty"`
+	RedisCPUMSPerJob  float64 `json:"redis_cpu_ms_per_job,omitempty"`
 	// Target is the goal the row is checked against, if any, and Met whether it
 	// was reached.
 	Target string `json:"target,omitempty"`
@@ -129,7 +137,7 @@ func round(f float64, digits int) float64 {
 // WriteTable prints results as an aligned text table.
 func WriteTable(w io.Writer, results []Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "scenario\trun\tdepth\tnodes\tjobs\tok\tjob\toutput\tstore lat.\tjobs/s\tof ceiling\texec ms p50\toverhead ms mean/p50/p99\tdispatch/after ms mean\thead/tail ms\tbusy\tmemory\trecovery s (lag)\tredis trips/job (bytes)\ttarget")
+	fmt.Fprintln(tw, "scenario\trun\tdepth\tnodes\tjobs\tok\tjob\toutput\tstore lat.\tjobs/s\tof ceiling\texec ms p50\toverhead ms mean/p50/p99\tdispatch/after ms mean\thead/tail ms\tbusy\tmemory\trecovery s (lag)\tredis trips/job (bytes)\tcpu ms/job bench/worker/redis\ttarget")
 	for _, r := range results {
 		ceiling := "-"
 		if r.OfCeiling > 0 {
@@ -147,6 +155,10 @@ func WriteTable(w io.Writer, results []Result) error {
 		if r.RedisTripsPerJob > 0 {
 			trips = fmt.Sprintf("%.2f = %.2f + %.2f (%.0f B)", r.RedisTripsPerJob, r.ProducerTripsPerJob, r.WorkerTripsPerJob, r.RedisBytesPerJob)
 		}
+		cpu := "-"
+		if r.BenchCPUMSPerJob > 0 {
+			cpu = fmt.Sprintf("%.2f / %.2f / %.2f", r.BenchCPUMSPerJob, r.WorkerCPUMSPerJob, r.RedisCPUMSPerJob)
+		}
 		target := "-"
 		if r.Target != "" {
 			target = r.Target
@@ -156,11 +168,11 @@ func WriteTable(w io.Writer, results []Result) error {
 				target += " MISSED"
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%.2f\t%s\t%.1f\t%.1f / %.1f / %.1f\t%.1f / %.1f\t%.0f / %.0f\t%.3f\t%s\t%s\t%s\t%s\n",
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%.2f\t%s\t%.1f\t%.1f / %.1f / %.1f\t%.1f / %.1f\t%.0f / %.0f\t%.3f\t%s\t%s\t%s\t%s\t%s\n",
 			r.Scenario, r.Name, depthString(r), r.Nodes, r.Jobs, r.Succeeded,
 			durString(r.JobTimeMS), outputString(r.OutputBytes), durString(r.StorageLatencyMS),
 			r.JobsPerS, ceiling, r.ExecMS.P50, r.OverheadMS.Mean, r.OverheadMS.P50, r.OverheadMS.P99, r.DispatchMS.Mean, r.AfterMS.Mean, r.HeadMS, r.TailMS,
-			r.BusyFraction, mem, recovery, trips, target)
+			r.BusyFraction, mem, recovery, trips, cpu, target)
 	}
 	return tw.Flush()
 }

@@ -358,6 +358,7 @@ func (e *env) comfyqResult(scenario, name string, w Workload, latency time.Durat
 		JobTimeMS: ms(w.JobTime), OutputBytes: w.OutputSize, StorageLatencyMS: ms(latency), Storage: o.storeName}
 	r.fill(&o.tl, o.busy)
 	r.DepthReached = o.depths
+	o.cpu.perJob(&r, r.Jobs)
 	switch {
 	case o.procPeak > 0:
 		r.MemoryBytes, r.MemoryMethod = o.procPeak, "worker_vmhwm"
@@ -377,6 +378,7 @@ func (e *env) directResult(ctx context.Context, scenario string, w Workload, job
 	parts := make([][]sample, nodes)
 	errs := make([]error, nodes)
 	var wg sync.WaitGroup
+	cpuStart := readCPU(ctx, e.rdb, 0)
 	for k := range ns {
 		first, count := split(jobs, nodes, k)
 		wg.Add(1)
@@ -386,6 +388,7 @@ func (e *env) directResult(ctx context.Context, scenario string, w Workload, job
 		}()
 	}
 	wg.Wait()
+	cpu := readCPU(ctx, e.rdb, 0).since(cpuStart)
 	var tl timeline
 	for k := range ns {
 		if errs[k] != nil {
@@ -399,6 +402,7 @@ func (e *env) directResult(ctx context.Context, scenario string, w Workload, job
 	r := Result{Scenario: scenario, Name: "direct (node ceiling)", Client: "direct", Nodes: nodes,
 		JobTimeMS: ms(w.JobTime), OutputBytes: w.OutputSize}
 	r.fill(&tl, busyFraction(ns))
+	cpu.perJob(&r, r.Jobs)
 	return r, nil
 }
 
@@ -416,6 +420,7 @@ func (e *env) naiveResult(ctx context.Context, scenario string, w Workload, late
 	var saved []storage.Object
 	var mu sync.Mutex
 	heap := startHeapSampler(10 * time.Millisecond)
+	cpuStart := readCPU(ctx, e.rdb, 0)
 	var wg sync.WaitGroup
 	for k := range ns {
 		first, count := split(jobs, nodes, k)
@@ -437,6 +442,7 @@ func (e *env) naiveResult(ctx context.Context, scenario string, w Workload, late
 		}()
 	}
 	wg.Wait()
+	cpu := readCPU(ctx, e.rdb, 0).since(cpuStart)
 	peak := heap.Stop()
 	for _, o := range saved {
 		_ = plain.Delete(ctx, o.Key)
@@ -455,6 +461,7 @@ func (e *env) naiveResult(ctx context.Context, scenario string, w Workload, late
 		JobTimeMS: ms(w.JobTime), OutputBytes: w.OutputSize, StorageLatencyMS: ms(latency), Storage: plain.String(),
 		MemoryBytes: peak, MemoryMethod: "process_heap"}
 	r.fill(&tl, busyFraction(ns))
+	cpu.perJob(&r, r.Jobs)
 	return r, nil
 }
 
