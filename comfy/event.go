@@ -232,32 +232,3 @@ func decodeEventData(data json.RawMessage, v any) error {
 	dec.UseNumber()
 	return dec.Decode(v)
 }
-
-// promptIDOf extracts data.prompt_id, or "".
-func promptIDOf(data json.RawMessage) string {
-	var v struct {
-		PromptID any `json:"prompt_id"`
-	}
-	if json.Unmarshal(data, &v) != nil {
-		return ""
-	}
-	s, _ := v.PromptID.(string)
-	return s
-}
-
-// parseTextFrame decodes a JSON frame {"type": …, "data": …}.
-func parseTextFrame(b []byte, received time.Time) (Event, error) {
-	var f struct {
-		Type string          `json:"type"`
-		Data json.RawMessage `json:"data"`
-	}
-	if err := json.Unmarshal(b, &f); err != nil {
-		return Event{}, fmt.Errorf("comfy: bad WebSocket message: %w", err)
-	}
-	if f.Type == "" {
-		return Event{}, fmt.Errorf("comfy: WebSocket message without type")
-	}
-	ev := Event{Type: f.Type, Data: f.Data, Received: received}
-	ev.PromptID = promptIDOf(f.Data)
-	return ev, nil
-}

@@ -668,20 +668,6 @@ func (s *stream) handleFrame(mt int, data []byte, now time.Time) {
 	}
 }
 
-// executingDone reports whether ev is `executing` with node null.
-func executingDone(ev Event) bool {
-	if ev.Type != EventExecuting {
-		return false
-	}
-	var v struct {
-		Node json.RawMessage `json:"node"`
-	}
-	if json.Unmarshal(ev.Data, &v) != nil {
-		return false
-	}
-	return len(v.Node) == 0 || string(v.Node) == "null"
-}
-
 func (s *stream) dispatch(ev Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
