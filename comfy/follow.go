@@ -34,6 +34,11 @@ type FollowOptions struct {
 	// prompt, the whole queue each time). It still checks at once while the WebSocket
 	// is down, after a reconnect and after StallTimeout without events.
 	Queued bool
+	// WithoutPrompt leaves the prompt and its extra data out of the entry Follow
+	// returns (its Prompt keeps Number, PromptID and OutputsToExecute): a caller that
+	// queued the prompt has them, and decoding a workflow again costs more than the
+	// rest of the entry.
+	WithoutPrompt bool
 }
 
 // Defaults of FollowOptions.
@@ -226,7 +231,7 @@ func (c *Client) follow(ctx context.Context, sub *Subscription, id string, o Fol
 			switch ev.Type {
 			case EventExecuting:
 				if ev.PromptID == id && executingDone(ev) {
-					h, err := c.awaitHistory(ctx, id)
+					h, err := c.awaitHistory(ctx, id, !o.WithoutPrompt)
 					if err == nil {
 						return followResult(h)
 					}
@@ -278,11 +283,11 @@ func (c *Client) follow(ctx context.Context, sub *Subscription, id string, o Fol
 
 // awaitHistory reads /history/{id}, retrying briefly while it is still {}: seven reads,
 // 25 ms apart doubling up to 800 ms.
-func (c *Client) awaitHistory(ctx context.Context, id string) (*HistoryEntry, error) {
+func (c *Client) awaitHistory(ctx context.Context, id string, withPrompt bool) (*HistoryEntry, error) {
 	var h *HistoryEntry
 	err := retry.Do(ctx, awaitHistoryPolicy, func(ctx context.Context) error {
 		var err error
-		h, err = c.History(ctx, id)
+		h, err = c.history(ctx, id, withPrompt)
 		return err
 	})
 	return h, err

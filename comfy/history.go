@@ -156,14 +156,39 @@ type NodeFile struct {
 // History returns the history entry of a prompt (GET /history/{id}), or ErrNotFound
 // when the node has none: the prompt is still queued or running, or unknown.
 func (c *Client) History(ctx context.Context, promptID string) (*HistoryEntry, error) {
+	return c.history(ctx, promptID, true)
+}
+
+// historyWithoutPrompt is a history entry whose queue item is decoded without its
+// prompt and extra data (the outer Prompt field hides the entry's).
+type historyWithoutPrompt struct {
+	HistoryEntry
+	Prompt queueItemHead `json:"prompt"`
+}
+
+// history reads one entry; without withPrompt, its Prompt has no Prompt or ExtraData.
+func (c *Client) history(ctx context.Context, promptID string, withPrompt bool) (*HistoryEntry, error) {
 	if promptID == "" {
 		return nil, fmt.Errorf("comfy: History: empty prompt id")
 	}
-	var m map[string]*HistoryEntry
-	if err := c.doJSON(ctx, http.MethodGet, "/history/"+url.PathEscape(promptID), nil, nil, &m, nil); err != nil {
-		return nil, err
+	path := "/history/" + url.PathEscape(promptID)
+	var h *HistoryEntry
+	if withPrompt {
+		var m map[string]*HistoryEntry
+		if err := c.doJSON(ctx, http.MethodGet, path, nil, nil, &m, nil); err != nil {
+			return nil, err
+		}
+		h = m[promptID]
+	} else {
+		var m map[string]*historyWithoutPrompt
+		if err := c.doJSON(ctx, http.MethodGet, path, nil, nil, &m, nil); err != nil {
+			return nil, err
+		}
+		if e := m[promptID]; e != nil {
+			h = &e.HistoryEntry
+			h.Prompt = QueueItem(e.Prompt)
+		}
 	}
-	h := m[promptID]
 	if h == nil {
 		return nil, fmt.Errorf("%w: no history for prompt %s", ErrNotFound, promptID)
 	}

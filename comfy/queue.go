@@ -26,6 +26,19 @@ type QueueItem struct {
 // UnmarshalJSON decodes the tuple. It is lenient: an element of an unexpected shape is
 // left zero rather than making the whole queue or history unreadable.
 func (q *QueueItem) UnmarshalJSON(b []byte) error {
+	return q.decode(b, true)
+}
+
+// queueItemHead is a QueueItem decoded without its prompt and extra data.
+type queueItemHead QueueItem
+
+func (q *queueItemHead) UnmarshalJSON(b []byte) error {
+	return (*QueueItem)(q).decode(b, false)
+}
+
+// decode reads the tuple; without withPrompt it skips the prompt and the extra data,
+// the two elements a workflow's size makes long to decode.
+func (q *QueueItem) decode(b []byte, withPrompt bool) error {
 	*q = QueueItem{}
 	b = bytes.TrimSpace(b)
 	if string(b) == "null" {
@@ -44,7 +57,7 @@ func (q *QueueItem) UnmarshalJSON(b []byte) error {
 	if len(parts) > 1 {
 		_ = json.Unmarshal(parts[1], &q.PromptID)
 	}
-	if len(parts) > 2 {
+	if len(parts) > 2 && withPrompt {
 		var wf Workflow
 		if decodeNumbers(parts[2], &wf) == nil {
 			for id, n := range wf {
@@ -55,7 +68,7 @@ func (q *QueueItem) UnmarshalJSON(b []byte) error {
 			q.Prompt = wf
 		}
 	}
-	if len(parts) > 3 {
+	if len(parts) > 3 && withPrompt {
 		_ = decodeNumbers(parts[3], &q.ExtraData)
 	}
 	if len(parts) > 4 {

@@ -287,6 +287,31 @@ func TestSimSeedPrecision(t *testing.T) {
 	require.Equal(t, json.Number("18446744073709551615"), h.Prompt.Prompt["3"].Inputs["seed"], "the seed survives the round trip exactly")
 }
 
+func TestSimFollowWithoutPrompt(t *testing.T) {
+	t.Parallel()
+	b := setup(t, comfysim.Options{})
+	ctx := testCtx(t)
+	id := uuid.NewString()
+	h, err := b.client.Run(ctx, comfy.PromptRequest{Prompt: emptyImage(t, "lean", 0), PromptID: id}, comfy.FollowOptions{WithoutPrompt: true})
+	require.NoError(t, err)
+	require.True(t, h.Succeeded())
+	require.Equal(t, id, h.PromptID)
+	require.Equal(t, id, h.Prompt.PromptID)
+	require.NotEmpty(t, h.Prompt.Number)
+	require.Equal(t, []string{"2"}, h.Prompt.OutputsToExecute)
+	require.Nil(t, h.Prompt.Prompt, "the workflow is left out")
+	require.Nil(t, h.Prompt.ExtraData, "the extra data is left out")
+	require.Len(t, h.Files(), 1)
+	require.NotEmpty(t, h.Status.Messages)
+
+	full, err := b.client.History(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, full.Outputs, h.Outputs)
+	require.Equal(t, full.Status, h.Status)
+	require.Equal(t, full.Meta, h.Meta)
+	require.NotEmpty(t, full.Prompt.Prompt, "History keeps the workflow")
+}
+
 func TestSimUploadLoadInvert(t *testing.T) {
 	t.Parallel()
 	b := setup(t, comfysim.Options{})

@@ -78,7 +78,7 @@ func (r *run) follow(ctx context.Context, submit bool) (*comfy.HistoryEntry, err
 	}()
 
 	c := r.c
-	opts := comfy.FollowOptions{StallTimeout: r.w.cfg.StallTimeout, OnEvent: r.onEvent}
+	opts := comfy.FollowOptions{StallTimeout: r.w.cfg.StallTimeout, OnEvent: r.onEvent, WithoutPrompt: true}
 	var entry *comfy.HistoryEntry
 	var err error
 	// Subscribe before queueing so no early message is lost; a prompt re-attached to
