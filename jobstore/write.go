@@ -78,8 +78,10 @@ const maxWriteTries = 50
 
 // change is one write of a record through writeScript.
 type change struct {
-	id            string
-	base, next    []byte // the record changed, and the new record
+	id         string
+	base, next []byte // the record changed, and the new record
+	// before and after place the job in the filter sets (indexKeys); before holds
+	// only the fields that do.
 	before, after *job.Job
 	keepTTL       bool
 	// from is the state the first step moved the job to: the script checks that the
@@ -215,26 +217,45 @@ func (s *Store) UpdateSteps(ctx context.Context, id string, steps ...UpdateFunc)
 	}
 	out := make([]*job.Job, len(steps))
 	for range maxWriteTries {
-		first, err := decode(id, raw)
+		// cur is the record as of the last step; each step changes a copy of it
+		// decoded from curRaw, its JSON (cheaper than job.Clone, which encodes it
+		// first), but the first, which changes the record decoded here: it is nobody
+		// else's yet.
+		cur, err := decode(id, raw)
 		if err != nil {
 			return nil, err
 		}
-		if first.Status.Terminal() {
+		if cur.Status.Terminal() {
 			for i := range out {
-				out[i] = first
+				out[i] = cur
 			}
 			return out, job.ErrTerminal
 		}
-		c := change{id: id, base: raw, before: first}
-		cur, curRaw := first, raw
+		first := cur.Status
+		c := change{id: id, base: raw, before: indexed(cur)}
+		curRaw, shared := raw, false
 		for i, fn := range steps {
-			next, kind, stepErr := apply(id, cur, curRaw, fn)
-			if errors.Is(stepErr, ErrSkip) {
-				out[i] = cur
+			if cur.Status.Terminal() { // a step after one that ended the job
+				out[i], shared = cur, true
 				continue
 			}
+			next := cur
+			if shared {
+				if next, err = decode(id, curRaw); err != nil {
+					return nil, err
+				}
+			}
+			kind, stepErr := apply(id, stateOf(cur), next, fn)
 			if stepErr != nil {
-				out[i] = cur
+				if !shared { // fn may have changed cur itself: read it again
+					if cur, err = decode(id, curRaw); err != nil {
+						return nil, err
+					}
+				}
+				out[i], shared = cur, true
+				if errors.Is(stepErr, ErrSkip) {
+					continue
+				}
 				return out, stepErr
 			}
 			if c.from == "" {
@@ -245,7 +266,7 @@ func (s *Store) UpdateSteps(ctx context.Context, id string, steps ...UpdateFunc)
 				return nil, fmt.Errorf("jobstore: update %s: %w", id, mErr)
 			}
 			c.events = append(c.events, event{kind: kind, job: data})
-			c.next, out[i], cur, curRaw = data, next, next, data
+			c.next, out[i], cur, curRaw, shared = data, next, next, data, true
 		}
 		if len(c.events) == 0 {
 			return out, nil
@@ -268,37 +289,46 @@ func (s *Store) UpdateSteps(ctx context.Context, id string, steps ...UpdateFunc)
 			s.cache.drop(id)
 			return nil, job.ErrNotFound
 		default:
-			return out, fmt.Errorf("jobstore: update %s: Redis refused %s → %s: %s", id, first.Status, c.from, res.outcome)
+			return out, fmt.Errorf("jobstore: update %s: Redis refused %s → %s: %s", id, first, c.from, res.outcome)
 		}
 	}
 	return nil, job.ErrConflict
 }
 
-// apply runs one step on a copy of cur (decoded from raw, its JSON: cheaper than
-// job.Clone, which encodes it first) and settles the state: the new record and the
-// kind of its event. A step after one that ended the job is skipped.
-func apply(id string, cur *job.Job, raw []byte, fn UpdateFunc) (*job.Job, string, error) {
-	if cur.Status.Terminal() {
-		return nil, "", ErrSkip
-	}
-	j, err := decode(id, raw)
-	if err != nil {
-		return nil, "", err
-	}
+// state is what a step's event kind and the state machine are judged on: the
+// record before the step.
+type state struct {
+	status           job.Status
+	attempt, outputs int
+	failed, cancel   bool
+}
+
+func stateOf(j *job.Job) state {
+	return state{status: j.Status, attempt: j.Attempt, outputs: len(j.Outputs), failed: j.Error != nil, cancel: j.CancelRequested}
+}
+
+// indexed is the part of j that places it in the filter sets (indexKeys).
+func indexed(j *job.Job) *job.Job {
+	return &job.Job{Status: j.Status, Queue: j.Queue, Template: j.Template, Tenant: j.Tenant}
+}
+
+// apply runs one step on j, a copy of the record that was in state prev, and settles
+// the state: the kind of the step's event.
+func apply(id string, prev state, j *job.Job, fn UpdateFunc) (string, error) {
 	if err := fn(j); err != nil {
-		return nil, "", err
+		return "", err
 	}
-	settled, ok := cur.Status.Settle(j.Status)
+	settled, ok := prev.status.Settle(j.Status)
 	if !ok {
-		return nil, "", fmt.Errorf("jobstore: update %s: %q is not a job state", id, j.Status)
+		return "", fmt.Errorf("jobstore: update %s: %q is not a job state", id, j.Status)
 	}
 	j.Status = settled
 	kind := job.EventStatus
-	if j.Status == cur.Status && j.Attempt == cur.Attempt && len(j.Outputs) == len(cur.Outputs) &&
-		j.Error == nil && cur.Error == nil && j.CancelRequested == cur.CancelRequested {
+	if j.Status == prev.status && j.Attempt == prev.attempt && len(j.Outputs) == prev.outputs &&
+		j.Error == nil && !prev.failed && j.CancelRequested == prev.cancel {
 		kind = job.EventProgress
 	}
-	return j, kind, nil
+	return kind, nil
 }
 
 // RecordDelivery adds or replaces (by ID) an entry of the job's webhook delivery log.

@@ -3,6 +3,7 @@ package jobstore_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -162,4 +163,46 @@ func TestStoreUpdateStepsIsOneWrite(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, job.StatusFailed, js[1].Status)
 	require.Equal(t, job.StatusFailed, (<-events).Job.Status)
+}
+
+// A step that changes the record and then skips or fails changes nothing: not the
+// record written, not the record returned for it, not the next step's. The first
+// step works on the record as read, the later ones on copies.
+func TestStoreStepThatSkipsAfterChangingLeavesNoTrace(t *testing.T) {
+	t.Parallel()
+	s, _ := setup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	j := newJob(t)
+	_, _, err := s.Create(ctx, j, "")
+	require.NoError(t, err)
+
+	meddle := func(j *job.Job) { j.Status, j.Node, j.Attempt = job.StatusUploading, "meddled", 9 }
+	js, err := s.UpdateSteps(ctx, j.ID,
+		func(j *job.Job) error { meddle(j); return jobstore.ErrSkip },
+		func(j *job.Job) error {
+			require.Equal(t, job.StatusQueued, j.Status, "the skipped step's change is gone")
+			require.Empty(t, j.Node)
+			j.Status = job.StatusRunning
+			return nil
+		},
+		func(j *job.Job) error { meddle(j); return jobstore.ErrSkip },
+	)
+	require.NoError(t, err)
+	require.Equal(t, job.StatusQueued, js[0].Status)
+	require.Empty(t, js[0].Node)
+	require.Equal(t, job.StatusRunning, js[1].Status)
+	require.Same(t, js[1], js[2], "a skipped step returns the record as the step before left it")
+	require.Equal(t, 1, js[2].Attempt)
+
+	boom := errors.New("boom")
+	js, err = s.UpdateSteps(ctx, j.ID, func(j *job.Job) error { meddle(j); return boom })
+	require.ErrorIs(t, err, boom)
+	require.Equal(t, job.StatusRunning, js[0].Status, "a failed step returns the record unchanged")
+	require.Empty(t, js[0].Node)
+	read, err := s.Get(ctx, j.ID)
+	require.NoError(t, err)
+	require.Equal(t, job.StatusRunning, read.Status)
+	require.Empty(t, read.Node)
+	require.Equal(t, 1, read.Attempt)
 }
