@@ -165,7 +165,23 @@ func (s *Store) Get(ctx context.Context, id string) (*job.Job, error) {
 	if !job.ValidID(id) {
 		return nil, job.ErrNotFound
 	}
-	data, err := s.rdb.Get(ctx, jobKey(id)).Bytes()
+	return s.read(id, s.rdb.Get(ctx, jobKey(id)))
+}
+
+// Fetch is Get in a pipeline of the caller's: it queues the read of the record on p
+// and returns the function that gives the record once p has run.
+func (s *Store) Fetch(ctx context.Context, p redis.Pipeliner, id string) func() (*job.Job, error) {
+	if !job.ValidID(id) {
+		return func() (*job.Job, error) { return nil, job.ErrNotFound }
+	}
+	cmd := p.Get(ctx, jobKey(id))
+	return func() (*job.Job, error) { return s.read(id, cmd) }
+}
+
+// read decodes the record a GET answered and keeps its bytes as the base of the next
+// write.
+func (s *Store) read(id string, cmd *redis.StringCmd) (*job.Job, error) {
+	data, err := cmd.Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, job.ErrNotFound
 	}

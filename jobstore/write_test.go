@@ -206,3 +206,44 @@ func TestStoreStepThatSkipsAfterChangingLeavesNoTrace(t *testing.T) {
 	require.Empty(t, read.Node)
 	require.Equal(t, 1, read.Attempt)
 }
+
+// Fetch reads a record in the caller's pipeline as Get does: the record, ErrNotFound
+// for none, and the bytes kept as the base of the next write, which is then one
+// round trip.
+func TestStoreFetchInAPipeline(t *testing.T) {
+	t.Parallel()
+	s, rdb := setup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	j := newJob(t)
+	_, _, err := s.Create(ctx, j, "")
+	require.NoError(t, err)
+	other := newJob(t)
+	_, err = s.Update(ctx, j.ID, func(j *job.Job) error { j.Attempt = 2; return nil }) // the script loaded
+	require.NoError(t, err)
+
+	fresh := jobstore.New(rdb, jobstore.Config{}) // nothing cached
+	t.Cleanup(func() { fresh.Close() })
+	var got, missing func() (*job.Job, error)
+	_, err = rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		got = fresh.Fetch(ctx, p, j.ID)
+		missing = fresh.Fetch(ctx, p, other.ID)
+		return nil
+	})
+	require.ErrorIs(t, err, redis.Nil, "the pipeline reports the missing record")
+	rec, err := got()
+	require.NoError(t, err)
+	require.Equal(t, j.ID, rec.ID)
+	require.Equal(t, 2, rec.Attempt)
+	_, err = missing()
+	require.ErrorIs(t, err, job.ErrNotFound)
+	bad := fresh.Fetch(ctx, nil, "not-an-id")
+	_, err = bad()
+	require.ErrorIs(t, err, job.ErrNotFound)
+
+	hook := &tripHook{}
+	rdb.(*redis.Client).AddHook(hook)
+	_, err = fresh.Update(ctx, j.ID, func(j *job.Job) error { j.Status = job.StatusRunning; return nil })
+	require.NoError(t, err)
+	require.EqualValues(t, 1, hook.n.Load(), "the fetched record is the write's base: no read first")
+}

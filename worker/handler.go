@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/comfyq/comfyq/comfy"
 	"github.com/comfyq/comfyq/internal/metrics"
@@ -28,6 +29,9 @@ type run struct {
 	id                string
 	attempt           int
 	last              bool // the job's last attempt
+	// record gives the job's record as read when the attempt began (with its
+	// ownership, in one round trip); nil: execute reads it.
+	record func() (*job.Job, error)
 	// unplaced says the record named no node when this attempt began: no attempt
 	// has queued the job's prompt anywhere (each records its node first), so there
 	// is no prompt of it on a node to look for before submitting.
@@ -89,7 +93,11 @@ func (n *node) handle(ctx context.Context, t *asynq.Task) error {
 		}
 		cancel()
 	}
-	release, err := n.w.own(ctx, p.JobID)
+	// The job's record is read in the round trip that makes the job this process's.
+	var record func() (*job.Job, error)
+	release, err := n.w.own(ctx, p.JobID, func(pipe redis.Pipeliner) {
+		record = n.w.store.Fetch(ctx, pipe, p.JobID)
+	})
 	if err != nil {
 		n.log.Debug("not running the task", "job_id", p.JobID, "err", err)
 		return err
@@ -100,7 +108,9 @@ func (n *node) handle(ctx context.Context, t *asynq.Task) error {
 	defer inFlight.Dec()
 	defer n.held.hold(p.JobID)()
 	retried, _ := asynq.GetRetryCount(ctx)
-	return n.newRun(p, retried+1).execute(ctx)
+	r := n.newRun(p, retried+1)
+	r.record = record
+	return r.execute(ctx)
 }
 
 // newRun returns attempt number attempt of the job of p, on this node.
@@ -116,7 +126,13 @@ func (n *node) newRun(p *job.Payload, attempt int) *run {
 func (r *run) execute(ctx context.Context) error {
 	r.taken, r.turnaround = time.Now(), slotTurnaround(ctx)
 	store := r.w.store
-	j, err := store.Get(ctx, r.id)
+	var j *job.Job
+	var err error
+	if r.record != nil {
+		j, err = r.record()
+	} else {
+		j, err = store.Get(ctx, r.id)
+	}
 	switch {
 	case errors.Is(err, job.ErrNotFound):
 		r.log.Warn("job record not found (expired or deleted): dropping the task")

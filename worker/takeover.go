@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/comfyq/comfyq/internal/flight"
 	"github.com/comfyq/comfyq/internal/metrics"
@@ -79,13 +80,14 @@ func (rc *recovery) begin(id string) bool {
 
 func (rc *recovery) end(id string) { rc.active.Delete(id) }
 
-// own makes the job this process's for an asynq delivery of its task. It returns a
-// function releasing it, or errOwned when another run has it.
-func (w *Worker) own(ctx context.Context, id string) (func(), error) {
+// own makes the job this process's for an asynq delivery of its task, with the
+// commands then queues sent in the same round trip (flight.Registry.OwnThen). It
+// returns a function releasing it, or errOwned when another run has it.
+func (w *Worker) own(ctx context.Context, id string, then func(redis.Pipeliner)) (func(), error) {
 	if !w.rec.begin(id) {
 		return nil, fmt.Errorf("%w: running in this process already", errOwned)
 	}
-	holder, err := w.rec.flight.Own(ctx, id)
+	holder, err := w.rec.flight.OwnThen(ctx, id, then)
 	if err != nil {
 		w.rec.end(id)
 		return nil, fmt.Errorf("%w: %w", errHandBack, err)

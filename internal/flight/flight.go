@@ -145,8 +145,49 @@ return ''
 // Own marks the job as this owner's. When another owner that is alive has it, Own
 // changes nothing and returns that owner.
 func (g *Registry) Own(ctx context.Context, jobID string) (string, error) {
-	holder, err := ownScript.Run(ctx, g.rdb, []string{jobsKey},
-		jobID, g.owner, prefix+"alive:", prefix+"owned:").Text()
+	holder, err := ownScript.Run(ctx, g.rdb, []string{jobsKey}, g.ownArgs(jobID)...).Text()
+	if err != nil {
+		return "", fmt.Errorf("flight: own job: %w", err)
+	}
+	return holder, nil
+}
+
+func (g *Registry) ownArgs(jobID string) []any {
+	return []any{jobID, g.owner, prefix + "alive:", prefix + "owned:"}
+}
+
+// OwnThen is Own with the commands then queues sent in the same round trip, after
+// the ownership is settled: what the owner reads first (its job's record) costs no
+// trip of its own. The commands' results are the caller's to check, each on its own;
+// when the job is another owner's they are to be ignored. then may run twice (the
+// second time alone, after Own, when Redis had not loaded the script yet): the
+// commands of its last call are the ones that ran.
+func (g *Registry) OwnThen(ctx context.Context, jobID string, then func(redis.Pipeliner)) (string, error) {
+	var own *redis.Cmd
+	_, err := g.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		own = ownScript.EvalSha(ctx, p, []string{jobsKey}, g.ownArgs(jobID)...)
+		then(p)
+		return nil
+	})
+	if own != nil && redis.HasErrorPrefix(own.Err(), "NOSCRIPT") {
+		// The script ran nowhere: own the job the long way (EVAL loads the script),
+		// then send the caller's commands again.
+		holder, err := g.Own(ctx, jobID)
+		if err != nil || holder != "" {
+			return holder, err
+		}
+		_, _ = g.rdb.Pipelined(ctx, func(p redis.Pipeliner) error { then(p); return nil })
+		return "", nil
+	}
+	if own == nil || own.Err() != nil {
+		// A pipeline's error is its first command's that failed, which may be one of
+		// the caller's (a record not found): the ownership's own is what counts here.
+		if own != nil {
+			err = own.Err()
+		}
+		return "", fmt.Errorf("flight: own job: %w", err)
+	}
+	holder, err := own.Text()
 	if err != nil {
 		return "", fmt.Errorf("flight: own job: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/comfyq/comfyq/internal/flight"
+	"github.com/comfyq/comfyq/internal/redistrips"
 	"github.com/comfyq/comfyq/internal/testenv"
 )
 
@@ -102,4 +103,43 @@ func TestOwnershipFollowsTheHeartbeat(t *testing.T) {
 	gotB, err = b.Claim(ctx, "j1", c.Owner())
 	require.NoError(t, err)
 	require.True(t, gotB)
+}
+
+// OwnThen owns as Own does and sends the caller's commands in the same round trip,
+// after the ownership: on a Redis that has not loaded the script yet too (the
+// commands are sent again after it), and whatever the commands answer.
+func TestOwnThenReadsInTheSameTrip(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := newRedis(t).(*redis.Client)
+	trips := redistrips.New()
+	rdb.AddHook(trips)
+	a := flight.New(rdb, time.Hour)
+	b := flight.New(rdb, time.Hour)
+	for _, g := range []*flight.Registry{a, b} {
+		require.NoError(t, g.Beat(ctx, flight.Heartbeat{Process: g.Owner()}))
+	}
+	require.NoError(t, rdb.Set(ctx, "record", "v1", 0).Err())
+
+	var get *redis.StringCmd
+	calls := 0
+	holder, err := a.OwnThen(ctx, "j1", func(p redis.Pipeliner) { calls++; get = p.Get(ctx, "record") })
+	require.NoError(t, err)
+	require.Empty(t, holder)
+	require.Equal(t, 2, calls, "a new Redis has no script: the commands are sent again once the job is owned")
+	require.Equal(t, "v1", get.Val())
+
+	trips.Reset()
+	holder, err = a.OwnThen(ctx, "j2", func(p redis.Pipeliner) { get = p.Get(ctx, "no such record") })
+	require.NoError(t, err, "a command of the caller's that fails is not the ownership's failure")
+	require.Empty(t, holder)
+	require.ErrorIs(t, get.Err(), redis.Nil)
+	require.Equal(t, 1, trips.Trips(), "the ownership and the read: one round trip")
+
+	holder, err = b.OwnThen(ctx, "j1", func(p redis.Pipeliner) { get = p.Get(ctx, "record") })
+	require.NoError(t, err)
+	require.Equal(t, a.Owner(), holder, "a live owner keeps its job")
+	jobs, err := a.Jobs(ctx, a.Owner())
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{"j1", "j2"}, jobs)
 }
