@@ -172,9 +172,9 @@ func (g *Registry) OwnThen(ctx context.Context, jobID string, then func(redis.Pi
 	if own != nil && redis.HasErrorPrefix(own.Err(), "NOSCRIPT") {
 		// The script ran nowhere: own the job the long way (EVAL loads the script),
 		// then send the caller's commands again.
-		holder, err := g.Own(ctx, jobID)
-		if err != nil || holder != "" {
-			return holder, err
+		holder, ownErr := g.Own(ctx, jobID)
+		if ownErr != nil || holder != "" {
+			return holder, ownErr
 		}
 		_, _ = g.rdb.Pipelined(ctx, func(p redis.Pipeliner) error { then(p); return nil })
 		return "", nil
