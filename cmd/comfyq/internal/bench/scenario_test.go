@@ -82,7 +82,8 @@ func TestRunAll(t *testing.T) {
 	require.Greater(t, trips.WorkerTripsPerJob, 4.0, "taking the task, reading the record, writing its states, acknowledging")
 	require.InDelta(t, trips.ProducerTripsPerJob+trips.WorkerTripsPerJob, trips.RedisTripsPerJob, 0.011)
 	require.Positive(t, trips.RedisBytesPerJob)
-	require.Positive(t, trips.RedisTrips["worker: get comfyq:job:{id}"], "%v", trips.RedisTrips)
+	require.Positive(t, trips.RedisTrips["worker: pipeline [evalsha get]"], "the ownership and the record read, together: %v", trips.RedisTrips)
+	require.Zero(t, trips.RedisTrips["worker: get comfyq:job:{id}"], "no read of the record on its own: %v", trips.RedisTrips)
 	require.Positive(t, results[15].OfCeiling)
 
 	var table bytes.Buffer
