@@ -67,11 +67,24 @@ func stringOf(v jsontext.Value) string {
 	if len(v) >= 2 && bytes.IndexByte(v, '\\') < 0 {
 		return string(v[1 : len(v)-1])
 	}
-	u, err := jsontext.AppendUnquote(nil, v)
-	if err != nil && u == nil {
-		return ""
-	}
+	u, _ := jsontext.AppendUnquote(nil, v) // valid: the tokenizer read it
 	return string(u)
+}
+
+// eachMember reads the members of the object whose '{' dec has just read, and its
+// '}': member gets each name and reads the value after it.
+func eachMember(dec *jsontext.Decoder, member func(name jsontext.Value) error) error {
+	for dec.PeekKind() != '}' {
+		name, err := dec.ReadValue()
+		if err != nil {
+			return err
+		}
+		if err := member(name); err != nil {
+			return err
+		}
+	}
+	_, err := dec.ReadToken()
+	return err
 }
 
 // parseTextFrame decodes a JSON frame {"type": …, "data": …}.
@@ -106,43 +119,30 @@ func scanFrame(b []byte) (typ string, data []byte, err error) {
 		return "", nil, fmt.Errorf("frame is a JSON %s, not an object", kindName(tok.Kind()))
 	}
 	var typeErr error
-	for dec.PeekKind() != '}' {
-		name, err := dec.ReadValue()
-		if err != nil {
-			return "", nil, err
-		}
+	err = eachMember(dec, func(name jsontext.Value) error {
 		switch {
 		case nameIs(name, "type"):
 			switch k := dec.PeekKind(); k {
 			case '"', 'n':
 				v, err := dec.ReadValue()
-				if err != nil {
-					return "", nil, err
-				}
 				typ = ""
 				if k == '"' {
 					typ = stringOf(v)
 				}
+				return err
 			default:
 				// Read on, as encoding/json does, and fail at the end.
-				if err := dec.SkipValue(); err != nil {
-					return "", nil, err
-				}
 				typeErr = fmt.Errorf("type is a JSON %s, not a string", kindName(k))
+				return dec.SkipValue()
 			}
 		case nameIs(name, "data"):
 			v, err := dec.ReadValue()
-			if err != nil {
-				return "", nil, err
-			}
 			data = bytes.Clone(v)
-		default:
-			if err := dec.SkipValue(); err != nil {
-				return "", nil, err
-			}
+			return err
 		}
-	}
-	if _, err := dec.ReadToken(); err != nil { // '}'
+		return dec.SkipValue()
+	})
+	if err != nil {
 		return "", nil, err
 	}
 	if err := atEOF(dec); err != nil {
@@ -171,38 +171,21 @@ func dataFields(data []byte) (promptID string, nodeNull, object bool) {
 		return "", false, false
 	}
 	nodeNull = true
-	for dec.PeekKind() != '}' {
-		name, err := dec.ReadValue()
-		if err != nil {
-			return "", false, false
-		}
+	err = eachMember(dec, func(name jsontext.Value) error {
 		switch {
 		case nameIs(name, "prompt_id"):
 			promptID = ""
 			if dec.PeekKind() == '"' {
 				v, err := dec.ReadValue()
-				if err != nil {
-					return "", false, false
-				}
 				promptID = stringOf(v)
-			} else if dec.SkipValue() != nil {
-				return "", false, false
+				return err
 			}
 		case nameIs(name, "node"):
 			nodeNull = dec.PeekKind() == 'n'
-			if dec.SkipValue() != nil {
-				return "", false, false
-			}
-		default:
-			if dec.SkipValue() != nil {
-				return "", false, false
-			}
 		}
-	}
-	if _, err := dec.ReadToken(); err != nil {
-		return "", false, false
-	}
-	if atEOF(dec) != nil {
+		return dec.SkipValue()
+	})
+	if err != nil || atEOF(dec) != nil {
 		return "", false, false
 	}
 	return promptID, nodeNull, true

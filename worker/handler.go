@@ -29,9 +29,6 @@ type run struct {
 	id                string
 	attempt           int
 	last              bool // the job's last attempt
-	// record gives the job's record as read when the attempt began (with its
-	// ownership, in one round trip); nil: execute reads it.
-	record func() (*job.Job, error)
 	// unplaced says the record named no node when this attempt began: no attempt
 	// has queued the job's prompt anywhere (each records its node first), so there
 	// is no prompt of it on a node to look for before submitting.
@@ -108,9 +105,7 @@ func (n *node) handle(ctx context.Context, t *asynq.Task) error {
 	defer inFlight.Dec()
 	defer n.held.hold(p.JobID)()
 	retried, _ := asynq.GetRetryCount(ctx)
-	r := n.newRun(p, retried+1)
-	r.record = record
-	return r.execute(ctx)
+	return n.newRun(p, retried+1).execute(ctx, record)
 }
 
 // newRun returns attempt number attempt of the job of p, on this node.
@@ -123,16 +118,12 @@ func (n *node) newRun(p *job.Payload, attempt int) *run {
 	}
 }
 
-func (r *run) execute(ctx context.Context) error {
+// execute runs the attempt; record gives the job's record as read when the attempt
+// began (with its ownership, in one round trip).
+func (r *run) execute(ctx context.Context, record func() (*job.Job, error)) error {
 	r.taken, r.turnaround = time.Now(), slotTurnaround(ctx)
 	store := r.w.store
-	var j *job.Job
-	var err error
-	if r.record != nil {
-		j, err = r.record()
-	} else {
-		j, err = store.Get(ctx, r.id)
-	}
+	j, err := record()
 	switch {
 	case errors.Is(err, job.ErrNotFound):
 		r.log.Warn("job record not found (expired or deleted): dropping the task")

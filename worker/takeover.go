@@ -264,7 +264,8 @@ func (w *Worker) takeOver(ctx context.Context, id string, p flight.Peer, only *n
 		defer release()
 		defer w.rec.end(id)
 		r := n.newRun(pl, max(j.Attempt, 1))
-		err := r.execute(base)
+		// The record again: it may have changed since it was read above, before the claim.
+		err := r.execute(base, func() (*job.Job, error) { return w.store.Get(base, id) })
 		if errors.Is(err, errHandBack) {
 			// Stopping: the job stays this process's, whose heartbeat goes at the end of
 			// Run, so another worker takes it over then (its task is still the dead

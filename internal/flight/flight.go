@@ -164,28 +164,22 @@ func (g *Registry) ownArgs(jobID string) []any {
 // commands of its last call are the ones that ran.
 func (g *Registry) OwnThen(ctx context.Context, jobID string, then func(redis.Pipeliner)) (string, error) {
 	var own *redis.Cmd
-	_, err := g.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	// The pipeline's error is its first failed command's, maybe one of the caller's
+	// (a record not found): the ownership's own is what counts here.
+	_, _ = g.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		own = ownScript.EvalSha(ctx, p, []string{jobsKey}, g.ownArgs(jobID)...)
 		then(p)
 		return nil
 	})
-	if own != nil && redis.HasErrorPrefix(own.Err(), "NOSCRIPT") {
+	if redis.HasErrorPrefix(own.Err(), "NOSCRIPT") {
 		// The script ran nowhere: own the job the long way (EVAL loads the script),
 		// then send the caller's commands again.
-		holder, ownErr := g.Own(ctx, jobID)
-		if ownErr != nil || holder != "" {
-			return holder, ownErr
+		holder, err := g.Own(ctx, jobID)
+		if err != nil || holder != "" {
+			return holder, err
 		}
 		_, _ = g.rdb.Pipelined(ctx, func(p redis.Pipeliner) error { then(p); return nil })
 		return "", nil
-	}
-	if own == nil || own.Err() != nil {
-		// A pipeline's error is its first command's that failed, which may be one of
-		// the caller's (a record not found): the ownership's own is what counts here.
-		if own != nil {
-			err = own.Err()
-		}
-		return "", fmt.Errorf("flight: own job: %w", err)
 	}
 	holder, err := own.Text()
 	if err != nil {

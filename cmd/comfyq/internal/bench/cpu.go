@@ -14,8 +14,7 @@ import (
 
 // cpuTimes is the CPU time (user + system) spent so far by this process, by a
 // worker process and by the Redis server. On a machine whose cores the simulated
-// nodes share with comfyq, it says where the cores went: a job's cost in CPU is
-// far steadier from run to run than its rate.
+// nodes share with comfyq, it says where the cores went.
 type cpuTimes struct {
 	bench, worker, redis time.Duration
 }
