@@ -124,21 +124,21 @@ func scanFrame(b []byte) (typ string, data []byte, err error) {
 		case nameIs(name, "type"):
 			switch k := dec.PeekKind(); k {
 			case '"', 'n':
-				v, err := dec.ReadValue()
+				v, readErr := dec.ReadValue()
 				typ = ""
 				if k == '"' {
 					typ = stringOf(v)
 				}
-				return err
+				return readErr
 			default:
 				// Read on, as encoding/json does, and fail at the end.
 				typeErr = fmt.Errorf("type is a JSON %s, not a string", kindName(k))
 				return dec.SkipValue()
 			}
 		case nameIs(name, "data"):
-			v, err := dec.ReadValue()
+			v, readErr := dec.ReadValue()
 			data = bytes.Clone(v)
-			return err
+			return readErr
 		}
 		return dec.SkipValue()
 	})
@@ -176,9 +176,9 @@ func dataFields(data []byte) (promptID string, nodeNull, object bool) {
 		case nameIs(name, "prompt_id"):
 			promptID = ""
 			if dec.PeekKind() == '"' {
-				v, err := dec.ReadValue()
+				v, readErr := dec.ReadValue()
 				promptID = stringOf(v)
-				return err
+				return readErr
 			}
 		case nameIs(name, "node"):
 			nodeNull = dec.PeekKind() == 'n'
