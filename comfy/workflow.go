@@ -250,15 +250,20 @@ func (w Workflow) NodeIDs() []string {
 	return ids
 }
 
-// LessNodeID orders node ids as NodeIDs does: numeric ids numerically, before the rest.
+// LessNodeID orders node ids as NodeIDs does: numeric ids numerically (the same
+// number written two ways by its text), before the rest.
 func LessNodeID(a, b string) bool { return lessID(a, b) }
 
 func lessID(a, b string) bool {
 	ai, aerr := strconv.Atoi(a)
 	bi, berr := strconv.Atoi(b)
 	switch {
-	case aerr == nil && berr == nil:
+	case aerr == nil && berr == nil && ai != bi:
 		return ai < bi
+	case aerr == nil && berr == nil:
+		// "0" and "00", "7" and "+7": one number, two ids. Their text orders them, so
+		// that the order never depends on a map's.
+		return a < b
 	case aerr == nil:
 		return true
 	case berr == nil:

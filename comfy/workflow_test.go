@@ -203,3 +203,16 @@ func TestWorkflowErrorMessage(t *testing.T) {
 	require.Contains(t, we.Error(), "and 2 more")
 	require.True(t, errors.Is(we, ErrNotWorkflow))
 }
+
+// Ids that are one number written two ways ("0" and "00") are ordered by their text:
+// the order never depends on the map's, so neither does validation's first error
+// (the fuzz input testdata/fuzz/FuzzPrompt/166d6d2bb1af5a98 of comfy/validate).
+func TestNodeIDsOrderIsTotal(t *testing.T) {
+	wf := Workflow{"00": {}, "1": {}, "0": {}, "+1": {}, "a": {}, "10": {}}
+	for range 50 {
+		require.Equal(t, []string{"0", "00", "+1", "1", "10", "a"}, wf.NodeIDs())
+	}
+	require.True(t, LessNodeID("0", "00"))
+	require.False(t, LessNodeID("00", "0"))
+	require.False(t, LessNodeID("1", "1"))
+}
