@@ -42,36 +42,9 @@ func (r *run) uploadInputs(ctx context.Context, wf comfy.Workflow) error {
 	}
 	sort.Strings(targets)
 	for _, target := range targets {
-		src := r.p.Images[target]
-		var body io.ReadCloser
-		var name string
-		policy := retry.Policy{
-			Backoff:     retry.Backoff{Initial: 500 * time.Millisecond, Max: 8 * time.Second, Jitter: retry.EqualJitter},
-			MaxAttempts: r.w.cfg.InputRetries + 1,
-			Retryable:   func(err error) bool { return !permanentInputError(err) },
-			OnRetry: func(_ int, err error, d time.Duration) {
-				r.log.Warn("could not fetch an input, retrying", "target", target, "err", err, "in", d)
-			},
-		}
-		err := retry.Do(ctx, policy, func(ctx context.Context) error {
-			var err error
-			body, name, err = r.openInput(ctx, src)
-			return err
-		})
-		switch {
-		case err != nil && permanentInputError(err):
-			return &job.Error{Code: job.CodeInvalidInput, Message: fmt.Sprintf("input %s: %v", target, err)}
-		case err != nil:
-			// Still failing after the retries: the attempt fails and is retried later.
-			return fmt.Errorf("input %s could not be fetched: %w", target, err)
-		}
-		spooled, sum, err := spool(sniffed(body))
-		body.Close()
-		if errors.Is(err, errBadInput) {
-			return &job.Error{Code: job.CodeInvalidInput, Message: fmt.Sprintf("input %s: %v", target, err)}
-		}
+		spooled, sum, name, err := r.fetchInput(ctx, target, r.p.Images[target])
 		if err != nil {
-			return fmt.Errorf("worker: read input %s: %w", target, err)
+			return err
 		}
 		ref, err := r.c.UploadImage(ctx, comfy.UploadRequest{
 			Name: "comfyq-" + sum[:32] + path.Ext(name),
@@ -93,6 +66,45 @@ func (r *run) uploadInputs(ctx context.Context, wf comfy.Workflow) error {
 		}
 	}
 	return nil
+}
+
+// fetchInput reads input src of target into a temporary file named by its SHA-256
+// (spool). Fetching and reading are one try: a transient failure at either (5xx,
+// timeout, a connection or storage error, even after the first bytes) is retried
+// with backoff inside the attempt; a permanent one (permanentInputError: 4xx, a
+// forbidden URL, too large, not an image, a missing key) fails the job with
+// invalid_input at once. Still failing after the retries, the attempt fails and is
+// retried later.
+func (r *run) fetchInput(ctx context.Context, target string, src job.ImageSource) (io.ReadCloser, string, string, error) {
+	var (
+		spooled   io.ReadCloser
+		sum, name string
+	)
+	policy := retry.Policy{
+		Backoff:     retry.Backoff{Initial: 500 * time.Millisecond, Max: 8 * time.Second, Jitter: retry.EqualJitter},
+		MaxAttempts: r.w.cfg.InputRetries + 1,
+		Retryable:   func(err error) bool { return !permanentInputError(err) },
+		OnRetry: func(_ int, err error, d time.Duration) {
+			r.log.Warn("could not fetch an input, retrying", "target", target, "err", err, "in", d)
+		},
+	}
+	err := retry.Do(ctx, policy, func(ctx context.Context) error {
+		body, n, err := r.openInput(ctx, src)
+		if err != nil {
+			return err
+		}
+		defer body.Close()
+		spooled, sum, err = spool(sniffed(body), r.w.cfg.Inputs.MaxBytes)
+		name = n
+		return err
+	})
+	switch {
+	case err == nil:
+		return spooled, sum, name, nil
+	case permanentInputError(err):
+		return nil, "", "", &job.Error{Code: job.CodeInvalidInput, Message: fmt.Sprintf("input %s: %v", target, err)}
+	}
+	return nil, "", "", fmt.Errorf("input %s could not be fetched: %w", target, err)
 }
 
 // openInput opens an input file from a URL (through the SSRF guard), base64 or storage.
@@ -184,15 +196,20 @@ func inputName(name string) string {
 }
 
 // spool copies an input into a temporary file, hashing it on the way, so that it can be
-// named after its content before the upload. Closing the file removes it.
-func spool(body io.Reader) (io.ReadCloser, string, error) {
+// named after its content before the upload; an input of more than maxBytes fails
+// with errBadInput, whatever its source. Closing the file removes it.
+func spool(body io.Reader, maxBytes int64) (io.ReadCloser, string, error) {
 	f, err := os.CreateTemp("", "comfyq-input-*")
 	if err != nil {
 		return nil, "", err
 	}
 	_ = os.Remove(f.Name()) // unlinked now, gone when closed
 	h := sha256.New()
-	if _, err := io.Copy(io.MultiWriter(f, h), body); err != nil {
+	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(body, maxBytes+1))
+	if err == nil && n > maxBytes {
+		err = fmt.Errorf("%w: the file is larger than %d bytes", errBadInput, maxBytes)
+	}
+	if err != nil {
 		f.Close()
 		return nil, "", err
 	}
