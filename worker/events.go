@@ -88,23 +88,9 @@ func (r *run) onEvent(ev comfy.Event) {
 // in then (the next state: uploading) ride in the same write when running is written
 // here; it reports whether they did.
 func (r *run) ranOnNode(ctx context.Context, entry *comfy.HistoryEntry, then ...jobstore.UpdateFunc) bool {
-	var start, end time.Time
-	for _, m := range entry.Status.Messages {
-		switch m.Type {
-		case "execution_start":
-			start = m.Timestamp()
-		case "execution_success":
-			end = m.Timestamp()
-		}
-	}
 	now := time.Now()
 	r.mu.Lock()
-	if !start.IsZero() {
-		r.nodeStart = start
-	}
-	if !end.IsZero() {
-		r.nodeEnd = end
-	}
+	r.noteNodeSpanLocked(entry)
 	at := now
 	if !r.nodeStart.IsZero() && !r.nodeEnd.IsZero() {
 		// Not seen live: it started as long before its end as the node says.
@@ -112,6 +98,20 @@ func (r *run) ranOnNode(ctx context.Context, entry *comfy.HistoryEntry, then ...
 	}
 	r.mu.Unlock()
 	return r.markRunningWith(ctx, at, nil, then...)
+}
+
+// noteNodeSpanLocked takes the node's own times of the prompt's execution from its
+// history entry: execution_start, and its end (execution_success, or the
+// execution_interrupted of a stopped prompt, or execution_error).
+func (r *run) noteNodeSpanLocked(entry *comfy.HistoryEntry) {
+	for _, m := range entry.Status.Messages {
+		switch m.Type {
+		case "execution_start":
+			r.nodeStart = m.Timestamp()
+		case "execution_success", "execution_interrupted", "execution_error":
+			r.nodeEnd = m.Timestamp()
+		}
+	}
 }
 
 // markRunning records that execution started, once.
@@ -135,12 +135,23 @@ func (r *run) markRunningWith(ctx context.Context, at time.Time, first *job.Prog
 	moved := false
 	running := func(j *job.Job) error {
 		moved = false // run again on the current record when another writer came first
-		// Only a queued job starts running: a late write never takes an uploading job
-		// back to running.
-		if j.Status != job.StatusQueued {
+		t := at.UTC()
+		switch j.Status {
+		case job.StatusQueued:
+		case job.StatusCanceling:
+			// Canceled while it waited on the node, which started it anyway: the
+			// record says it ran (started_at, and so its timings) and stays
+			// canceling; a job being canceled gets no job.started.
+			if j.StartedAt != nil {
+				return jobstore.ErrSkip
+			}
+			j.StartedAt = &t
+			return nil
+		default:
+			// Only a queued job starts running: a late write never takes an
+			// uploading job back to running.
 			return jobstore.ErrSkip
 		}
-		t := at.UTC()
 		j.Status = job.StatusRunning
 		if j.StartedAt == nil {
 			j.StartedAt = &t

@@ -89,8 +89,16 @@ func (r *run) awaitStopped(ctx context.Context, c *comfy.Client) string {
 	ctx, cancel := context.WithTimeout(ctx, stopConfirmFor)
 	defer cancel()
 	for i := 1; ; i++ {
-		loc, _, err := c.Locate(ctx, r.id)
+		loc, entry, err := c.Locate(ctx, r.id)
 		if err == nil && loc != comfy.PromptQueued && loc != comfy.PromptRunning {
+			if entry != nil { // it ran (and was interrupted, or ended): its times are the node's
+				r.mu.Lock()
+				r.noteNodeSpanLocked(entry)
+				if r.execEnded.IsZero() {
+					r.execEnded = time.Now()
+				}
+				r.mu.Unlock()
+			}
 			return "canceled"
 		}
 		if i%20 == 0 {
@@ -156,7 +164,7 @@ func (r *run) finish(ctx context.Context, status job.Status, e *job.Error) {
 		j.Status = status
 		j.Error = r.scrubber().scrubError(e)
 		j.FinishedAt = &now
-		j.Timings = r.timings(j, now, 0)
+		r.settleTimes(j, now, 0)
 		if status != job.StatusSucceeded {
 			j.Progress = nil
 		}
@@ -182,7 +190,7 @@ func (r *run) succeed(ctx context.Context, outputs []job.Output, uploadMS int64)
 			j.Status = job.StatusCanceled
 			j.Error = &job.Error{Code: job.CodeCanceled, Message: "canceled while its outputs uploaded"}
 			j.FinishedAt = &now
-			j.Timings = r.timings(j, now, uploadMS)
+			r.settleTimes(j, now, uploadMS)
 			j.Progress = nil
 			return nil
 		}
@@ -190,7 +198,7 @@ func (r *run) succeed(ctx context.Context, outputs []job.Output, uploadMS int64)
 		j.Outputs = outputs
 		j.Error = nil
 		j.FinishedAt = &now
-		j.Timings = r.timings(j, now, uploadMS)
+		r.settleTimes(j, now, uploadMS)
 		p := job.Progress{Fraction: 1}
 		r.mu.Lock()
 		if r.progress != nil {
@@ -250,9 +258,34 @@ func (r *run) recordEnd(ctx context.Context, fn jobstore.UpdateFunc) (*job.Job, 
 	return j, err
 }
 
-func (r *run) timings(j *job.Job, now time.Time, uploadMS int64) *job.Timings {
+// settleTimes writes the job's final times into j, ending at now. started_at is the
+// earliest the worker can tell that execution began, on its own clock: when it saw
+// the start, or, when the node's span is known, when it saw the end less that span
+// (it resumed the prompt mid-run, its socket was silent a while); it is set here if
+// the running write was lost (Redis was down). queued_ms runs from created_at to
+// started_at, execution_ms is the node's own span (else started_at to the end seen),
+// upload_ms is what the worker measured, total_ms created_at to now.
+func (r *run) settleTimes(j *job.Job, now time.Time, uploadMS int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	start := r.started
+	span := r.nodeEnd.Sub(r.nodeStart)
+	seen := r.execSeen
+	if seen.IsZero() {
+		seen = r.execEnded
+	}
+	if !r.nodeStart.IsZero() && !r.nodeEnd.IsZero() && !seen.IsZero() {
+		if est := seen.Add(-span); start.IsZero() || est.Before(start) {
+			start = est
+		}
+	}
+	if !start.IsZero() && (j.StartedAt == nil || start.Before(*j.StartedAt)) {
+		t := start.UTC()
+		if t.Before(j.CreatedAt) {
+			t = j.CreatedAt
+		}
+		j.StartedAt = &t
+	}
 	t := &job.Timings{TotalMS: now.Sub(j.CreatedAt).Milliseconds(), UploadMS: uploadMS}
 	if j.StartedAt != nil {
 		t.QueuedMS = j.StartedAt.Sub(j.CreatedAt).Milliseconds()
@@ -264,9 +297,9 @@ func (r *run) timings(j *job.Job, now time.Time, uploadMS int64) *job.Timings {
 	}
 	if !r.nodeStart.IsZero() && !r.nodeEnd.IsZero() {
 		// The node's own clock: true after a restart, when the worker saw only the end.
-		t.ExecutionMS = max(r.nodeEnd.Sub(r.nodeStart).Milliseconds(), 0)
+		t.ExecutionMS = max(span.Milliseconds(), 0)
 	}
-	return t
+	j.Timings = t
 }
 
 // Marks of failures of the device rather than of the workflow, where another run
