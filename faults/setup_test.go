@@ -8,7 +8,10 @@
 //   - every succeeded job's outputs are in storage, byte for byte what the node serves
 //     at /view, with the size and SHA-256 its record gives;
 //   - no prompt ran twice on a node, unless the node lost it (a crash), counted with
-//     the simulator's own execution counter.
+//     the simulator's own execution counter;
+//   - every job that ran records it (started_at), with true timings: execution_ms the
+//     node's own, queued_ms and total_ms from the record's times
+//     (simtest.RequireTimes).
 //
 // Each case logs one SUMMARY line (go test -v shows them). The load and scale test
 // (load_test.go) measures throughput, Redis memory per job and the status endpoint.
@@ -526,6 +529,13 @@ func (c *cluster) verify(js map[string]*job.Job, e expect) summary {
 			}
 		case job.StatusFailed:
 			s.failed++
+		}
+		if ex > 0 {
+			var sim *comfysim.Server
+			if n := byURL[j.Node]; n != nil {
+				sim = n.sim
+			}
+			simtest.RequireTimes(t, j, sim)
 		}
 	}
 	if s.reexecuted > e.reexecuted || s.moved > 0 {

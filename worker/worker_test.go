@@ -136,6 +136,9 @@ func (b *bundle) wait(t *testing.T, id string) *job.Job {
 	defer cancel()
 	j, err := b.producer.Wait(ctx, id)
 	require.NoError(t, err, "job %s did not end", id)
+	if b.sim.Executions(id) > 0 && j.Node == b.simURL {
+		simtest.RequireTimes(t, j, b.sim) // every job that ran says so, with true times
+	}
 	return j
 }
 
