@@ -60,7 +60,7 @@ func TestFlagBeatsEnvBeatsDefault(t *testing.T) {
 	t.Setenv("COMFYQ_DEPTH", "0")
 	code, _, stderr = run(t, context.Background(), workerArgs...)
 	require.Equal(t, 2, code, stderr)
-	require.Contains(t, stderr, "--depth 0", "the variable replaces the default 2")
+	require.Contains(t, stderr, "--depth 0", "the variable replaces the default (auto)")
 
 	t.Setenv("COMFYQ_DEPTH", "")
 	t.Setenv("COMFYQ_LOG_LEVEL", "loud")
@@ -88,4 +88,21 @@ func TestListFlagKeepsCommas(t *testing.T) {
 	code, _, stderr := run(t, context.Background(), "worker", "--redis", "redis://127.0.0.1:1/0", "--storage", "nope://x",
 		"--comfy", "a=http://127.0.0.1:1", "--comfy-header", "a=Accept: text/html, application/json")
 	require.Equal(t, 1, code, "the header is accepted whole; the worker fails on its storage: %s", stderr)
+}
+
+// The worker's --depth is auto unless told otherwise, and takes auto (any case) or a
+// number of 1 or more; --help says so.
+func TestDepthDefaultsToAuto(t *testing.T) {
+	code, out, _ := run(t, context.Background(), "worker", "--help")
+	require.Equal(t, 0, code)
+	require.Regexp(t, `--depth string\s+jobs held per node \(pipelining\): auto, or a fixed number.*\(default: "auto"\)`, out)
+	for v, want := range map[string]int{"auto": 0, "AUTO": 0, "": 0, " 3 ": 3, "1": 1} {
+		d, err := parseDepth(v)
+		require.NoError(t, err, "%q", v)
+		require.Equal(t, want, d, "%q", v)
+	}
+	for _, v := range []string{"0", "-1", "two", "2.5"} {
+		_, err := parseDepth(v)
+		require.ErrorContains(t, err, "want auto or a number of 1 or more", "%q", v)
+	}
 }
