@@ -39,6 +39,13 @@ type FollowOptions struct {
 	// queued the prompt has them, and decoding a workflow again costs more than the
 	// rest of the entry.
 	WithoutPrompt bool
+	// FromEvents, with Queued, lets Follow return a prompt that succeeded without
+	// reading /history, its entry made from its events (outputs from executed, the
+	// status messages execution_start, execution_cached and execution_success), when
+	// the socket delivered all of them: execution_start seen, no reconnect, nothing
+	// dropped. Otherwise, and for a prompt that failed or was interrupted, /history is
+	// read as always. The entry has no Prompt but its id, and no Meta.
+	FromEvents bool
 }
 
 // Defaults of FollowOptions.
@@ -216,6 +223,10 @@ func (c *Client) follow(ctx context.Context, sub *Subscription, id string, o Fol
 	if (checkNow && !o.Queued) || !c.stream.isConnected() {
 		schedule(0)
 	}
+	var fromEvents *streamEntry
+	if o.FromEvents && (o.Queued || !checkNow) { // Run has just queued it
+		fromEvents = newStreamEntry(id)
+	}
 	var downSince time.Time
 	for {
 		select {
@@ -227,6 +238,11 @@ func (c *Client) follow(ctx context.Context, sub *Subscription, id string, o Fol
 			}
 			if o.OnEvent != nil {
 				o.OnEvent(ev)
+			}
+			if fromEvents != nil && fromEvents.note(ev) {
+				if h := fromEvents.entry(sub.Lossy()); h != nil {
+					return h, nil
+				}
 			}
 			switch ev.Type {
 			case EventExecuting:

@@ -312,6 +312,69 @@ func TestSimFollowWithoutPrompt(t *testing.T) {
 	require.NotEmpty(t, full.Prompt.Prompt, "History keeps the workflow")
 }
 
+// With FromEvents, a prompt that succeeded with every event seen is returned without
+// a /history read (its entry has no workflow), and the entry holds what the
+// history does: the outputs of every output node, cached ones too, and the status
+// messages with the node's timestamps. A reconnect during the prompt makes Follow read
+// /history instead.
+func TestSimFollowFromEvents(t *testing.T) {
+	t.Parallel()
+	b := setup(t, comfysim.Options{StepDelay: 2 * time.Millisecond})
+	ctx := testCtx(t)
+	two := func(seed int) comfy.Workflow {
+		wf := txt2img(t, seed, 4)
+		wf["10"] = &comfy.Node{ClassType: "SaveImage", Inputs: map[string]any{"images": []any{"8", 0}, "filename_prefix": "second"}}
+		wf["11"] = &comfy.Node{ClassType: "PreviewImage", Inputs: map[string]any{"images": []any{"8", 0}}}
+		return wf
+	}
+	same := func(h *comfy.HistoryEntry) {
+		t.Helper()
+		// Made from the events, the entry can come before the node writes its history.
+		var full *comfy.HistoryEntry
+		require.Eventually(t, func() bool {
+			var err error
+			full, err = b.client.History(ctx, h.PromptID)
+			return err == nil
+		}, 10*time.Second, 5*time.Millisecond)
+		require.Equal(t, full.Outputs, h.Outputs, "the outputs the history has")
+		require.Len(t, h.Outputs, 3)
+		require.Equal(t, full.Status.StatusStr, h.Status.StatusStr)
+		require.Equal(t, full.Status.Completed, h.Status.Completed)
+		require.Len(t, h.Status.Messages, len(full.Status.Messages))
+		for i, m := range full.Status.Messages {
+			require.Equal(t, m.Type, h.Status.Messages[i].Type)
+			require.Equal(t, m.Timestamp(), h.Status.Messages[i].Timestamp(), m.Type)
+		}
+		require.True(t, h.Succeeded())
+	}
+	for i, wf := range []comfy.Workflow{two(1), two(1), two(2)} {
+		name := []string{"fresh", "all cached", "sampler again"}[i]
+		id := uuid.NewString()
+		h, err := b.client.Run(ctx, comfy.PromptRequest{Prompt: wf, PromptID: id}, comfy.FollowOptions{FromEvents: true})
+		require.NoError(t, err, name)
+		require.Equal(t, id, h.PromptID, name)
+		require.Nil(t, h.Prompt.Prompt, "%s: made from the events, not read from /history", name)
+		same(h)
+	}
+
+	// The socket drops while the prompt runs: its entry is read from /history.
+	id := uuid.NewString()
+	sub := b.client.Subscribe(id)
+	require.NoError(t, b.client.Connect(ctx))
+	_, err := b.client.QueuePrompt(ctx, comfy.PromptRequest{Prompt: txt2img(t, 3, 40), PromptID: id})
+	require.NoError(t, err)
+	go func() {
+		for b.sim.Executions(id) == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		b.sim.DropWebSockets()
+	}()
+	h, err := b.client.Follow(ctx, id, comfy.FollowOptions{Subscription: sub, Queued: true, FromEvents: true})
+	require.NoError(t, err)
+	require.NotNil(t, h.Prompt.Prompt, "a gap in the events: read from /history")
+	require.True(t, h.Succeeded())
+}
+
 func TestSimUploadLoadInvert(t *testing.T) {
 	t.Parallel()
 	b := setup(t, comfysim.Options{})
