@@ -29,9 +29,9 @@ import (
 // the queue and interrupts it by id, which the node ignores as that prompt is not the
 // one running.
 //
-// The moment is made, not waited for: a proxy between the worker and the node holds the
-// worker's lookups of the first prompt once it has finished, so the worker cannot learn
-// it finished; the job is canceled then, while the second prompt runs, and the hold
+// The moment is made, not waited for: the node drops its WebSockets while the first
+// prompt runs, and a proxy between the worker and the node holds the worker's lookups
+// of the first prompt once it has finished, so the worker cannot learn it finished; the job is canceled then, while the second prompt runs, and the hold
 // ends when the worker's stop request for the first prompt reaches the node.
 func TestCancelOfFinishedPromptSparesTheNext(t *testing.T) {
 	t.Parallel()
@@ -48,6 +48,9 @@ func TestCancelOfFinishedPromptSparesTheNext(t *testing.T) {
 			first := b.submit(t, job.Spec{Workflow: json.RawMessage(slowWorkflow(20, "1"))})
 			gate.hold(first.ID)
 			b.waitStatus(t, first.ID, job.StatusRunning)
+			// A gap in the prompt's events: the worker must look it up to learn how it
+			// ended (with all its events it would not need to: FromEvents).
+			b.sim.DropWebSockets()
 			next := b.submit(t, job.Spec{Workflow: json.RawMessage(slowWorkflow(250, "2"))})
 
 			select {

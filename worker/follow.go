@@ -78,7 +78,9 @@ func (r *run) follow(ctx context.Context, submit bool) (*comfy.HistoryEntry, err
 	}()
 
 	c := r.c
-	opts := comfy.FollowOptions{StallTimeout: r.w.cfg.StallTimeout, OnEvent: r.onEvent, WithoutPrompt: true}
+	// The entry of a prompt whose events all arrived is made from them (FromEvents): no
+	// /history read after a prompt this attempt queued succeeds.
+	opts := comfy.FollowOptions{StallTimeout: r.w.cfg.StallTimeout, OnEvent: r.onEvent, WithoutPrompt: true, FromEvents: true}
 	var entry *comfy.HistoryEntry
 	var err error
 	// Subscribe before queueing so no early message is lost; a prompt re-attached to
