@@ -215,3 +215,20 @@ func (g *lookupGate) stopRequests() (stops []string, runningAtStop string) {
 	defer g.mu.Unlock()
 	return append([]string(nil), g.stops...), g.runningAtStop
 }
+
+// A prompt the worker queued, whose every event reached its socket, is collected
+// without reading its history: its outputs come from the executed messages, its node
+// times from execution_start and execution_success (comfy.FollowOptions.FromEvents).
+func TestSucceededPromptNeedsNoHistoryRead(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{noWorker: true})
+	gate := newLookupGate(t, b) // records every request; holds nothing
+	b.stop = startWorker(t, b, func(c *worker.Config) { c.Nodes[0].URL = gate.url })
+	j := b.wait(t, b.submit(t, job.Spec{Workflow: json.RawMessage(emptyImageWorkflow)}).ID)
+	require.Equal(t, job.StatusSucceeded, j.Status, describe(j))
+	require.Len(t, j.Outputs, 1)
+	reqs := gate.requests()
+	require.Contains(t, reqs, "POST /prompt")
+	require.NotContains(t, reqs, "GET /history/"+j.ID, "no history read: %v", reqs)
+	require.NotContains(t, reqs, "GET /api/jobs/"+j.ID, "no jobs API lookup: %v", reqs)
+}
