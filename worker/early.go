@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/comfyq/comfyq/comfy"
 	"github.com/comfyq/comfyq/job"
@@ -12,15 +13,15 @@ import (
 
 // Early copies: an output file is copied to storage as soon as its node reports it
 // (the `executed` message: the file is on the node's disk by then), while the rest
-// of the prompt runs and while the worker waits for `executing` null and reads the
-// history. collect, which copies what the history lists, takes the early copy of a
-// file instead of copying it again. For a video workflow this overlaps the first
+// of the prompt runs and, when it reads one, while the worker waits for `executing`
+// null and reads the history. collect, which copies what the entry lists, takes the
+// early copy of a file instead of copying it again. For a video workflow this overlaps the first
 // outputs' upload with the later nodes; for a tiny job it takes the download and the
 // store's write out of the time between the node's end and the job's end.
 //
-// The history stays the truth: a file is taken only when the history lists it under
-// the same node and storage key, and an early copy the history does not list is
-// deleted before the job ends. One copy runs at a time per job, in the order the node
+// The entry stays the truth: a file is taken only when the entry (the history, or the
+// events' when they were all seen) lists it under the same node and storage key, and
+// an early copy the entry does not list is deleted before the job ends. One copy runs at a time per job, in the order the node
 // reported them; a copy that fails is left to collect, which copies it with retries.
 
 // earlyCopies are one attempt's early copies, by storage key.
@@ -113,8 +114,9 @@ func (e *earlyCopies) copier() {
 	}
 }
 
-// copied reports whether file f of node nodeID has been copied to key already.
-func (e *earlyCopies) copied(nodeID string, f comfy.OutputFile, key string) bool {
+// copiedBy reports whether file f of node nodeID has been copied to key, waiting
+// until deadline for a copy that is under way.
+func (e *earlyCopies) copiedBy(nodeID string, f comfy.OutputFile, key string, deadline time.Time) bool {
 	e.mu.Lock()
 	c := e.copies[key]
 	started := c != nil && c.started
@@ -124,10 +126,16 @@ func (e *earlyCopies) copied(nodeID string, f comfy.OutputFile, key string) bool
 	}
 	select {
 	case <-c.done:
-		return c.err == nil && c.nodeID == nodeID && c.file == f
 	default:
-		return false
+		wait := time.NewTimer(time.Until(deadline))
+		defer wait.Stop()
+		select {
+		case <-c.done:
+		case <-wait.C:
+			return false
+		}
 	}
+	return c.err == nil && c.nodeID == nodeID && c.file == f
 }
 
 // take returns the early copy of file f of node nodeID stored under key, waiting for

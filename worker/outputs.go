@@ -26,6 +26,10 @@ func toUploading(j *job.Job) error {
 	return nil
 }
 
+// uploadingAfter is how long collect waits for early copies under way before it
+// records the job uploading.
+const uploadingAfter = 20 * time.Millisecond
+
 // collect streams every output of the finished prompt from /view into storage and
 // returns the outputs with their keys, sizes and digests, plus the upload time. It
 // records uploading first unless recorded says it was: that write goes to Redis while
@@ -48,6 +52,9 @@ func (r *run) collect(ctx context.Context, entry *comfy.HistoryEntry, recorded b
 	var items []item
 	usedKeys := map[string]bool{}
 	allCopied := true
+	// An early copy still under way gets a moment to end: a job whose last small file
+	// is nearly stored goes on to its end without an uploading write.
+	copiedBy := start.Add(uploadingAfter)
 	for _, nodeID := range nodeIDs {
 		out := entry.Outputs[nodeID]
 		for _, text := range out.Text() {
@@ -62,7 +69,7 @@ func (r *run) collect(ctx context.Context, entry *comfy.HistoryEntry, recorded b
 				return nil, 0, err
 			}
 			r.early.keep(key)
-			allCopied = allCopied && r.early.copied(nodeID, f, key)
+			allCopied = allCopied && r.early.copiedBy(nodeID, f, key, copiedBy)
 			items = append(items, item{text: job.Output{NodeID: nodeID}, file: &f, key: key})
 		}
 	}
