@@ -43,8 +43,10 @@ type FollowOptions struct {
 	// reading /history, its entry made from its events (outputs from executed, the
 	// status messages execution_start, execution_cached and execution_success), when
 	// the socket delivered all of them: execution_start seen, no reconnect, nothing
-	// dropped. Otherwise, and for a prompt that failed or was interrupted, /history is
-	// read as always. The entry has no Prompt but its id, and no Meta.
+	// dropped, and (on a node older than 0.38.1, whose history also lists cached
+	// intermediate nodes' UI output) no cached node without an executed. Otherwise, and
+	// for a prompt that failed or was interrupted, /history is read as always. The
+	// entry has no Prompt but its id, and no Meta.
 	FromEvents bool
 }
 
@@ -224,8 +226,10 @@ func (c *Client) follow(ctx context.Context, sub *Subscription, id string, o Fol
 		schedule(0)
 	}
 	var fromEvents *streamEntry
-	if o.FromEvents && (o.Queued || !checkNow) { // Run has just queued it
-		fromEvents = newStreamEntry(id)
+	// Only for a prompt queued after its subscription was taken: Run, or Queued with
+	// the caller's Subscription (no early buffer, whose drops are not told).
+	if o.FromEvents && (!checkNow || o.Queued && o.Subscription != nil) {
+		fromEvents = newStreamEntry(id, c.Capabilities().Version)
 	}
 	var downSince time.Time
 	for {

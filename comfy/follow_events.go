@@ -1,26 +1,69 @@
 package comfy
 
+import (
+	"strconv"
+	"strings"
+)
+
 // streamEntry builds a prompt's history entry from its WebSocket events, for Follow
 // with FollowOptions.FromEvents: a prompt whose every event reached the socket needs
 // no /history read after it succeeds.
 //
 // ComfyUI sends a prompt's messages to the socket of the client id that queued it, in
 // order: execution_start, execution_cached, per output node an executed with its UI
-// output (a cached node's too, from the UI cache), then execution_success, and only
-// then writes the history entry, whose outputs are the same UI outputs by node
-// (execution.py). Seen without a gap, from execution_start to execution_success, the
-// events hold everything the entry would; any doubt (a reconnect, a dropped event, an
-// executed without a prompt id) leaves the entry to /history.
+// output (a cached output node's too, from its cache entry), then execution_success,
+// and only then writes the history entry. On 0.38.1 the history's outputs are exactly
+// the UI outputs it sent (execution.py builds them from what it emitted, a cached
+// intermediate node with UI output included: asset_enrichment.emit_cached_output). On
+// older versions (0.3.64) the history also lists the UI output of a cached node that
+// is not an output node, which no executed announced: there a prompt with such a node
+// (cached, and no executed of its own) leaves the entry to /history. Seen without a
+// gap, from execution_start to execution_success, the events hold everything the entry
+// would; any doubt (a reconnect, a dropped event, an executed without a prompt id)
+// leaves the entry to /history.
 type streamEntry struct {
-	id       string
-	gap      bool
-	started  bool
-	messages []StatusMessage
-	outputs  map[string]NodeOutput
+	id string
+	// allCachedUI: the node announces every cached UI output (0.38.1 and later).
+	allCachedUI bool
+	gap         bool
+	started     bool
+	messages    []StatusMessage
+	outputs     map[string]NodeOutput
+	cached      []string        // execution_cached's nodes
+	executed    map[string]bool // nodes an executed named
 }
 
-func newStreamEntry(id string) *streamEntry {
-	return &streamEntry{id: id, outputs: map[string]NodeOutput{}}
+func newStreamEntry(id, version string) *streamEntry {
+	return &streamEntry{id: id, allCachedUI: versionAtLeast(version, 0, 38, 1),
+		outputs: map[string]NodeOutput{}, executed: map[string]bool{}}
+}
+
+// versionAtLeast reports whether version ("0.38.1", "v0.3.64") is major.minor.patch
+// or later; an unknown version is not.
+func versionAtLeast(version string, major, minor, patch int) bool {
+	var v [3]int
+	parts := strings.SplitN(strings.TrimPrefix(version, "v"), ".", 3)
+	if len(parts) < 2 {
+		return false
+	}
+	for i, p := range parts {
+		digits := p
+		if end := strings.IndexFunc(p, func(r rune) bool { return r < '0' || r > '9' }); end >= 0 {
+			digits = p[:end]
+		}
+		n, err := strconv.Atoi(digits)
+		if err != nil {
+			return false
+		}
+		v[i] = n
+	}
+	want := [3]int{major, minor, patch}
+	for i := range v {
+		if v[i] != want[i] {
+			return v[i] > want[i]
+		}
+	}
+	return true
 }
 
 // note takes one event of the subscription and reports whether it ended the prompt
@@ -33,6 +76,15 @@ func (e *streamEntry) note(ev Event) (succeeded bool) {
 		if ev.PromptID == e.id {
 			e.started = e.started || ev.Type == EventExecutionStart
 			e.messages = append(e.messages, StatusMessage{Type: ev.Type, Data: ev.Data})
+			if ev.Type == EventExecutionCached {
+				v, err := ev.Decode()
+				c, ok := v.(*ExecutionCached)
+				if err != nil || !ok {
+					e.gap = true
+					break
+				}
+				e.cached = append(e.cached, c.Nodes...)
+			}
 		}
 	case EventExecuted:
 		v, err := ev.Decode()
@@ -40,8 +92,11 @@ func (e *streamEntry) note(ev Event) (succeeded bool) {
 		switch {
 		case err != nil || !ok || x.PromptID == "":
 			e.gap = true // cannot tell whose output it is
-		case x.PromptID == e.id && x.Output != nil:
-			e.outputs[x.Node] = x.Output
+		case x.PromptID == e.id:
+			e.executed[x.Node] = true
+			if x.Output != nil {
+				e.outputs[x.Node] = x.Output
+			}
 		}
 	case EventExecutionSuccess:
 		if ev.PromptID == e.id {
@@ -53,10 +108,18 @@ func (e *streamEntry) note(ev Event) (succeeded bool) {
 }
 
 // entry returns the history entry the events make, or nil when they may be
-// incomplete: the start was not seen, or a gap or a drop (lossy) happened.
+// incomplete: the start was not seen, a gap or a drop (lossy) happened, or (before
+// 0.38.1) a cached node sent no executed.
 func (e *streamEntry) entry(lossy bool) *HistoryEntry {
 	if e.gap || !e.started || lossy {
 		return nil
+	}
+	if !e.allCachedUI {
+		for _, id := range e.cached {
+			if !e.executed[id] { // a cached node the history may list with UI output
+				return nil
+			}
+		}
 	}
 	return &HistoryEntry{
 		PromptID: e.id,
