@@ -337,9 +337,9 @@ func TestSimFollowFromEvents(t *testing.T) {
 		// Made from the events, the entry can come before the node writes its history.
 		var full *comfy.HistoryEntry
 		require.Eventually(t, func() bool {
-			var err error
-			full, err = b.client.History(ctx, h.PromptID)
-			return err == nil
+			var histErr error
+			full, histErr = b.client.History(ctx, h.PromptID)
+			return histErr == nil
 		}, 10*time.Second, 5*time.Millisecond)
 		require.Equal(t, full.Outputs, h.Outputs, "the outputs the history has")
 		require.Len(t, h.Outputs, 3)
@@ -355,8 +355,8 @@ func TestSimFollowFromEvents(t *testing.T) {
 	for i, wf := range []comfy.Workflow{two(1), two(1), two(2)} {
 		name := []string{"fresh", "all cached", "sampler again"}[i]
 		id := uuid.NewString()
-		h, err := b.client.Run(ctx, comfy.PromptRequest{Prompt: wf, PromptID: id}, comfy.FollowOptions{FromEvents: true})
-		require.NoError(t, err, name)
+		h, runErr := b.client.Run(ctx, comfy.PromptRequest{Prompt: wf, PromptID: id}, comfy.FollowOptions{FromEvents: true})
+		require.NoError(t, runErr, name)
 		require.Equal(t, id, h.PromptID, name)
 		if i == 0 || cachedFromEvents {
 			require.Nil(t, h.Prompt.Prompt, "%s: made from the events, not read from /history", name)
