@@ -39,7 +39,9 @@ func newStreamEntry(id, version string) *streamEntry {
 }
 
 // versionAtLeast reports whether version ("0.38.1", "v0.3.64") is major.minor.patch
-// or later; an unknown version is not.
+// or later; an unknown version is not. Hand-rolled rather than golang.org/x/mod/semver:
+// ComfyUI's comfyui_version is no semver tag (no "v"; builds append suffixes such as
+// "-rc1" to the release they are of), and this one comparison is all comfy needs.
 func versionAtLeast(version string, major, minor, patch int) bool {
 	var v [3]int
 	parts := strings.SplitN(strings.TrimPrefix(version, "v"), ".", 3)

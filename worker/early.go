@@ -15,14 +15,16 @@ import (
 // (the `executed` message: the file is on the node's disk by then), while the rest
 // of the prompt runs and, when it reads one, while the worker waits for `executing`
 // null and reads the history. collect, which copies what the entry lists, takes the
-// early copy of a file instead of copying it again. For a video workflow this overlaps the first
-// outputs' upload with the later nodes; for a tiny job it takes the download and the
-// store's write out of the time between the node's end and the job's end.
+// early copy of a file instead of copying it again. For a video workflow this
+// overlaps the first outputs' upload with the later nodes; for a tiny job it takes
+// the download and the store's write out of the time between the node's end and the
+// job's end.
 //
 // The entry stays the truth: a file is taken only when the entry (the history, or the
 // events' when they were all seen) lists it under the same node and storage key, and
-// an early copy the entry does not list is deleted before the job ends. One copy runs at a time per job, in the order the node
-// reported them; a copy that fails is left to collect, which copies it with retries.
+// an early copy the entry does not list is deleted before the job ends. One copy runs
+// at a time per job, in the order the node reported them; a copy that fails is left
+// to collect, which copies it with retries.
 
 // earlyCopies are one attempt's early copies, by storage key.
 type earlyCopies struct {
